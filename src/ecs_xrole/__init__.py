@@ -1,0 +1,85 @@
+"""ecs-xrole: act as an IAM role in another AWS account from an Amazon ECS task.
+
+The public surface is small::
+
+    import ecs_xrole
+    session = ecs_xrole.get_session("arn:aws:iam::555566667777:role/destination-account-role")
+    session.client("sts").get_caller_identity()
+
+Importing this package is cheap: the errors and the endpoint detection load at once, everything
+that needs botocore or urllib3 loads on first use (``write-config`` never loads boto3).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+from .endpoint import Endpoint, detect_endpoint
+from .errors import (
+    AssumeRoleDeniedError,
+    AssumeRoleError,
+    ConfigFileError,
+    CredentialsUnavailableError,
+    EndpointError,
+    EndpointNotAllowedError,
+    EndpointNotConfiguredError,
+    EndpointRequestError,
+    EndpointResponseError,
+    Error,
+    InvalidInputError,
+    TokenError,
+)
+
+if TYPE_CHECKING:
+    from .credentials import TemporaryCredentials
+    from .fetch import fetch_credentials
+    from .session import get_client, get_credentials, get_session, get_task_role_credentials
+
+__all__ = [
+    "AssumeRoleDeniedError",
+    "AssumeRoleError",
+    "ConfigFileError",
+    "CredentialsUnavailableError",
+    "Endpoint",
+    "EndpointError",
+    "EndpointNotAllowedError",
+    "EndpointNotConfiguredError",
+    "EndpointRequestError",
+    "EndpointResponseError",
+    "Error",
+    "InvalidInputError",
+    "TemporaryCredentials",
+    "TokenError",
+    "__version__",
+    "detect_endpoint",
+    "fetch_credentials",
+    "get_client",
+    "get_credentials",
+    "get_session",
+    "get_task_role_credentials",
+]
+
+# Loaded on first use so that `import ecs_xrole` does not import urllib3, botocore or boto3.
+_LAZY = {
+    "TemporaryCredentials": "credentials",
+    "fetch_credentials": "fetch",
+    "get_client": "session",
+    "get_credentials": "session",
+    "get_session": "session",
+    "get_task_role_credentials": "session",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ecs_xrole' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
