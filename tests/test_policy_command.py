@@ -1,0 +1,241 @@
+"""``ecs-xrole policy``: the three documents, as JSON a user can pipe into the AWS CLI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from ecs_xrole import cli
+
+TASK_ROLE = "arn:aws:iam::111122223333:role/my-ECS-task-role"
+ROLE = "arn:aws:iam::555566667777:role/destination-account-role"
+
+
+def _hooked() -> bool:
+    """Whether cli.build_parser already plugs in the policy subcommand."""
+    try:
+        cli.build_parser().parse_args(["policy", "--help"])
+    except SystemExit as exc:
+        return exc.code == 0
+    return False
+
+
+HOOKED = _hooked()
+
+
+def _main(argv: list[str]) -> int:
+    if HOOKED:
+        return cli.main(argv)
+    # Until the CLI hook lands: the same parser wiring and error mapping as cli.main.
+    from ecs_xrole import policy_command
+    from ecs_xrole.errors import Error, InvalidInputError
+
+    parser = argparse.ArgumentParser(prog="ecs-xrole")
+    policy_command.add_parser(parser.add_subparsers())
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except InvalidInputError as exc:
+        print(f"ecs-xrole: error: {exc}", file=sys.stderr)
+        return 2
+    except Error as exc:
+        print(f"ecs-xrole: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """Run ``ecs-xrole <argv>`` in-process; return (exit code, stdout, stderr)."""
+    try:
+        code = _main(list(argv))
+    except SystemExit as exc:  # argparse usage errors
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def policy(capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str, str]:
+    return run_cli(capsys, "policy", "--task-role-arn", TASK_ROLE, "--role-arn", ROLE, *extra)
+
+
+def test_json_holds_the_three_documents_built_from_the_arns(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = policy(capsys, "--json")
+    assert code == 0
+    docs = json.loads(out)
+    assert set(docs) == {"identity_policy", "trust_policy", "task_definition"}
+    (allow,) = docs["identity_policy"]["Statement"]
+    assert allow["Action"] == "sts:AssumeRole"
+    assert allow["Resource"] == ROLE
+    (trust,) = docs["trust_policy"]["Statement"]
+    assert trust["Principal"] == {"AWS": TASK_ROLE}
+    assert trust["Action"] == "sts:AssumeRole"
+    assert "Condition" not in trust
+    assert docs["task_definition"]["taskRoleArn"] == TASK_ROLE
+    env = {
+        item["name"]: item["value"]
+        for item in docs["task_definition"]["containerDefinitions"][0]["environment"]
+    }
+    assert env["ECS_XROLE_ROLE_ARN"] == ROLE
+
+
+@pytest.mark.parametrize(
+    ("only", "key"),
+    [
+        ("identity", "identity_policy"),
+        ("trust", "trust_policy"),
+        ("task-definition", "task_definition"),
+    ],
+)
+def test_only_prints_that_document_alone(
+    capsys: pytest.CaptureFixture[str], only: str, key: str
+) -> None:
+    _, out, _ = policy(capsys, "--json")
+    expected = json.loads(out)[key]
+    code, out, _ = policy(capsys, "--only", only)
+    assert code == 0
+    assert json.loads(out) == expected
+
+
+def test_default_output_has_headings_and_each_block_parses(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = policy(capsys)
+    assert code == 0
+    blocks = out.strip().split("\n\n")
+    assert len(blocks) == 3
+    parsed: list[Any] = []
+    for block in blocks:
+        lines = block.splitlines()
+        assert lines[0].startswith("# ")
+        parsed.append(json.loads("\n".join(line for line in lines if not line.startswith("#"))))
+    assert "Identity policy" in blocks[0]
+    assert "aws iam put-role-policy --role-name my-ECS-task-role" in blocks[0]
+    assert "Trust policy" in blocks[1]
+    assert "--role-name destination-account-role" in blocks[1]
+    assert "Task definition" in blocks[2]
+    assert parsed[1]["Statement"][0]["Principal"]["AWS"] == TASK_ROLE
+
+
+def test_external_id_adds_the_condition_and_the_variable(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = policy(capsys, "--json", "--external-id", "ecs-xrole-demo-id")
+    assert code == 0
+    docs = json.loads(out)
+    assert docs["trust_policy"]["Statement"][0]["Condition"] == {
+        "StringEquals": {"sts:ExternalId": "ecs-xrole-demo-id"}
+    }
+    env = docs["task_definition"]["containerDefinitions"][0]["environment"]
+    assert {"name": "ECS_XROLE_EXTERNAL_ID", "value": "ecs-xrole-demo-id"} in env
+
+
+def test_profile_and_family_reach_the_task_definition(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = policy(
+        capsys, "--only", "task-definition", "--profile", "billing", "--family", "f1"
+    )
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["family"] == "f1"
+    assert {"name": "ECS_XROLE_PROFILE", "value": "billing"} in doc["containerDefinitions"][0][
+        "environment"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "said"),
+    [
+        ("--role-arn", "arn:aws:iam::555566667777:user/bob", "user ARN"),
+        ("--task-role-arn", "arn:aws:iam::1111:role/x", "not 12 digits"),
+        ("--role-arn", "arn:aws:sts::555566667777:assumed-role/r/s", "assumed-role"),
+    ],
+)
+def test_bad_arn_exits_2_naming_the_option(
+    capsys: pytest.CaptureFixture[str], flag: str, value: str, said: str
+) -> None:
+    args = {"--task-role-arn": TASK_ROLE, "--role-arn": ROLE, flag: value}
+    code, out, err = run_cli(capsys, "policy", *[x for kv in args.items() for x in kv])
+    assert code == 2
+    assert out == ""
+    assert flag in err
+    assert said in err
+
+
+def test_bad_external_id_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = policy(capsys, "--external-id", "has space")
+    assert code == 2
+    assert "external" in err
+
+
+def test_only_and_json_are_exclusive(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = policy(capsys, "--json", "--only", "trust")
+    assert code == 2
+    assert "not allowed with" in err
+
+
+@pytest.mark.skipif(not HOOKED, reason="cli.build_parser does not plug in `policy` yet")
+def test_subprocess_output_pipes_as_json() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "ecs_xrole", "policy", "--task-role-arn", TASK_ROLE,
+         "--role-arn", ROLE, "--only", "trust"],
+        capture_output=True, text=True, timeout=9, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["Statement"][0]["Principal"]["AWS"] == TASK_ROLE
+
+
+def test_iam_accepts_the_documents(capsys: pytest.CaptureFixture[str]) -> None:
+    """moto's IAM (the FakeAWS stand-in) takes the trust policy and the identity policy as-is."""
+    aws_mod = pytest.importorskip("ecs_xrole.testing.aws")
+    task_role = "arn:aws:iam::111122223333:role/policy-test-task-role"
+    role = "arn:aws:iam::555566667777:role/policy-test-destination"
+    code, out, _ = run_cli(
+        capsys, "policy", "--task-role-arn", task_role, "--role-arn", role, "--json",
+        "--external-id", "policy-test-id",
+    )  # fmt: skip
+    assert code == 0
+    docs = json.loads(out)
+    with aws_mod.FakeAWS() as aws:
+        source_iam = aws.admin_client("iam", account_id="111122223333")
+        dest_iam = aws.admin_client("iam", account_id="555566667777")
+        source_iam.create_role(
+            RoleName="policy-test-task-role",
+            AssumeRolePolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
+        )
+        source_iam.put_role_policy(
+            RoleName="policy-test-task-role",
+            PolicyName="ecs-xrole-assume",
+            PolicyDocument=json.dumps(docs["identity_policy"]),
+        )
+        created = dest_iam.create_role(
+            RoleName="policy-test-destination",
+            AssumeRolePolicyDocument=json.dumps(docs["trust_policy"]),
+        )
+        assert created["Role"]["Arn"] == role
+        stored = dest_iam.get_role(RoleName="policy-test-destination")["Role"]
+        trust = stored["AssumeRolePolicyDocument"]
+        if isinstance(trust, str):
+            trust = json.loads(trust)
+        assert trust["Statement"][0]["Principal"]["AWS"] == task_role
+        inline = source_iam.get_role_policy(
+            RoleName="policy-test-task-role", PolicyName="ecs-xrole-assume"
+        )["PolicyDocument"]
+        if isinstance(inline, str):
+            inline = json.loads(inline)
+        assert inline["Statement"][0]["Resource"] == role
