@@ -1,16 +1,106 @@
 """Fetch the task role's credentials from the container endpoint, robustly.
 
-STUB: interface fixed, implementation pending (issue 2). Imports urllib3, never botocore.
+One GET with short timeouts, retried with exponential backoff and full jitter on what can
+pass (connection errors, timeouts, resets, 5xx, 429 with its ``Retry-After``), all under one
+overall deadline: no attempt starts and no sleep runs past it, and each attempt's timeouts
+are clipped to the time left. Errors that retrying cannot fix (400 "Credentials not found",
+401/403 token errors, an unusable 200 body) fail at once with the endpoint's own words and
+a fix.
+
+The HTTP client is one :class:`urllib3.PoolManager` shared by the process (connections are
+kept alive between fetches) and dropped in a child after ``os.fork``, so a child never
+writes on its parent's sockets. urllib3 is used directly, never botocore.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import email.utils
+import http.client
+import json
+import logging
+import os
+import random
+import re
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
 
+import urllib3
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+    SSLError,
+)
+
+from ._version import __version__
 from .credentials import TemporaryCredentials
-from .endpoint import Endpoint
+from .endpoint import RELATIVE_URI, TOKEN, TOKEN_FILE, Endpoint, detect_endpoint
+from .errors import EndpointRequestError, EndpointResponseError, InvalidInputError, redact
 
-__all__ = ["fetch_credentials", "parse_credentials"]
+__all__ = ["fetch_credentials", "parse_credentials", "parse_expiration"]
+
+log = logging.getLogger(__name__)
+
+#: Largest body read from the endpoint (a real answer is under 4 kB).
+MAX_BODY = 64 * 1024
+#: First backoff step and the cap of one backoff sleep, in seconds (full jitter below them).
+BACKOFF_BASE = 0.2
+BACKOFF_CAP = 2.0
+#: How much of an endpoint's error text a message quotes.
+QUOTE_CHARS = 200
+
+_pool: urllib3.PoolManager | None = None
+_pool_lock = threading.Lock()
+
+
+def http_pool() -> urllib3.PoolManager:
+    """Return the process's shared connection pool, creating it on first use (thread-safe).
+
+    Shared with :mod:`ecs_xrole.metadata`. Retries and redirects are off: callers retry
+    themselves, under their own deadline.
+    """
+    global _pool
+    pool = _pool
+    if pool is None:
+        with _pool_lock:
+            if _pool is None:
+                _pool = urllib3.PoolManager(num_pools=4, maxsize=4, block=False, retries=False)
+            pool = _pool
+    return pool
+
+
+def _forget_pool_after_fork() -> None:
+    # The child must not reuse the parent's keep-alive sockets: two processes writing one
+    # connection interleave requests. Drop the pool (closing only our copies of the fds) and
+    # replace the lock, which another parent thread may have held at fork time.
+    global _pool, _pool_lock
+    _pool = None
+    _pool_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool_after_fork)
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """One failed attempt that may pass if tried again."""
+
+    cause: str
+    status: int | None = None
+    code: str | None = None
+    message: str | None = None
+    retry_after: float | None = None
+
+
+def _check_seconds(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise InvalidInputError(name, value, "it must be a positive number of seconds")
+    return float(value)
 
 
 def fetch_credentials(
@@ -19,11 +109,476 @@ def fetch_credentials(
     deadline: float = 5.0,
     connect_timeout: float = 1.0,
     read_timeout: float = 2.0,
+    max_attempts: int | None = None,
 ) -> TemporaryCredentials:
-    """GET the endpoint (default: :func:`detect_endpoint`) with retries under ``deadline``."""
-    raise NotImplementedError
+    """GET the endpoint (default: :func:`~ecs_xrole.endpoint.detect_endpoint`) with retries.
+
+    Retries connection errors, timeouts, resets, 5xx and 429 (waiting ``Retry-After`` when
+    given, else an exponential backoff with full jitter) until ``deadline`` seconds have
+    passed or ``max_attempts`` requests were made (default: no limit but the deadline). The
+    authorization token (file) is re-read before every attempt. Uses the shared connection
+    pool; logs each attempt at DEBUG, without secrets.
+
+    Raises :class:`~ecs_xrole.errors.EndpointRequestError` (no usable answer: with
+    ``status``, ``code``, ``endpoint_message``, ``attempts`` and ``url``),
+    :class:`~ecs_xrole.errors.EndpointResponseError` (a 200 that is not usable credentials),
+    :class:`~ecs_xrole.errors.TokenError`, :class:`~ecs_xrole.errors.InvalidInputError` (bad
+    options) and the errors of :func:`detect_endpoint`.
+    """
+    deadline = _check_seconds("deadline", deadline)
+    connect_timeout = _check_seconds("connect_timeout", connect_timeout)
+    read_timeout = _check_seconds("read_timeout", read_timeout)
+    if max_attempts is not None and (
+        isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1
+    ):
+        raise InvalidInputError("max_attempts", max_attempts, "it must be a whole number >= 1")
+    if endpoint is None:
+        endpoint = detect_endpoint()
+    pool = http_pool()
+    started = time.monotonic()
+    end = started + deadline
+    attempts = 0
+    last: _Failure | None = None
+    gave_up = ""
+    while True:
+        left = end - time.monotonic()
+        if left <= 0:
+            gave_up = "the deadline passed"
+            break
+        if max_attempts is not None and attempts >= max_attempts:
+            gave_up = f"max_attempts={max_attempts} reached"
+            break
+        authorization = endpoint.authorization()  # re-read each time: the token file rotates
+        attempts += 1
+        result = _attempt(
+            pool,
+            endpoint,
+            authorization,
+            connect=min(connect_timeout, left),
+            read=min(read_timeout, left),
+            attempt=attempts,
+        )
+        if isinstance(result, TemporaryCredentials):
+            return result
+        last = result
+        if result.retry_after is not None:
+            wait = result.retry_after
+        else:
+            wait = random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempts - 1)))
+        left = end - time.monotonic()
+        if wait >= left:
+            if result.retry_after is not None:
+                gave_up = (
+                    f"the endpoint asked to retry after {result.retry_after:g} s, "
+                    f"beyond the deadline ({max(left, 0):.1f} s left)"
+                )
+            else:
+                gave_up = "the deadline passed"
+            break
+        log.debug("retrying the credentials endpoint in %.3f s (%s)", wait, result.cause)
+        time.sleep(wait)
+    assert last is not None  # the first attempt always runs: deadline > 0
+    raise _exhausted(endpoint, last, attempts, time.monotonic() - started, deadline, gave_up)
+
+
+def _attempt(
+    pool: urllib3.PoolManager,
+    endpoint: Endpoint,
+    authorization: str | None,
+    *,
+    connect: float,
+    read: float,
+    attempt: int,
+) -> TemporaryCredentials | _Failure:
+    """Make one request. Return credentials, or a failure worth retrying; raise otherwise."""
+    headers = {"Accept": "application/json", "User-Agent": f"ecs-xrole/{__version__}"}
+    if authorization is not None:
+        headers["Authorization"] = authorization
+    url = endpoint.url
+    began = time.monotonic()
+    try:
+        response = pool.request(
+            "GET",
+            url,
+            headers=headers,
+            timeout=urllib3.Timeout(connect=connect, read=read),
+            retries=False,
+            redirect=False,
+            preload_content=False,
+        )
+        body = _read_body(response)
+    except SSLError as exc:
+        raise EndpointRequestError(
+            f"TLS failed with the container credentials endpoint {url}: {_describe(exc)}",
+            fix="check the endpoint's certificate, or use the plain-http endpoint it offers",
+            url=url,
+            attempts=attempt,
+        ) from None
+    except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as exc:
+        cause = _describe(exc, connect=connect, read=read)
+        log.debug("GET %s -> %s after %.3f s (attempt %d)", url, cause, _since(began), attempt)
+        return _Failure(cause=cause)
+    status = response.status
+    log.debug("GET %s -> HTTP %d in %.3f s (attempt %d)", url, status, _since(began), attempt)
+    if body is None:
+        raise EndpointResponseError(
+            f"the container credentials endpoint {url} answered HTTP {status} with a body "
+            f"larger than {MAX_BODY} bytes",
+            fix="check that the URL points at a credentials endpoint",
+        )
+    if status == 200:
+        return parse_credentials(body)
+    code, message = _error_text(body, authorization)
+    if status == 429 or 500 <= status <= 599:
+        cause = (
+            f"HTTP {status}" + (f" {code}" if code else "") + (f": {message}" if message else "")
+        )
+        retry_after = _retry_after(response.headers.get("Retry-After"))
+        return _Failure(cause, status=status, code=code, message=message, retry_after=retry_after)
+    raise _refused(endpoint, status, code, message, attempt)
+
+
+def _since(began: float) -> float:
+    return time.monotonic() - began
+
+
+def _read_body(response: Any) -> bytes | None:
+    """Read the whole body, or return ``None`` when it is larger than :data:`MAX_BODY`."""
+    chunks: list[bytes] = []
+    size = 0
+    complete = False
+    try:
+        while size <= MAX_BODY:
+            chunk = response.read(MAX_BODY + 1 - size)
+            if not chunk:
+                complete = True
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        if complete:
+            response.release_conn()  # the connection is clean: keep it alive for the next fetch
+        else:
+            response.close()
+    return b"".join(chunks) if complete else None
+
+
+def _describe(exc: BaseException, *, connect: float = 0.0, read: float = 0.0) -> str:
+    """Say in a few words what went wrong on the wire."""
+    if isinstance(exc, NewConnectionError):
+        return f"cannot connect ({_os_reason(exc) or 'connection failed'})"
+    if isinstance(exc, ConnectTimeoutError):
+        return f"no connection within {connect:.2g} s (connect timed out)"
+    if isinstance(exc, ReadTimeoutError):
+        return f"no answer within {read:.2g} s (read timed out)"
+    if isinstance(exc, ProtocolError):
+        return f"the connection was closed without an answer ({_os_reason(exc) or 'reset'})"
+    return f"{type(exc).__name__}: {_clean(str(exc))}"
+
+
+def _os_reason(exc: BaseException) -> str | None:
+    """The OS-level reason behind a urllib3 error ("Connection refused"), when there is one."""
+    pending: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.strerror:
+            return current.strerror
+        if current is not exc and isinstance(current, http.client.HTTPException):
+            return _clean(str(current)) or type(current).__name__
+        pending.extend(a for a in current.args if isinstance(a, BaseException))
+        pending.extend(c for c in (current.__cause__, current.__context__) if c is not None)
+    return None
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def _clean(text: str, limit: int = QUOTE_CHARS) -> str:
+    text = _CONTROL.sub(" ", text).strip()
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _error_text(body: bytes, authorization: str | None) -> tuple[str | None, str | None]:
+    """The endpoint's ``code`` and ``message`` (JSON), or up to 200 characters of plain text."""
+    text = body.decode("utf-8", "replace")
+    if authorization:
+        text = text.replace(authorization, redact(authorization))  # never echo the token back
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        data = None
+    if isinstance(data, dict):
+        lowered = {str(k).lower(): v for k, v in data.items()}
+        code = lowered.get("code")
+        message = lowered.get("message")
+        if isinstance(code, str) or isinstance(message, str):
+            return (
+                _clean(code, 80) if isinstance(code, str) and code else None,
+                _clean(message) if isinstance(message, str) and message else None,
+            )
+    return None, (_clean(text) or None)
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta seconds or an HTTP date), else ``None``."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        seconds = (when - datetime.now(timezone.utc)).total_seconds()
+    if seconds != seconds:  # NaN
+        return None
+    return min(max(seconds, 0.0), 3600.0)
+
+
+def _quote(status: int, code: str | None, message: str | None) -> str:
+    said = f"HTTP {status}"
+    if code:
+        said += f" {code}"
+    if message:
+        said += f": {message}"
+    return said
+
+
+def _refused(
+    endpoint: Endpoint, status: int, code: str | None, message: str | None, attempts: int
+) -> EndpointRequestError:
+    url = endpoint.url
+    said = _quote(status, code, message)
+    if status in (401, 403):
+        if endpoint.auth == "token_file":
+            fix = (
+                f"the token read from {endpoint.token_file!r} ({TOKEN_FILE}) was rejected: "
+                "check the variable names the token file the endpoint's agent writes (EKS Pod "
+                "Identity rotates it; ecs-xrole re-reads it on every request)"
+            )
+        elif endpoint.auth == "token":
+            fix = (
+                f"the token in {TOKEN} was rejected: it is wrong or was rotated; prefer "
+                f"{TOKEN_FILE} so a rotated token is picked up"
+            )
+        else:
+            fix = f"the endpoint wants an Authorization header: set {TOKEN_FILE} or {TOKEN}"
+        what = f"the container credentials endpoint {url} refused the authorization ({said})"
+    elif status == 400 or code in ("InvalidIdInRequest", "NoIdInRequest"):
+        what = f"the container credentials endpoint {url} has no credentials for us ({said})"
+        fix = (
+            "the task may have no task role (set taskRoleArn in the task definition), or the "
+            f"credentials ID in the URL is stale ({RELATIVE_URI} copied from another task or an "
+            "earlier run): use the value from this task's own environment"
+        )
+    elif 300 <= status <= 399:
+        what = f"the container credentials endpoint {url} answered a redirect ({said})"
+        fix = "redirects are not followed (they could lead elsewhere): use the final URL"
+    elif status == 404:
+        what = f"the container credentials endpoint {url} does not know this path ({said})"
+        fix = "check the URL variable: the ECS agent serves /v2/credentials/<id>"
+    else:
+        what = f"the container credentials endpoint {url} refused the request ({said})"
+        fix = "check the endpoint URL and the agent's logs"
+    return EndpointRequestError(
+        what,
+        fix=fix,
+        url=url,
+        status=status,
+        code=code,
+        endpoint_message=message,
+        attempts=attempts,
+    )
+
+
+def _exhausted(
+    endpoint: Endpoint,
+    last: _Failure,
+    attempts: int,
+    elapsed: float,
+    deadline: float,
+    gave_up: str,
+) -> EndpointRequestError:
+    if last.code == "CredentialsUninitialized":
+        fix = (
+            "the ECS agent has not loaded this task's credentials yet (it restarted?): "
+            "retry in a few seconds"
+        )
+    elif last.status == 429:
+        fix = (
+            "the endpoint is throttling (ECS on EC2 allows 40 requests/s per task by "
+            "default): share one session or cache credentials instead of fetching per call"
+        )
+    elif last.status is not None:
+        fix = "the endpoint's agent is failing: retry later and check the agent's logs"
+    else:
+        fix = (
+            "check the endpoint is reachable from here (in ECS, 169.254.170.2 is routed to the "
+            "agent for awsvpc and bridge tasks; a local endpoint must be running), or pass a "
+            "longer deadline"
+        )
+    plural = "s" if attempts != 1 else ""
+    return EndpointRequestError(
+        f"could not get credentials from the container credentials endpoint {endpoint.url}: "
+        f"gave up after {attempts} attempt{plural} in {elapsed:.1f} s (deadline {deadline:g} s; "
+        f"{gave_up}); last: {last.cause}",
+        fix=fix,
+        url=endpoint.url,
+        status=last.status,
+        code=last.code,
+        endpoint_message=last.message,
+        attempts=attempts,
+    )
+
+
+# -- parsing ------------------------------------------------------------------------------
+
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
+    r"(?:([Zz])|([+-])(\d{2}):?(\d{2}))",
+    re.ASCII,
+)
+
+
+def parse_expiration(value: str) -> datetime:
+    """Parse an RFC 3339 time (``Z``, ``+00:00`` or ``+0000``; any fractional digits).
+
+    Fractions finer than microseconds (EKS sends nanoseconds) are truncated. Returns an
+    aware UTC datetime. Raises :class:`ValueError` (callers wrap it).
+    """
+    match = _RFC3339.fullmatch(value.strip())
+    if match is None:
+        raise ValueError("not an RFC 3339 date-time")
+    year, month, day, hour, minute, second, fraction, zulu, sign, off_h, off_m = match.groups()
+    micro = int((fraction or "0")[:6].ljust(6, "0"))
+    when = datetime(
+        int(year), int(month), int(day), int(hour), int(minute), int(second), micro,
+        tzinfo=timezone.utc,
+    )  # fmt: skip
+    if not zulu:
+        offset = timedelta(hours=int(off_h), minutes=int(off_m))
+        if offset >= timedelta(hours=24):
+            raise ValueError("the UTC offset is out of range")
+        when = when - offset if sign == "+" else when + offset
+    return when
+
+
+_REQUIRED = (("accesskeyid", "AccessKeyId"), ("secretaccesskey", "SecretAccessKey"))
 
 
 def parse_credentials(body: bytes | str, *, now: datetime | None = None) -> TemporaryCredentials:
-    """Parse an endpoint response body. Raises ``EndpointResponseError``."""
-    raise NotImplementedError
+    """Parse an endpoint's 200 body into credentials, tolerantly.
+
+    Accepts a JSON object with keys in any case; ``Token`` or ``SessionToken``; ``Expiration``
+    in RFC 3339 (``Z``/``+00:00``/``+0000``, with or without fractional seconds, nanoseconds
+    truncated); an empty string counts as absent. ``RoleArn`` and ``AccountId`` are kept when
+    present. ``AccessKeyId``, ``SecretAccessKey`` and the token are required (container
+    credentials are always session credentials); a missing ``Expiration`` gives
+    ``expiration=None`` (non-expiring; the ECS agent always sends one). Pure: no I/O.
+
+    Raises :class:`~ecs_xrole.errors.EndpointResponseError` naming the problem, never a
+    secret value: not JSON, not an object, a missing or non-text field, a control character
+    in a field, an unparseable date, or credentials already expired at ``now`` (default:
+    the current time).
+    """
+    if isinstance(body, bytes):
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _bad(f"the body ({len(body)} bytes) is not UTF-8 text") from None
+    elif isinstance(body, str):
+        text = body
+    else:
+        raise _bad(f"the body is a {type(body).__name__}, not bytes or text")
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        where = (
+            f" ({exc.msg} at character {exc.pos})" if isinstance(exc, json.JSONDecodeError) else ""
+        )
+        # The text itself is never quoted: it may be a broken answer holding the secret key.
+        raise _bad(f"the body ({len(text)} characters) is not JSON{where}") from None
+    if not isinstance(data, dict):
+        raise _bad(f"the body is a JSON {_json_kind(data)}, not an object")
+    fields = _fields(data)
+    missing = [shown for key, shown in _REQUIRED if key not in fields]
+    token = fields.get("token") or fields.get("sessiontoken")
+    if token is None:
+        missing.append("Token")
+    if missing:
+        present = sorted(k for k, v in data.items() if isinstance(k, str))
+        raise _bad(
+            f"the answer lacks {', '.join(missing)} (it has: {', '.join(present) or 'nothing'})"
+        )
+    expiration: datetime | None = None
+    raw_expiration = fields.get("expiration")
+    if raw_expiration is not None:
+        try:
+            expiration = parse_expiration(raw_expiration)
+        except (ValueError, OverflowError) as exc:
+            raise _bad(f"Expiration {_clean(raw_expiration, 60)!r} cannot be read: {exc}") from None
+        now = now or datetime.now(timezone.utc)
+        if expiration <= now:
+            raise _bad(
+                f"the credentials expired at {expiration.isoformat()}, before they arrived "
+                f"(now {now.isoformat()})",
+                fix="check this host's clock, and the agent: it should rotate them well before",
+            )
+    return TemporaryCredentials(
+        access_key_id=fields["accesskeyid"],
+        secret_access_key=fields["secretaccesskey"],
+        session_token=token,
+        expiration=expiration,
+        role_arn=fields.get("rolearn"),
+        account_id=fields.get("accountid"),
+    )
+
+
+_SECRET_KEYS = frozenset({"accesskeyid", "secretaccesskey", "token", "sessiontoken"})
+
+
+def _fields(data: Mapping[str, Any]) -> dict[str, str]:
+    """Lower-cased keys to non-empty text values; refuse values that are not text."""
+    fields: dict[str, str] = {}
+    for key, value in data.items():
+        lowered = key.lower()
+        if lowered not in _SECRET_KEYS and lowered not in ("expiration", "rolearn", "accountid"):
+            continue  # unknown fields (Type, Code, LastUpdated...) are ignored
+        if value is None or value == "":
+            continue
+        if not isinstance(value, str):
+            raise _bad(f"field {key} is a JSON {_json_kind(value)}, not a string")
+        if lowered in _SECRET_KEYS and _CONTROL.search(value):
+            # Would be sent in an HTTP header when signing: refuse, as for the token.
+            raise _bad(f"field {key} ({redact(value)}) holds a control character")
+        fields[lowered] = value
+    return fields
+
+
+def _json_kind(value: object) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    if value is None:
+        return "null"
+    return "string"
+
+
+def _bad(problem: str, *, fix: str | None = None) -> EndpointResponseError:
+    return EndpointResponseError(
+        f"the container credentials endpoint answered 200 with unusable credentials: {problem}",
+        fix=fix or "check that the URL points at an ECS agent or EKS Pod Identity agent",
+    )
