@@ -1,0 +1,242 @@
+"""One STS AssumeRole call, validated before it is sent and explained when it fails.
+
+:class:`AssumeRoleParams` validates every option up front (no network call is made with a bad
+value) and is hashable, so the sessions layer uses it as a cache key. :func:`assume_role` makes
+the call through a botocore STS client and turns STS's answers into ecs-xrole errors:
+``AccessDenied`` becomes :class:`~ecs_xrole.errors.AssumeRoleDeniedError` carrying the two policy
+documents that would allow the call; ``ExpiredToken`` on the source credentials refreshes them
+and retries once.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from .credentials import TemporaryCredentials
+from .errors import AssumeRoleDeniedError, AssumeRoleError, InvalidInputError
+from .policy import identity_policy, role_arn_from_caller, trust_policy
+from .validate import (
+    RoleArn,
+    check_external_id,
+    check_policy_arns,
+    check_session_name,
+    check_source_identity,
+    check_tags,
+    duration_seconds,
+    parse_role_arn,
+    policy_json,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_sts import STSClient
+
+    from .refresh import RefreshingCredentials
+
+__all__ = ["AssumeRoleParams", "assume_role"]
+
+logger = logging.getLogger(__name__)
+
+_EXPIRED_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired"})
+_CALLER_IN_MESSAGE = re.compile(r"User: (arn:\S+) is not authorized")
+
+
+@dataclass(frozen=True)
+class AssumeRoleParams:
+    """Validated AssumeRole options. Build with :meth:`build`; hashable (a cache key)."""
+
+    role_arn: RoleArn
+    role_session_name: str | None = None
+    external_id: str | None = None
+    duration_seconds: int | None = None
+    policy: str | None = None
+    policy_arns: tuple[str, ...] = ()
+    tags: tuple[tuple[str, str], ...] = ()
+    source_identity: str | None = None
+
+    @classmethod
+    def build(
+        cls,
+        role_arn: str | RoleArn,
+        *,
+        role_session_name: str | None = None,
+        external_id: str | None = None,
+        duration_seconds: int | timedelta | None = None,
+        policy: Mapping[str, Any] | str | None = None,
+        policy_arns: Iterable[str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        source_identity: str | None = None,
+    ) -> AssumeRoleParams:
+        """Validate every option; raises :class:`~ecs_xrole.errors.InvalidInputError`."""
+        return cls(
+            role_arn=parse_role_arn(role_arn),
+            role_session_name=(
+                None if role_session_name is None else check_session_name(role_session_name)
+            ),
+            external_id=None if external_id is None else check_external_id(external_id),
+            duration_seconds=(None if duration_seconds is None else _duration(duration_seconds)),
+            policy=None if policy is None else policy_json(policy),
+            policy_arns=(
+                ()
+                if policy_arns is None
+                else tuple(item["arn"] for item in check_policy_arns(policy_arns))
+            ),
+            tags=(() if tags is None else tuple((t["Key"], t["Value"]) for t in check_tags(tags))),
+            source_identity=(
+                None if source_identity is None else check_source_identity(source_identity)
+            ),
+        )
+
+    def request(self, session_name: str) -> dict[str, Any]:
+        """The keyword arguments for ``sts.assume_role``."""
+        kwargs: dict[str, Any] = {"RoleArn": self.role_arn.arn, "RoleSessionName": session_name}
+        if self.external_id is not None:
+            kwargs["ExternalId"] = self.external_id
+        if self.duration_seconds is not None:
+            kwargs["DurationSeconds"] = self.duration_seconds
+        if self.policy is not None:
+            kwargs["Policy"] = self.policy
+        if self.policy_arns:
+            kwargs["PolicyArns"] = [{"arn": arn} for arn in self.policy_arns]
+        if self.tags:
+            kwargs["Tags"] = [{"Key": k, "Value": v} for k, v in self.tags]
+        if self.source_identity is not None:
+            kwargs["SourceIdentity"] = self.source_identity
+        return kwargs
+
+
+def _duration(value: int | timedelta) -> int:
+    return duration_seconds(value)
+
+
+def assume_role(
+    sts: STSClient,
+    params: AssumeRoleParams,
+    *,
+    session_name: str,
+    source: RefreshingCredentials | None = None,
+) -> TemporaryCredentials:
+    """Call AssumeRole once (twice after an ``ExpiredToken`` answer); network I/O.
+
+    ``sts`` is a botocore STS client signing with the source credentials; ``source`` is those
+    credentials when they are ours, so that ``ExpiredToken`` can refresh them. Raises
+    :class:`~ecs_xrole.errors.AssumeRoleDeniedError` on ``AccessDenied`` and
+    :class:`~ecs_xrole.errors.AssumeRoleError` on every other failure.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    request = params.request(check_session_name(session_name))
+    for attempt in (1, 2):
+        try:
+            response = sts.assume_role(**request)
+            break
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            code = str(error.get("Code", ""))
+            message = str(error.get("Message", ""))
+            if code in _EXPIRED_CODES and source is not None and attempt == 1:
+                logger.info(
+                    "STS says the source credentials (%s) have expired; refreshing them and "
+                    "retrying once",
+                    source.description,
+                )
+                source.force_refresh()
+                continue
+            raise _translate(code, message, params, source) from None
+        except BotoCoreError as exc:
+            raise AssumeRoleError(
+                f"AssumeRole of {params.role_arn} could not reach STS: {exc}",
+                fix="check the network path to STS, the region, and AWS_ENDPOINT_URL_STS or "
+                "AWS_ENDPOINT_URL if set",
+                role_arn=params.role_arn.arn,
+            ) from None
+    creds = response["Credentials"]
+    expiration = creds["Expiration"]
+    if isinstance(expiration, str):  # pragma: no cover - botocore parses timestamps
+        expiration = datetime.fromisoformat(expiration.replace("Z", "+00:00"))
+    if expiration.tzinfo is None:
+        expiration = expiration.replace(tzinfo=timezone.utc)
+    return TemporaryCredentials(
+        access_key_id=creds["AccessKeyId"],
+        secret_access_key=creds["SecretAccessKey"],
+        session_token=creds["SessionToken"],
+        expiration=expiration.astimezone(timezone.utc),
+        role_arn=params.role_arn.arn,
+        account_id=params.role_arn.account_id,
+    )
+
+
+def _translate(
+    code: str, message: str, params: AssumeRoleParams, source: RefreshingCredentials | None
+) -> AssumeRoleError:
+    target = params.role_arn.arn
+    caller_arn = _caller_arn(message, source)
+    if code == "AccessDenied":
+        return _denied(message, params, caller_arn)
+    if code == "ValidationError" and "chaining" in message:
+        fix = "pass duration_seconds=3600 or less (the task role is itself an assumed role)"
+    elif code in _EXPIRED_CODES:
+        fix = "the source credentials expired; check the host clock and the credentials source"
+    elif code == "RegionDisabledException":
+        fix = "activate STS in this region (IAM console, Account settings) or use another region"
+    elif code in ("Throttling", "ThrottlingException"):
+        fix = "STS is throttling this account; calls are retried, so reduce the AssumeRole rate"
+    elif code == "MalformedPolicyDocument":
+        fix = "fix the session policy document"
+    elif code == "PackedPolicyTooLarge":
+        fix = "shorten the session policy or the session tags"
+    else:
+        fix = "see the STS error above"
+    return AssumeRoleError(
+        f"AssumeRole of {target} failed: {code or 'error'}: {message}",
+        fix=fix,
+        role_arn=target,
+        code=code or None,
+        caller_arn=caller_arn,
+    )
+
+
+def _caller_arn(message: str, source: RefreshingCredentials | None) -> str | None:
+    current = source.current if source is not None else None
+    if current is not None and current.role_arn:
+        return current.role_arn
+    match = _CALLER_IN_MESSAGE.search(message)
+    return match.group(1) if match else None
+
+
+def _denied(message: str, params: AssumeRoleParams, caller_arn: str | None) -> AssumeRoleError:
+    target = params.role_arn
+    try:
+        caller_role: RoleArn | None = role_arn_from_caller(caller_arn) if caller_arn else None
+    except InvalidInputError:
+        caller_role = None
+    if caller_role is None:
+        return AssumeRoleError(
+            f"AssumeRole of {target} was denied: {message}",
+            fix="allow sts:AssumeRole on the role in the caller's identity policy, and name the "
+            "caller in the role's trust policy",
+            role_arn=target.arn,
+            code="AccessDenied",
+            caller_arn=caller_arn,
+        )
+    allow = identity_policy(caller_role, target)
+    trust = trust_policy(caller_role, external_id=params.external_id)
+    return AssumeRoleDeniedError(
+        f"{caller_role} may not assume {target}: STS answered AccessDenied ({message})",
+        fix=(
+            f"(1) attach an identity policy to {caller_role.name} (account "
+            f"{caller_role.account_id}) allowing sts:AssumeRole on {target}; (2) make the trust "
+            f"policy of {target.name} (account {target.account_id}) name {caller_role}"
+            + (" with the sts:ExternalId condition" if params.external_id else "")
+            + ". The exact documents are on this error as .identity_policy and .trust_policy, "
+            "and `ecs-xrole policy` prints them"
+        ),
+        role_arn=target.arn,
+        caller_arn=caller_arn,
+        identity_policy=allow,
+        trust_policy=trust,
+    )

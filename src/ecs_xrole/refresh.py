@@ -1,0 +1,550 @@
+"""Credentials that keep themselves fresh in the background, for every thread and after fork.
+
+:class:`RefreshingCredentials` is a botocore ``RefreshableCredentials``, so it plugs into any
+botocore or boto3 code, but it refreshes differently from botocore:
+
+* **Off the callers' path.** One process-wide daemon thread (:class:`Scheduler`) refreshes each
+  credentials object shortly before its advisory window. A caller only waits for the network
+  when the credentials in hand are inside the short *mandatory* margin (or there are none yet).
+* **Windows scaled to the lifetime, with jitter** (:func:`refresh_windows`): 900-second
+  credentials are refreshed once, about five minutes before expiry, not on every call as
+  botocore's fixed 15/10-minute windows do.
+* **Static stability.** When a background refresh fails while the credentials in hand are valid,
+  they keep being served; one warning is logged per streak of failures and the refresh is
+  retried with jittered exponential backoff. Only inside the mandatory margin does a caller get
+  :class:`~ecs_xrole.errors.CredentialsUnavailableError`, saying what failed and since when.
+* **One refresh at a time** per credentials object, however many threads or sessions share it.
+* **Fork-safe.** In a child made by ``os.fork`` every lock is replaced and the refresher thread
+  restarts on demand, so gunicorn ``--preload`` and ``multiprocessing`` with fork keep working.
+
+Thread-safety contract: every public method may be called from any thread. State is swapped as
+one immutable snapshot, so a reader never sees a key from one set and a token from another.
+"""
+
+from __future__ import annotations
+
+import atexit
+import heapq
+import itertools
+import logging
+import os
+import random
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from botocore.credentials import ReadOnlyCredentials, RefreshableCredentials
+
+from .credentials import TemporaryCredentials
+from .errors import CredentialsUnavailableError, Error
+
+__all__ = [
+    "RefreshWindows",
+    "RefreshingCredentials",
+    "Scheduler",
+    "default_scheduler",
+    "refresh_windows",
+]
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class RefreshWindows:
+    """Seconds before expiry at which to refresh: ``advisory`` (in the background) and
+    ``mandatory`` (callers wait for fresh credentials)."""
+
+    advisory: float
+    mandatory: float
+
+
+def refresh_windows(lifetime: float) -> RefreshWindows:
+    """Refresh windows for credentials that live ``lifetime`` seconds.
+
+    Advisory: 5 minutes for lifetimes up to 20 minutes, 15 under 90 minutes, 60 beyond, never
+    more than half the lifetime. Mandatory: one minute, never more than a tenth of the lifetime.
+    """
+    lifetime = max(lifetime, 0.0)
+    if lifetime <= 20 * 60:
+        advisory = 5 * 60.0
+    elif lifetime < 90 * 60:
+        advisory = 15 * 60.0
+    else:
+        advisory = 60 * 60.0
+    mandatory = min(60.0, lifetime / 10)
+    return RefreshWindows(advisory=max(min(advisory, lifetime / 2), mandatory), mandatory=mandatory)
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    credentials: TemporaryCredentials
+    frozen: ReadOnlyCredentials
+    refresh_at: float  # when the background refresh is due (jittered)
+    mandatory_at: float  # from here on, callers wait for a refresh
+    expires_at: float  # math.inf for credentials that do not expire
+
+
+def _snapshot(credentials: TemporaryCredentials, now: float, rng: random.Random) -> _Snapshot:
+    frozen = ReadOnlyCredentials(
+        credentials.access_key_id,
+        credentials.secret_access_key,
+        credentials.session_token,
+        credentials.account_id,
+    )
+    if credentials.expiration is None:
+        inf = float("inf")
+        return _Snapshot(credentials, frozen, inf, inf, inf)
+    expires_at = credentials.expiration.timestamp()
+    windows = refresh_windows(expires_at - now)
+    # Jitter spreads the refreshes of many processes started together (a service scaling out).
+    refresh_at = expires_at - windows.advisory - rng.uniform(0, windows.advisory / 5)
+    mandatory_at = expires_at - windows.mandatory
+    # Credentials handed back unchanged (the ECS agent rotates on its own schedule) must not
+    # make the refresher spin: leave a gap before the next attempt.
+    gap = max(0.5, min(60.0, (mandatory_at - now) / 4))
+    return _Snapshot(credentials, frozen, max(refresh_at, now + gap), mandatory_at, expires_at)
+
+
+def _utc(timestamp: float | None) -> datetime | None:
+    if timestamp is None or timestamp == float("inf"):
+        return None
+    return datetime.fromtimestamp(timestamp, timezone.utc)
+
+
+class RefreshingCredentials(RefreshableCredentials):
+    """botocore credentials that refresh themselves through ``fetch``.
+
+    ``fetch`` is called with no arguments and returns
+    :class:`~ecs_xrole.credentials.TemporaryCredentials`; it raises
+    :class:`~ecs_xrole.errors.Error` subclasses. Nothing is fetched until the first call to
+    :meth:`get_frozen_credentials` (or a property), which does the I/O and raises ``fetch``'s
+    error unchanged. Later refreshes happen on the :class:`Scheduler` thread.
+
+    ``description`` names the credentials in log lines and errors (never a secret).
+    ``clock`` returns the current time in epoch seconds (tests inject a fake one, with a
+    :class:`Scheduler` that has no thread). ``retry_interval``: after a failed blocking
+    refresh, callers get the same error without a new attempt for this many seconds, so a
+    dead endpoint is not hammered by every thread.
+    """
+
+    def __init__(
+        self,
+        fetch: Callable[[], TemporaryCredentials],
+        *,
+        method: str,
+        description: str,
+        clock: Clock = time.time,
+        scheduler: Scheduler | None = None,
+        retry_interval: float = 1.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        # botocore's state is unused here (the snapshot holds it); placeholders satisfy __init__.
+        super().__init__(
+            access_key="",
+            secret_key="",
+            token="",
+            expiry_time=datetime.fromtimestamp(0, timezone.utc),
+            refresh_using=self._botocore_metadata,
+            method=method,
+        )
+        self._fetch = fetch
+        self.description = description
+        self._clock = clock
+        self._scheduler = scheduler if scheduler is not None else default_scheduler()
+        self._retry_interval = retry_interval
+        self._rng = rng or random.Random()
+        self._lock = threading.Lock()
+        self._snapshot: _Snapshot | None = None
+        self._failing_since: float | None = None
+        self._failures = 0
+        self._last_error: BaseException | None = None
+        self._last_attempt: float | None = None
+        # The due time of this object's live entry in the scheduler (None: none pending).
+        self.scheduled_at: float | None = None
+        _ALL.add(self)
+
+    def __repr__(self) -> str:
+        snap = self._snapshot
+        if snap is None:
+            state = "not loaded"
+        elif snap.expires_at == float("inf"):
+            state = "no expiry"
+        else:
+            state = f"expires {_utc(snap.expires_at)}"
+        return f"<RefreshingCredentials {self.description}: {state}>"
+
+    # -- what callers use -------------------------------------------------------------------
+
+    def get_frozen_credentials(self) -> ReadOnlyCredentials:
+        """Return a consistent (access key, secret key, token, account ID) tuple.
+
+        Does no I/O while the credentials in hand are outside the mandatory margin; past the
+        advisory time it asks the scheduler to refresh in the background and returns at once.
+        Blocks for a refresh only when there are no credentials yet or they are inside the
+        mandatory margin. Raises ``fetch``'s error on the first load and
+        :class:`CredentialsUnavailableError` when a mandatory refresh fails.
+        """
+        snap = self._snapshot
+        if snap is not None:
+            now = self._clock()
+            if now < snap.mandatory_at:
+                if now >= snap.refresh_at:
+                    self._scheduler.nudge(self, now)
+                return snap.frozen
+        return self._refresh_blocking(force=False).frozen
+
+    @property
+    def current(self) -> TemporaryCredentials | None:
+        """The credentials in hand (no I/O, no refresh), or ``None`` before the first load."""
+        snap = self._snapshot
+        return snap.credentials if snap else None
+
+    @property
+    def expiry(self) -> datetime | None:
+        """When the credentials in hand expire (UTC), or ``None`` if unknown or never."""
+        snap = self._snapshot
+        return _utc(snap.expires_at) if snap else None
+
+    @property
+    def failing_since(self) -> datetime | None:
+        """When refreshing started failing, or ``None`` while refreshes succeed."""
+        return _utc(self._failing_since)
+
+    def force_refresh(self) -> TemporaryCredentials:
+        """Fetch new credentials now, on this thread (used after STS says ``ExpiredToken``).
+
+        Raises ``fetch``'s error.
+        """
+        return self._refresh_blocking(force=True).credentials
+
+    # botocore's properties refresh one field at a time; here they read one snapshot. They are
+    # read-only: the snapshot is the only state.
+    @property
+    def access_key(self) -> str:
+        return str(self.get_frozen_credentials().access_key)
+
+    @access_key.setter
+    def access_key(self, value: str) -> None:
+        raise AttributeError("RefreshingCredentials are read-only")
+
+    @property
+    def secret_key(self) -> str:
+        return str(self.get_frozen_credentials().secret_key)
+
+    @secret_key.setter
+    def secret_key(self, value: str) -> None:
+        raise AttributeError("RefreshingCredentials are read-only")
+
+    @property
+    def token(self) -> str:
+        return str(self.get_frozen_credentials().token)
+
+    @token.setter
+    def token(self, value: str) -> None:
+        raise AttributeError("RefreshingCredentials are read-only")
+
+    @property  # type: ignore[override]
+    def account_id(self) -> str | None:
+        value = self.get_frozen_credentials().account_id
+        return None if value is None else str(value)
+
+    @account_id.setter
+    def account_id(self, value: str | None) -> None:
+        raise AttributeError("RefreshingCredentials are read-only")
+
+    def refresh_needed(self, refresh_in: float | None = None) -> bool:
+        """botocore's question: do the credentials expire within ``refresh_in`` seconds?
+
+        Without ``refresh_in``, whether the mandatory margin has been reached.
+        """
+        snap = self._snapshot
+        if snap is None:
+            return True
+        now = self._clock()
+        if refresh_in is None:
+            return now >= snap.mandatory_at
+        return snap.expires_at - now < refresh_in
+
+    # -- refreshing ---------------------------------------------------------------------------
+
+    def _botocore_metadata(self) -> dict[str, str | None]:
+        # Only reached if botocore's own refresh path is invoked on this object.
+        creds = self.force_refresh()
+        return {
+            "access_key": creds.access_key_id,
+            "secret_key": creds.secret_access_key,
+            "token": creds.session_token,
+            "expiry_time": creds.expiration.isoformat() if creds.expiration else None,
+            "account_id": creds.account_id,
+        }
+
+    def _refresh_blocking(self, *, force: bool) -> _Snapshot:
+        with self._lock:
+            now = self._clock()
+            snap = self._snapshot
+            if snap is not None and now < snap.mandatory_at and not force:
+                return snap  # another thread refreshed while we waited for the lock
+            if (
+                not force
+                and self._last_error is not None
+                and self._last_attempt is not None
+                and now - self._last_attempt < self._retry_interval
+            ):
+                if snap is None:
+                    raise self._last_error
+                raise self._unavailable_error(snap, self._last_error)
+            try:
+                return self._refresh_locked(now)
+            except Error as exc:
+                self._record_failure(exc, now)
+                if snap is None or force:
+                    raise
+                raise self._unavailable_error(snap, exc) from exc
+
+    def _refresh_locked(self, now: float) -> _Snapshot:
+        """Fetch and install new credentials. Caller holds ``self._lock``."""
+        self._last_attempt = now
+        credentials = self._fetch()
+        now = self._clock()
+        snap = _snapshot(credentials, now, self._rng)
+        if snap.expires_at <= now:
+            raise CredentialsUnavailableError(
+                f"{self.description}: the refreshed credentials expired at "
+                f"{_utc(snap.expires_at)}, before they arrived",
+                fix="check the clock of this host and of the credentials source",
+                expires_at=_utc(snap.expires_at),
+            )
+        self._snapshot = snap
+        if self._failing_since is not None:
+            logger.warning(
+                "%s: refreshed again after failing since %s",
+                self.description,
+                _utc(self._failing_since),
+            )
+        self._failing_since = None
+        self._failures = 0
+        self._last_error = None
+        if snap.refresh_at != float("inf"):
+            self._scheduler.schedule(self, snap.refresh_at)
+        return snap
+
+    def _record_failure(self, exc: BaseException, now: float) -> None:
+        self._last_error = exc
+        self._failures += 1
+        snap = self._snapshot
+        if self._failing_since is None:
+            self._failing_since = now
+            if snap is not None:
+                # One warning per streak of failures; the rest go to DEBUG.
+                logger.warning(
+                    "%s: refresh failed (%s); still serving the current credentials, valid "
+                    "until %s; retrying with backoff",
+                    self.description,
+                    exc,
+                    _utc(snap.expires_at),
+                )
+                return
+        logger.debug("%s: refresh attempt %d failed: %s", self.description, self._failures, exc)
+
+    def _unavailable_error(
+        self, snap: _Snapshot | None, cause: BaseException
+    ) -> CredentialsUnavailableError:
+        since = _utc(self._failing_since)
+        expires = _utc(snap.expires_at) if snap else None
+        state = (
+            "have expired"
+            if snap is not None and self._clock() >= snap.expires_at
+            else ("expire soon")
+        )
+        error = CredentialsUnavailableError(
+            f"{self.description}: could not refresh credentials (failing since "
+            f"{since.isoformat() if since else 'now'}); the credentials in hand {state}"
+            f"{' at ' + expires.isoformat() if expires else ''}. Last error: {cause}",
+            fix=getattr(cause, "fix", None) or "check the credentials source and retry",
+            failing_since=since,
+            expires_at=expires,
+        )
+        error.__cause__ = cause
+        return error
+
+    def refresh_in_background(self) -> None:
+        """Run one scheduled refresh (called by the :class:`Scheduler`; never raises)."""
+        if not self._lock.acquire(blocking=False):
+            # A caller is refreshing right now; look again shortly.
+            self._scheduler.schedule(self, self._clock() + 1.0)
+            return
+        try:
+            now = self._clock()
+            snap = self._snapshot
+            if snap is not None and now < snap.refresh_at:
+                self._scheduler.schedule(self, snap.refresh_at)
+                return
+            try:
+                self._refresh_locked(now)
+            except Exception as exc:
+                self._record_failure(exc, now)
+                self._scheduler.schedule(self, now + self._backoff(now))
+        finally:
+            self._lock.release()
+
+    def _backoff(self, now: float) -> float:
+        """Jittered exponential backoff, kept short enough to retry before the mandatory margin."""
+        snap = self._snapshot
+        cap = 300.0
+        if snap is not None and now < snap.mandatory_at:
+            cap = min(cap, max(0.5, (snap.mandatory_at - now) / 3))
+        base: float = min(cap, 0.5 * 2.0 ** min(self._failures, 16))
+        return base * self._rng.uniform(0.5, 1.0)
+
+    def _after_fork(self) -> None:
+        # The parent's lock may have been held by a thread that does not exist here.
+        self._lock = threading.Lock()
+
+
+class Scheduler:
+    """Runs background refreshes on one daemon thread, each at its due time.
+
+    Cheap when idle: the thread sleeps on a condition until the earliest due refresh. Entries
+    hold weak references, so credentials nobody uses any more are not kept alive. ``clock``
+    and ``start_thread`` exist for tests: with ``start_thread=False`` nothing runs until
+    :meth:`run_pending` is called.
+    """
+
+    def __init__(self, *, clock: Clock = time.time, start_thread: bool = True) -> None:
+        self._clock = clock
+        self._start_thread = start_thread
+        self._cond = threading.Condition(threading.Lock())
+        self._heap: list[tuple[float, int, weakref.ref[RefreshingCredentials]]] = []
+        self._seq = itertools.count()
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+
+    def schedule(self, credentials: RefreshingCredentials, when: float) -> None:
+        """Refresh ``credentials`` at ``when`` (replacing any earlier plan for them)."""
+        with self._cond:
+            credentials.scheduled_at = when
+            heapq.heappush(self._heap, (when, next(self._seq), weakref.ref(credentials)))
+            self._ensure_thread()
+            self._cond.notify()
+
+    def nudge(self, credentials: RefreshingCredentials, now: float) -> None:
+        """A caller saw the refresh overdue: make sure it is planned and a thread will run it.
+
+        Cheap when it is (the common case): no lock is taken.
+        """
+        thread = self._thread
+        running = (thread is not None and thread.is_alive()) or not self._start_thread
+        if running and credentials.scheduled_at is not None:
+            return
+        # Not planned, or planned in a parent process whose thread did not survive the fork.
+        self.schedule(credentials, now)
+
+    def run_pending(self) -> int:
+        """Run every refresh that is due now, on this thread; return how many ran."""
+        ran = 0
+        while True:
+            with self._cond:
+                if not self._heap or self._heap[0][0] > self._clock():
+                    return ran
+                entry = heapq.heappop(self._heap)
+            ran += self._run_entry(entry)
+
+    def _run_entry(self, entry: tuple[float, int, weakref.ref[RefreshingCredentials]]) -> int:
+        when, _, ref = entry
+        credentials = ref()
+        with self._cond:
+            if credentials is None or credentials.scheduled_at != when:
+                return 0  # gone, or superseded by a later plan
+            credentials.scheduled_at = None
+        try:
+            credentials.refresh_in_background()
+        except Exception:  # pragma: no cover - refresh_in_background already catches
+            logger.exception("background refresh of %s crashed", credentials.description)
+        return 1
+
+    def _ensure_thread(self) -> None:
+        # Caller holds self._cond.
+        if not self._start_thread or self._stopped:
+            return
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(
+                target=self._run, name="ecs-xrole-refresher", daemon=True
+            )
+            self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while True:
+                    if self._stopped:
+                        return
+                    if not self._heap:
+                        self._cond.wait()
+                        continue
+                    delay = self._heap[0][0] - self._clock()
+                    if delay <= 0:
+                        break
+                    self._cond.wait(timeout=min(delay, 3600.0))
+                entry = heapq.heappop(self._heap)
+            self._run_entry(entry)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the thread (it finishes a refresh in progress first). Idempotent."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    @property
+    def thread_alive(self) -> bool:
+        """Whether the refresher thread is running."""
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
+    def _after_fork(self) -> None:
+        # The thread did not survive the fork and the condition's lock may be held; keep the
+        # plan (the heap) and let the next schedule/nudge start a new thread.
+        self._cond = threading.Condition(threading.Lock())
+        self._thread = None
+
+
+_ALL: weakref.WeakSet[RefreshingCredentials] = weakref.WeakSet()
+_default: Scheduler | None = None
+_default_lock = threading.Lock()
+
+
+def default_scheduler() -> Scheduler:
+    """The process-wide scheduler shared by every :class:`RefreshingCredentials`."""
+    global _default
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = Scheduler()
+    return _default
+
+
+def _after_fork_in_child() -> None:
+    global _default_lock
+    _default_lock = threading.Lock()
+    if _default is not None:
+        _default._after_fork()
+    for credentials in list(_ALL):
+        credentials._after_fork()
+
+
+def _stop_at_exit() -> None:
+    # No refresh should start while the interpreter is shutting down.
+    if _default is not None:
+        _default.stop(timeout=1.0)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+atexit.register(_stop_at_exit)

@@ -1,0 +1,299 @@
+"""The refresh engine: windows, background refresh, static stability, one refresh at a time, fork.
+
+Most tests drive a fake clock and a scheduler without a thread, so time-dependent behaviour is
+exact and instant; a few use the real refresher thread with lifetimes of a few seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from ecs_xrole.credentials import TemporaryCredentials
+from ecs_xrole.errors import CredentialsUnavailableError, EndpointRequestError
+from ecs_xrole.refresh import RefreshingCredentials, Scheduler, refresh_windows
+
+START = 1_800_000_000.0
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class Source:
+    """A credentials source that counts fetches and can be made to fail."""
+
+    def __init__(self, clock: Callable[[], float], lifetime: float = 900.0) -> None:
+        self.clock = clock
+        self.lifetime = lifetime
+        self.calls = 0
+        self.threads: list[str] = []
+        self.fail: Exception | None = None
+        self.delay = 0.0
+        self.lock = threading.Lock()
+
+    def __call__(self) -> TemporaryCredentials:
+        with self.lock:
+            self.calls += 1
+            n = self.calls
+        self.threads.append(threading.current_thread().name)
+        if self.delay:
+            time.sleep(self.delay)
+        if self.fail is not None:
+            raise self.fail
+        return TemporaryCredentials(
+            access_key_id=f"ASIA{n:016d}",
+            secret_access_key=secrets.token_hex(20),
+            session_token=secrets.token_hex(40),
+            expiration=datetime.fromtimestamp(self.clock() + self.lifetime, timezone.utc),
+        )
+
+
+def make(lifetime: float = 900.0) -> tuple[FakeClock, Source, Scheduler, RefreshingCredentials]:
+    clock = FakeClock()
+    source = Source(clock, lifetime)
+    scheduler = Scheduler(clock=clock, start_thread=False)
+    creds = RefreshingCredentials(
+        source, method="test", description="test credentials", clock=clock, scheduler=scheduler
+    )
+    return clock, source, scheduler, creds
+
+
+def endpoint_down() -> EndpointRequestError:
+    return EndpointRequestError(
+        "GET http://127.0.0.1:1/creds failed: connection refused", fix="start the endpoint"
+    )
+
+
+@pytest.mark.parametrize(
+    ("lifetime", "advisory", "mandatory"),
+    [(900, 300, 60), (3600, 900, 60), (6 * 3600, 3600, 60), (10, 5, 1), (1200, 300, 60)],
+)
+def test_windows_scale_with_lifetime(lifetime: float, advisory: float, mandatory: float) -> None:
+    windows = refresh_windows(lifetime)
+    assert (windows.advisory, windows.mandatory) == (advisory, mandatory)
+
+
+def test_nothing_is_fetched_until_first_use() -> None:
+    _, source, _, creds = make()
+    assert source.calls == 0
+    assert creds.current is None
+    creds.get_frozen_credentials()
+    assert source.calls == 1
+
+
+def test_hundred_calls_on_900_second_credentials_make_one_fetch() -> None:
+    clock, source, scheduler, creds = make(lifetime=900)
+    for _ in range(100):
+        creds.get_frozen_credentials()
+        clock.advance(5)  # 500 s in all: still before the advisory window
+        scheduler.run_pending()
+    assert source.calls == 1
+
+
+def test_refresh_happens_in_background_not_on_the_callers_path() -> None:
+    clock, source, scheduler, creds = make(lifetime=900)
+    first = creds.get_frozen_credentials()
+    clock.advance(900 - 240)  # inside the advisory window, outside the mandatory margin
+    # The caller is served the credentials in hand at once...
+    assert creds.get_frozen_credentials() == first
+    assert source.calls == 1
+    # ...and the refresher does the fetch.
+    assert scheduler.run_pending() == 1
+    assert source.calls == 2
+    second = creds.get_frozen_credentials()
+    assert second != first
+    assert creds.expiry == datetime.fromtimestamp(clock() + 900, timezone.utc)
+
+
+def test_static_stability_serves_valid_credentials_and_warns_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock, source, scheduler, creds = make(lifetime=900)
+    first = creds.get_frozen_credentials()
+    source.fail = endpoint_down()
+    caplog.set_level(logging.DEBUG, logger="ecs_xrole.refresh")
+    served = 0
+    # Walk from the advisory window to the mandatory margin, calling all the way.
+    while clock() < START + 900 - 61:
+        assert creds.get_frozen_credentials() == first
+        served += 1
+        scheduler.run_pending()
+        clock.advance(1)
+    assert served > 200
+    assert source.calls > 2  # retried with backoff
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "still serving the current credentials" in warnings[0].getMessage()
+    assert creds.failing_since is not None
+    # Inside the mandatory margin the caller is told what failed and since when.
+    clock.advance(2)
+    with pytest.raises(CredentialsUnavailableError) as info:
+        creds.get_frozen_credentials()
+    text = str(info.value)
+    assert "failing since" in text
+    assert "connection refused" in text
+    assert info.value.failing_since == creds.failing_since
+    # The source comes back: the next call recovers without restarting anything.
+    source.fail = None
+    clock.advance(1.5)  # past the retry interval
+    recovered = creds.get_frozen_credentials()
+    assert recovered != first
+    assert creds.failing_since is None
+
+
+def test_failed_blocking_refresh_is_not_retried_by_every_caller() -> None:
+    clock, source, _, creds = make(lifetime=900)
+    source.fail = endpoint_down()
+    with pytest.raises(EndpointRequestError):
+        creds.get_frozen_credentials()
+    for _ in range(10):
+        with pytest.raises(EndpointRequestError):
+            creds.get_frozen_credentials()
+    assert source.calls == 1
+    clock.advance(1.1)
+    with pytest.raises(EndpointRequestError):
+        creds.get_frozen_credentials()
+    assert source.calls == 2
+
+
+def test_first_load_raises_the_sources_own_error() -> None:
+    _, source, _, creds = make()
+    source.fail = endpoint_down()
+    with pytest.raises(EndpointRequestError, match="connection refused"):
+        creds.get_frozen_credentials()
+
+
+def test_credentials_expired_on_arrival_are_refused() -> None:
+    _, source, _, creds = make(lifetime=-5)
+    with pytest.raises(CredentialsUnavailableError, match="expired"):
+        creds.get_frozen_credentials()
+
+
+def test_32_threads_share_one_fetch() -> None:
+    clock, source, _, creds = make()
+    source.delay = 0.05  # widen the race window
+    barrier = threading.Barrier(32)
+    results: list[object] = []
+
+    def worker() -> None:
+        barrier.wait()
+        for _ in range(30):
+            results.append(creds.get_frozen_credentials())
+
+    threads = [threading.Thread(target=worker) for _ in range(32)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert source.calls == 1
+    assert len(results) == 960
+    assert len(set(results)) == 1
+
+
+def test_force_refresh_fetches_now() -> None:
+    _, source, _, creds = make()
+    first = creds.get_frozen_credentials()
+    creds.force_refresh()
+    assert source.calls == 2
+    assert creds.get_frozen_credentials() != first
+
+
+def test_botocore_properties_read_one_snapshot() -> None:
+    _, _, _, creds = make()
+    frozen = creds.get_frozen_credentials()
+    assert (creds.access_key, creds.secret_key, creds.token) == frozen[:3]
+    assert creds.refresh_needed() is False
+    assert creds.refresh_needed(refresh_in=3600) is True
+    with pytest.raises(AttributeError):
+        creds.access_key = "AKIAEXAMPLE"
+
+
+def test_repr_hides_secrets() -> None:
+    _, _, _, creds = make()
+    frozen = creds.get_frozen_credentials()
+    text = repr(creds) + str(creds) + repr(creds.current)
+    assert frozen.secret_key not in text
+    assert frozen.token not in text
+    assert frozen.access_key not in text
+
+
+def test_real_refresher_thread_refreshes_short_lived_credentials() -> None:
+    source = Source(time.time, lifetime=3.0)
+    creds = RefreshingCredentials(source, method="test", description="short-lived")
+    first = creds.get_frozen_credentials()
+    deadline = time.monotonic() + 5
+    while source.calls < 2 and time.monotonic() < deadline:
+        assert creds.get_frozen_credentials() is not None
+        time.sleep(0.05)
+    assert source.calls >= 2
+    assert creds.get_frozen_credentials() != first
+    # Only the first load ran on the caller's thread; refreshes ran on the refresher.
+    assert source.threads[0] == threading.current_thread().name
+    assert set(source.threads[1:]) == {"ecs-xrole-refresher"}
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_fork_child_with_a_lock_held_in_the_parent_still_refreshes() -> None:
+    source = Source(time.time, lifetime=900)
+    creds = RefreshingCredentials(source, method="test", description="forked")
+    creds.get_frozen_credentials()
+    # Fork while another thread holds the credentials' lock, as a refresh in progress would.
+    held = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        with creds._lock:
+            held.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(5)
+    pid = os.fork()
+    if pid == 0:  # child
+        code = 1
+        try:
+            creds.force_refresh()
+            creds.get_frozen_credentials()
+            code = 0 if source.calls == 2 else 3
+        finally:
+            os._exit(code)
+    release.set()
+    holder.join()
+    deadline = time.monotonic() + 8
+    status = None
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child deadlocked")
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_timedelta_helpers_are_consistent() -> None:
+    # expiry is exposed as an aware UTC datetime
+    _, _, _, creds = make()
+    creds.get_frozen_credentials()
+    assert creds.expiry is not None
+    assert creds.expiry.tzinfo is not None
+    assert creds.expiry - datetime.fromtimestamp(START, timezone.utc) == timedelta(seconds=900)
