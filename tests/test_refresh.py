@@ -180,13 +180,13 @@ def test_first_load_raises_the_sources_own_error() -> None:
 
 
 def test_credentials_expired_on_arrival_are_refused() -> None:
-    _, source, _, creds = make(lifetime=-5)
+    _, _, _, creds = make(lifetime=-5)
     with pytest.raises(CredentialsUnavailableError, match="expired"):
         creds.get_frozen_credentials()
 
 
 def test_32_threads_share_one_fetch() -> None:
-    clock, source, _, creds = make()
+    _, source, _, creds = make()
     source.delay = 0.05  # widen the race window
     barrier = threading.Barrier(32)
     results: list[object] = []
