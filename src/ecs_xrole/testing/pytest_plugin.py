@@ -1,0 +1,120 @@
+"""pytest fixtures for code that uses ecs-xrole: a fake AWS and a fake ECS endpoint on loopback.
+
+Loaded automatically (``pytest11`` entry point) wherever ecs-xrole is installed. Loading costs
+nothing: moto, boto3 and the servers are imported and started only when a test asks for one
+of these fixtures, and the servers are shared by the whole session.
+
+* ``ecs_xrole_env``: the environment of an ECS task (endpoint, token, fake AWS) applied to
+  ``os.environ`` for one test, with every knob and counter reset;
+* ``ecs_xrole_stack``: the session's :class:`~ecs_xrole.testing.stack.LocalStack`;
+* ``fake_aws``: the session's :class:`~ecs_xrole.testing.aws.FakeAWS`, reset for the test;
+* ``ecs_endpoint``: a fresh :class:`~ecs_xrole.testing.endpoint_server.EndpointServer`.
+
+Needs the ``local`` extra: ``pip install 'ecs-xrole[local]'``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from .aws import FakeAWS
+    from .endpoint_server import EndpointServer
+    from .stack import LocalStack
+
+__all__ = ["ecs_endpoint", "ecs_xrole_env", "ecs_xrole_stack", "fake_aws"]
+
+
+@pytest.fixture(scope="session")
+def _ecs_xrole_fake_aws() -> Iterator[FakeAWS]:
+    """One FakeAWS for the session; moto's import and the account setup happen once."""
+    from .aws import FakeAWS
+
+    with FakeAWS() as aws:
+        yield aws
+
+
+@pytest.fixture(scope="session")
+def ecs_xrole_stack(
+    _ecs_xrole_fake_aws: FakeAWS, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalStack]:
+    """The session's local stack: a fake AWS and an ECS credentials endpoint serving the task
+    role's credentials, started once and stopped at the end of the session.
+
+    ``stack.environ`` is what a task would see; ``stack.apply()`` puts it into ``os.environ``.
+    Prefer ``ecs_xrole_env`` in tests: it also resets the knobs a previous test may have set.
+    """
+    from .stack import local_stack
+
+    with local_stack(
+        aws=_ecs_xrole_fake_aws, tmp_dir=str(tmp_path_factory.mktemp("ecs-xrole"))
+    ) as stack:
+        yield stack
+
+
+@pytest.fixture
+def fake_aws(_ecs_xrole_fake_aws: FakeAWS) -> Iterator[FakeAWS]:
+    """The session's :class:`~ecs_xrole.testing.aws.FakeAWS`, running, with its knobs and
+    counters reset before and after the test (the accounts persist across tests).
+
+    Use ``fake_aws.endpoint_url`` as a client's ``endpoint_url``, ``fake_aws.admin_client()``
+    to set up or inspect, and ``fake_aws.task_role_credentials()`` for the task role's keys.
+    """
+    aws = _ecs_xrole_fake_aws
+    aws.start()  # a test may have stopped it to simulate an outage
+    aws.reset()
+    yield aws
+    aws.start()
+    aws.reset()
+
+
+@pytest.fixture
+def ecs_xrole_env(
+    ecs_xrole_stack: LocalStack, fake_aws: FakeAWS, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[LocalStack]:
+    """Run the test inside an ECS task: yields the session's
+    :class:`~ecs_xrole.testing.stack.LocalStack` with its environment applied to
+    ``os.environ`` (``AWS_CONTAINER_CREDENTIALS_FULL_URI``, the token, ``AWS_ENDPOINT_URL``,
+    the region, an empty credentials file, a fresh ``AWS_CONFIG_FILE``; host keys and
+    profiles removed), undone after the test.
+
+    Before the test it resets the fake AWS's and the endpoint's knobs and counters, and clears
+    ecs-xrole's process-wide caches, so each test starts from a task that has just booted.
+    """
+    stack = ecs_xrole_stack
+    stack.reset()
+    _clear_ecs_xrole_caches()
+    for name in stack.removed_variables:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in stack.environ.items():
+        monkeypatch.setenv(name, value)
+    yield stack
+    _clear_ecs_xrole_caches()
+    stack.reset()
+
+
+@pytest.fixture
+def ecs_endpoint() -> Iterator[EndpointServer]:
+    """A fresh :class:`~ecs_xrole.testing.endpoint_server.EndpointServer` for this test alone,
+    started on an ephemeral loopback port and stopped afterwards. It serves made-up
+    credentials (no AWS behind it) unless the test sets ``ecs_endpoint.credentials``.
+    """
+    from .endpoint_server import EndpointServer
+
+    with EndpointServer() as server:
+        yield server
+
+
+def _clear_ecs_xrole_caches() -> None:
+    """Call ``ecs_xrole.session.clear_caches()`` if it exists (it is optional)."""
+    try:
+        session = importlib.import_module("ecs_xrole.session")
+    except ImportError:
+        return
+    clear = getattr(session, "clear_caches", None)
+    if callable(clear):
+        clear()
