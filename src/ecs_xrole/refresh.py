@@ -334,6 +334,9 @@ class RefreshingCredentials(RefreshableCredentials):
         return snap
 
     def _record_failure(self, exc: BaseException, now: float) -> None:
+        # Callers within retry_interval of this failure's *end* get it without a new attempt,
+        # including those that queued on the lock while a slow background attempt ran.
+        self._last_attempt = self._clock()
         self._last_error = exc
         self._failures += 1
         snap = self._snapshot

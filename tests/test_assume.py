@@ -1,0 +1,205 @@
+"""STS edge cases of assume_role, with botocore's Stubber (no network), and AssumeRoleParams."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import botocore.session
+import pytest
+from botocore.stub import Stubber
+
+from ecs_xrole.assume import AssumeRoleParams, assume_role
+from ecs_xrole.credentials import TemporaryCredentials
+from ecs_xrole.errors import AssumeRoleDeniedError, AssumeRoleError, InvalidInputError
+from ecs_xrole.refresh import RefreshingCredentials, Scheduler
+
+ROLE = "arn:aws:iam::555566667777:role/team/destination-account-role"
+TASK_ROLE = "arn:aws:iam::111122223333:role/my-ECS-task-role"
+
+
+def sts_client() -> Any:
+    session = botocore.session.Session()
+    return session.create_client(
+        "sts",
+        region_name="us-east-1",
+        aws_access_key_id="AKIDEXAMPLE",
+        aws_secret_access_key="secret",
+    )
+
+
+def ok_response() -> dict[str, Any]:
+    return {
+        "Credentials": {
+            "AccessKeyId": "ASIAEXAMPLEEXAMPLE",
+            "SecretAccessKey": "s" * 40,
+            "SessionToken": "t" * 100,
+            "Expiration": datetime.now(timezone.utc) + timedelta(hours=1),
+        },
+        "AssumedRoleUser": {
+            "AssumedRoleId": "AROAEXAMPLE:sess",
+            "Arn": "arn:aws:sts::555566667777:assumed-role/destination-account-role/sess",
+        },
+    }
+
+
+class CountingSource:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self) -> TemporaryCredentials:
+        self.calls += 1
+        return TemporaryCredentials(
+            access_key_id="ASIASOURCE",
+            secret_access_key="x" * 40,
+            session_token="y" * 40,
+            expiration=datetime.now(timezone.utc) + timedelta(hours=6),
+            role_arn=TASK_ROLE,
+        )
+
+
+def source_credentials() -> tuple[CountingSource, RefreshingCredentials]:
+    fetch = CountingSource()
+    creds = RefreshingCredentials(
+        fetch, method="test", description="task role", scheduler=Scheduler(start_thread=False)
+    )
+    creds.get_frozen_credentials()
+    return fetch, creds
+
+
+def test_params_request_maps_every_option() -> None:
+    params = AssumeRoleParams.build(
+        ROLE,
+        external_id="ext-123",
+        duration_seconds=timedelta(minutes=20),
+        policy={"Version": "2012-10-17", "Statement": []},
+        policy_arns=["arn:aws:iam::aws:policy/ReadOnlyAccess"],
+        tags={"team": "billing"},
+        source_identity="alice",
+    )
+    request = params.request("sess")
+    assert request == {
+        "RoleArn": ROLE,
+        "RoleSessionName": "sess",
+        "ExternalId": "ext-123",
+        "DurationSeconds": 1200,
+        "Policy": '{"Version":"2012-10-17","Statement":[]}',
+        "PolicyArns": [{"arn": "arn:aws:iam::aws:policy/ReadOnlyAccess"}],
+        "Tags": [{"Key": "team", "Value": "billing"}],
+        "SourceIdentity": "alice",
+    }
+    assert hash(params) == hash(AssumeRoleParams.build(ROLE, **_same_options()))
+
+
+def _same_options() -> dict[str, Any]:
+    return {
+        "external_id": "ext-123",
+        "duration_seconds": 1200,
+        "policy": '{"Version":"2012-10-17","Statement":[]}',
+        "policy_arns": ["arn:aws:iam::aws:policy/ReadOnlyAccess"],
+        "tags": {"team": "billing"},
+        "source_identity": "alice",
+    }
+
+
+def test_duration_over_an_hour_explains_role_chaining() -> None:
+    with pytest.raises(InvalidInputError) as info:
+        AssumeRoleParams.build(ROLE, duration_seconds=timedelta(hours=2))
+    text = str(info.value)
+    assert "role chaining" in text
+    assert "3600" in text
+
+
+def test_success_returns_destination_credentials() -> None:
+    sts = sts_client()
+    with Stubber(sts) as stub:
+        stub.add_response("assume_role", ok_response(), {"RoleArn": ROLE, "RoleSessionName": "s1"})
+        creds = assume_role(sts, AssumeRoleParams.build(ROLE), session_name="s1")
+    assert creds.account_id == "555566667777"
+    assert creds.role_arn == ROLE
+    assert creds.expiration is not None
+    assert creds.expiration.tzinfo is not None
+
+
+def test_expired_token_refreshes_source_and_retries_once() -> None:
+    fetch, source = source_credentials()
+    sts = sts_client()
+    with Stubber(sts) as stub:
+        stub.add_client_error("assume_role", "ExpiredToken", "The security token is expired")
+        stub.add_response("assume_role", ok_response())
+        assume_role(sts, AssumeRoleParams.build(ROLE), session_name="s1", source=source)
+    assert fetch.calls == 2
+
+
+def test_expired_token_twice_is_an_error() -> None:
+    fetch, source = source_credentials()
+    sts = sts_client()
+    with Stubber(sts) as stub:
+        stub.add_client_error("assume_role", "ExpiredToken", "expired")
+        stub.add_client_error("assume_role", "ExpiredToken", "expired")
+        with pytest.raises(AssumeRoleError) as info:
+            assume_role(sts, AssumeRoleParams.build(ROLE), session_name="s1", source=source)
+    assert info.value.code == "ExpiredToken"
+    assert fetch.calls == 2
+
+
+def test_access_denied_names_caller_from_the_source_and_builds_policies() -> None:
+    _, source = source_credentials()
+    sts = sts_client()
+    with Stubber(sts) as stub:
+        stub.add_client_error("assume_role", "AccessDenied", "not authorized", http_status_code=403)
+        with pytest.raises(AssumeRoleDeniedError) as info:
+            assume_role(
+                sts,
+                AssumeRoleParams.build(ROLE, external_id="ext-1"),
+                session_name="s1",
+                source=source,
+            )
+    error = info.value
+    assert error.caller_arn == TASK_ROLE
+    assert error.trust_policy["Statement"][0]["Principal"] == {"AWS": TASK_ROLE}
+    assert error.trust_policy["Statement"][0]["Condition"] == {
+        "StringEquals": {"sts:ExternalId": "ext-1"}
+    }
+    assert error.identity_policy["Statement"][0]["Resource"] == ROLE
+
+
+def test_access_denied_caller_parsed_from_the_sts_message() -> None:
+    sts = sts_client()
+    message = (
+        "User: arn:aws:sts::111122223333:assumed-role/my-ECS-task-role/abc is not authorized "
+        f"to perform: sts:AssumeRole on resource: {ROLE}"
+    )
+    with Stubber(sts) as stub:
+        stub.add_client_error("assume_role", "AccessDenied", message, http_status_code=403)
+        with pytest.raises(AssumeRoleDeniedError) as info:
+            assume_role(sts, AssumeRoleParams.build(ROLE), session_name="s1")
+    assert info.value.trust_policy["Statement"][0]["Principal"] == {"AWS": TASK_ROLE}
+
+
+def test_access_denied_with_unknown_caller_is_still_explained() -> None:
+    sts = sts_client()
+    with Stubber(sts) as stub:
+        stub.add_client_error("assume_role", "AccessDenied", "denied", http_status_code=403)
+        with pytest.raises(AssumeRoleError) as info:
+            assume_role(sts, AssumeRoleParams.build(ROLE), session_name="s1")
+    assert not isinstance(info.value, AssumeRoleDeniedError)
+    assert "trust policy" in str(info.value)
+
+
+def test_chaining_validation_error_from_sts_says_how_to_fix() -> None:
+    sts = sts_client()
+    message = (
+        "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by "
+        "role chaining."
+    )
+    with Stubber(sts) as stub:
+        stub.add_client_error("assume_role", "ValidationError", message)
+        with pytest.raises(AssumeRoleError) as info:
+            assume_role(sts, AssumeRoleParams.build(ROLE), session_name="s1")
+    assert "3600" in str(info.value)
+
+
+def test_session_name_is_checked() -> None:
+    with pytest.raises(InvalidInputError, match="role_session_name"):
+        assume_role(sts_client(), AssumeRoleParams.build(ROLE), session_name="bad name!")
