@@ -53,6 +53,8 @@ BACKOFF_BASE = 0.2
 BACKOFF_CAP = 2.0
 #: How much of an endpoint's error text a message quotes.
 QUOTE_CHARS = 200
+# Below this many seconds left, another attempt is not worth starting.
+_MIN_LAST_TRY = 0.05
 
 _pool: urllib3.PoolManager | None = None
 _pool_lock = threading.Lock()
@@ -166,15 +168,19 @@ def fetch_credentials(
         else:
             wait = random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempts - 1)))
         left = end - time.monotonic()
-        if wait >= left:
-            if result.retry_after is not None:
-                gave_up = (
-                    f"the endpoint asked to retry after {result.retry_after:g} s, "
-                    f"beyond the deadline ({max(left, 0):.1f} s left)"
-                )
-            else:
-                gave_up = "the deadline passed"
+        if wait >= left and result.retry_after is not None:
+            gave_up = (
+                f"the endpoint asked to retry after {result.retry_after:g} s, "
+                f"beyond the deadline ({max(left, 0):.1f} s left)"
+            )
             break
+        if wait >= left:
+            # The jitter drew past the deadline: use half the time left instead, so the last
+            # moments of the deadline still get an attempt, unless too little is left.
+            if left < _MIN_LAST_TRY:
+                gave_up = "the deadline passed"
+                break
+            wait = left / 2
         log.debug("retrying the credentials endpoint in %.3f s (%s)", wait, result.cause)
         time.sleep(wait)
     assert last is not None  # the first attempt always runs: deadline > 0
