@@ -212,7 +212,7 @@ def _attempt(
             redirect=False,
             preload_content=False,
         )
-        body = _read_body(response)
+        body = read_limited(response)
     except SSLError as exc:
         raise EndpointRequestError(
             f"TLS failed with the container credentials endpoint {url}: {_describe(exc)}",
@@ -248,14 +248,18 @@ def _since(began: float) -> float:
     return time.monotonic() - began
 
 
-def _read_body(response: Any) -> bytes | None:
-    """Read the whole body, or return ``None`` when it is larger than :data:`MAX_BODY`."""
+def read_limited(response: Any, limit: int = MAX_BODY) -> bytes | None:
+    """Read a urllib3 response's whole body, or return ``None`` when it exceeds ``limit`` bytes.
+
+    Returns the connection to the pool when the body was read to its end, else closes it.
+    Shared with :mod:`ecs_xrole.metadata`.
+    """
     chunks: list[bytes] = []
     size = 0
     complete = False
     try:
-        while size <= MAX_BODY:
-            chunk = response.read(MAX_BODY + 1 - size)
+        while size <= limit:
+            chunk = response.read(limit + 1 - size)
             if not chunk:
                 complete = True
                 break
