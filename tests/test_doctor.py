@@ -1,0 +1,399 @@
+"""``ecs-xrole doctor`` against the loopback stand-ins, in each failure mode it names.
+
+Each test runs the real command in-process (``cli.main``) with a task's environment applied:
+the endpoint server, the token and moto with its two accounts, over real HTTP on loopback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import socket
+import sys
+from typing import Any
+
+import pytest
+
+from ecs_xrole import cli
+from ecs_xrole.doctor import CHECKS, CheckResult, format_results, run_checks
+
+SOURCE = "111122223333"
+DEST = "555566667777"
+TASK_ROLE = f"arn:aws:iam::{SOURCE}:role/my-ECS-task-role"
+ROLE = f"arn:aws:iam::{DEST}:role/destination-account-role"
+UNTRUSTING = f"arn:aws:iam::{DEST}:role/untrusting-role"
+EXTERNAL_ID_ROLE = f"arn:aws:iam::{DEST}:role/external-id-role"
+NAMES = [name for name, _, _ in CHECKS]
+ENDPOINT_VARIABLES = (
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+)
+
+
+def _hooked() -> bool:
+    """Whether cli.build_parser already plugs in the doctor subcommand."""
+    try:
+        cli.build_parser().parse_args(["doctor", "--help"])
+    except SystemExit as exc:
+        return exc.code == 0
+    return False
+
+
+HOOKED = _hooked()
+
+
+def _main(argv: list[str]) -> int:
+    if HOOKED:
+        return cli.main(argv)
+    # Until the CLI hook lands: the same parser wiring and error mapping as cli.main.
+    from ecs_xrole import doctor
+    from ecs_xrole.errors import Error, InvalidInputError
+
+    parser = argparse.ArgumentParser(prog="ecs-xrole")
+    doctor.add_parser(parser.add_subparsers())
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except InvalidInputError as exc:
+        print(f"ecs-xrole: error: {exc}", file=sys.stderr)
+        return 2
+    except Error as exc:
+        print(f"ecs-xrole: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def doctor(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """Run ``ecs-xrole doctor <argv>``; return (exit code, stdout, stderr)."""
+    try:
+        code = _main(["doctor", "--timeout", "2", *argv])
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def line(out: str, name: str) -> str:
+    """The result line of check ``name``, with the fix lines indented under it."""
+    lines = out.splitlines()
+    for i, text in enumerate(lines):
+        words = text.split()
+        if len(words) >= 2 and words[1] == name:
+            block = [text]
+            for more in lines[i + 1 :]:
+                if not more.startswith(" "):
+                    break
+                block.append(more)
+            return "\n".join(block)
+    raise AssertionError(f"no line for {name!r} in:\n{out}")
+
+
+def status(out: str, name: str) -> str:
+    return line(out, name).split()[0]
+
+
+@pytest.fixture
+def env(request: pytest.FixtureRequest) -> Any:
+    """The task's environment (endpoint, token, fake AWS) applied to os.environ."""
+    pytest.importorskip("moto")
+    pytest.importorskip("ecs_xrole.testing.stack")
+    return request.getfixturevalue("ecs_xrole_env")
+
+
+# --- all pass ---------------------------------------------------------------------------------
+
+
+def test_all_checks_pass_with_a_role_arn(env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = doctor(capsys, "--role-arn", ROLE)
+    assert code == 0, out + err
+    for name in NAMES:
+        assert status(out, name) == "PASS", line(out, name)
+    assert "assumed-role/my-ECS-task-role/" in line(out, "task-role-identity")
+    assert f"account {SOURCE}" in line(out, "task-role-identity")
+    assert f"account {DEST}" in line(out, "destination-identity")
+    assert "all checks passed" in out
+
+
+def test_all_checks_pass_with_a_profile_written_by_the_config_library(
+    env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ecs_xrole.config import Profile, write_profiles
+
+    write_profiles([Profile("cross-account", ROLE)])
+    code, out, err = doctor(capsys, "--profile", "cross-account")
+    assert code == 0, out + err
+    assert "credential_source = EcsContainer" in line(out, "profile")
+    assert ROLE in line(out, "profile")
+    assert status(out, "destination-identity") == "PASS"
+
+
+def test_json_shape(env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = doctor(capsys, "--role-arn", ROLE, "--json")
+    assert code == 0
+    results = json.loads(out)
+    assert [r["check"] for r in results] == NAMES
+    for result in results:
+        assert set(result) == {"check", "ok", "detail", "fix"}
+        assert result["ok"] is True
+        assert result["fix"] is None
+        assert isinstance(result["detail"], str)
+
+
+def test_no_secret_reaches_the_output(env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    from ecs_xrole.fetch import fetch_credentials
+
+    served = fetch_credentials()
+    code, out, err = doctor(capsys, "--role-arn", ROLE)
+    assert code == 0
+    for secret in (served.secret_access_key, served.session_token, served.access_key_id):
+        assert secret
+        assert secret not in out + err
+
+
+def test_without_a_role_only_the_task_role_is_checked(
+    env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = doctor(capsys)
+    assert code == 0
+    assert status(out, "task-role-identity") == "PASS"
+    assert status(out, "assume-role") == "SKIP"
+    assert "--role-arn" in line(out, "assume-role")
+
+
+# --- failure modes ----------------------------------------------------------------------------
+
+
+def test_no_endpoint_variable(
+    env: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ENDPOINT_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    code, out, _ = doctor(capsys, "--role-arn", ROLE)
+    assert code == 1
+    failing = line(out, "endpoint-variables")
+    assert failing.startswith("FAIL")
+    assert "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI" in failing
+    assert "fix:" in failing
+    assert "sudo -E" in failing
+    for name in ("endpoint-reachable", "token", "task-role-credentials", "assume-role"):
+        assert status(out, name) == "SKIP"
+    # checks that do not need the endpoint still ran
+    assert status(out, "region") == "PASS"
+    assert "1 check(s) failed" in out
+
+
+def test_disallowed_host(
+    env: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://169.254.169.254/latest/x")
+    code, out, _ = doctor(capsys, "--role-arn", ROLE)
+    assert code == 1
+    failing = line(out, "endpoint-variables")
+    assert failing.startswith("FAIL")
+    assert "169.254.169.254" in failing
+    assert "not allowed" in failing
+    assert "fix:" in failing
+    assert "169.254.170.2" in failing
+    assert status(out, "endpoint-reachable") == "SKIP"
+
+
+def test_endpoint_down(
+    env: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", f"http://127.0.0.1:{port}/creds")
+    code, out, _ = doctor(capsys, "--role-arn", ROLE)
+    assert code == 1
+    failing = line(out, "endpoint-reachable")
+    assert failing.startswith("FAIL")
+    assert f"127.0.0.1:{port}" in failing
+    assert "did not answer" in failing
+    assert "fix:" in failing
+    assert status(out, "task-role-credentials") == "SKIP"
+    assert status(out, "destination-identity") == "SKIP"
+
+
+def test_wrong_token(
+    env: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    wrong = "not-the-token-the-agent-gave-0123456789"
+    if "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE" in env.environ:
+        token_file = tmp_path / "token"
+        token_file.write_text(wrong)
+        monkeypatch.setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", str(token_file))
+    else:
+        monkeypatch.setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", wrong)
+    code, out, err = doctor(capsys, "--role-arn", ROLE)
+    assert code == 1
+    failing = line(out, "token")
+    assert failing.startswith("FAIL")
+    assert "refused the token" in failing
+    assert "HTTP 401" in failing
+    assert "fix:" in failing
+    assert status(out, "endpoint-reachable") == "PASS"  # it answered, with 401
+    assert status(out, "task-role-credentials") == "SKIP"
+    assert wrong not in out + err
+
+
+def _assert_statements(failing: str, role: str) -> None:
+    """The fix names both statements, built from the real task role and destination role."""
+    statements = [
+        json.loads(text.strip()) for text in failing.splitlines() if text.strip().startswith("{")
+    ]
+    assert len(statements) == 2
+    identity, trust = statements
+    assert identity == {
+        "Sid": "AssumeCrossAccountRole",
+        "Effect": "Allow",
+        "Action": "sts:AssumeRole",
+        "Resource": role,
+    }
+    assert trust["Principal"] == {"AWS": TASK_ROLE}
+    assert trust["Action"] == "sts:AssumeRole"
+
+
+def test_untrusting_role(env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = doctor(capsys, "--role-arn", UNTRUSTING)
+    assert code == 1
+    failing = line(out, "assume-role")
+    assert failing.startswith("FAIL")
+    assert "AccessDenied" in failing
+    assert f"trust policy of untrusting-role (account {DEST})" in failing
+    _assert_statements(failing, UNTRUSTING)
+    assert status(out, "task-role-identity") == "PASS"
+    assert status(out, "destination-identity") == "SKIP"
+
+
+def test_identity_policy_missing(env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    env.aws.remove_identity_policy()
+    code, out, _ = doctor(capsys, "--role-arn", ROLE)
+    assert code == 1
+    failing = line(out, "assume-role")
+    assert failing.startswith("FAIL")
+    assert "AccessDenied" in failing
+    assert f"identity policy of the task role my-ECS-task-role (account {SOURCE})" in failing
+    _assert_statements(failing, ROLE)
+
+
+def test_duration_over_an_hour(env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = doctor(capsys, "--role-arn", ROLE, "--duration-seconds", "7200")
+    assert code == 1
+    failing = line(out, "duration")
+    assert failing.startswith("FAIL")
+    assert "7200" in failing
+    assert "1 hour" in failing
+    assert "role chaining" in failing
+    assert "fix: pass 3600 or less" in failing
+    assert status(out, "assume-role") == "SKIP"
+    assert status(out, "task-role-identity") == "PASS"
+
+
+def test_duration_within_the_limit_is_used(env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = doctor(capsys, "--role-arn", ROLE, "--duration-seconds", "900")
+    assert code == 0
+    assert "900 s" in line(out, "duration")
+    assert re.search(r"expire in 1[45] min", line(out, "assume-role"))  # not an hour
+
+
+def test_external_id(env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = doctor(capsys, "--role-arn", EXTERNAL_ID_ROLE)
+    assert code == 1
+    assert "sts:ExternalId" in line(out, "assume-role")
+    code, out, _ = doctor(
+        capsys, "--role-arn", EXTERNAL_ID_ROLE, "--external-id", "ecs-xrole-demo-id"
+    )
+    assert code == 0, out
+
+
+def test_missing_profile(env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = doctor(capsys, "--profile", "nowhere")
+    assert code == 1
+    failing = line(out, "profile")
+    assert failing.startswith("FAIL")
+    assert "nowhere" in failing
+    assert "ecs-xrole write-config --profile nowhere" in failing
+    assert status(out, "assume-role") == "SKIP"
+
+
+def test_profile_with_wrongly_cased_credential_source(
+    env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ecs_xrole.config import config_path
+
+    with open(config_path(), "a", encoding="utf-8") as handle:
+        handle.write(f"\n[profile lower]\nrole_arn = {ROLE}\ncredential_source = ecscontainer\n")
+    code, out, _ = doctor(capsys, "--profile", "lower")
+    assert code == 1
+    failing = line(out, "profile")
+    assert "case-sensitively" in failing
+
+
+def test_profile_with_an_inline_comment(env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    from ecs_xrole.config import config_path
+
+    with open(config_path(), "a", encoding="utf-8") as handle:
+        handle.write(
+            f"\n[profile commented]\nrole_arn = {ROLE} # prod\ncredential_source = EcsContainer\n"
+        )
+    code, out, _ = doctor(capsys, "--profile", "commented")
+    assert code == 1
+    assert "inline comments" in line(out, "profile")
+
+
+def test_json_on_failure_marks_skips_as_null(env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = doctor(capsys, "--role-arn", UNTRUSTING, "--json")
+    assert code == 1
+    results = {r["check"]: r for r in json.loads(out)}
+    assert results["assume-role"]["ok"] is False
+    assert "TrustEcsTaskRole" in results["assume-role"]["fix"]
+    assert results["destination-identity"]["ok"] is None
+    assert results["destination-identity"]["fix"] is None
+
+
+def test_run_checks_is_usable_from_python(env: Any) -> None:
+    results = run_checks(role_arn=ROLE, timeout=2)
+    assert [r.name for r in results] == NAMES
+    assert all(r.ok for r in results)
+
+
+# --- no stand-ins needed ----------------------------------------------------------------------
+
+
+def test_bad_role_arn_is_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = doctor(capsys, "--role-arn", "arn:aws:iam::5555:role/x")
+    assert code == 2
+    assert out == ""
+    assert "--role-arn" in err
+
+
+def test_profile_and_role_arn_are_exclusive(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = doctor(capsys, "--profile", "p", "--role-arn", ROLE)
+    assert code == 2
+    assert "not allowed with" in err
+
+
+def test_check_result_is_frozen_and_formats() -> None:
+    results = [
+        CheckResult("first", True, "fine"),
+        CheckResult("second", False, "broken", "do this\nthen that"),
+        CheckResult("third", None, "skipped: needs second to pass first"),
+    ]
+    with pytest.raises(AttributeError):
+        results[0].ok = False  # type: ignore[misc]
+    text = format_results(results).splitlines()
+    assert text[0].split() == ["PASS", "first", "fine"]
+    assert text[1].split() == ["FAIL", "second", "broken"]
+    assert text[2].split() == ["fix:", "do", "this"]
+    assert text[3].split() == ["then", "that"]
+    assert text[4].startswith("SKIP  third")
+    assert text[-1] == "1 check(s) failed"
+    assert results[2].as_dict() == {
+        "check": "third",
+        "ok": None,
+        "detail": "skipped: needs second to pass first",
+        "fix": None,
+    }
