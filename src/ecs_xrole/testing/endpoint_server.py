@@ -208,6 +208,7 @@ class EndpointServer:
         self._requests = 0
         self._served = 0
         self._metadata_requests = 0
+        self._metadata_answer: dict[str, Any] | str | int | None = None
         self.host = host
         self.shape = shape
         self.task_arn = task_arn
@@ -404,6 +405,19 @@ class EndpointServer:
         with self._lock:
             self._delay = float(value)
 
+    @property
+    def metadata_answer(self) -> dict[str, Any] | str | int | None:
+        """Override the task metadata answers: a dict is served as JSON, a str as plain text,
+        an int as that error status; ``None`` (the default) serves metadata made from
+        ``task_arn``."""
+        with self._lock:
+            return self._metadata_answer
+
+    @metadata_answer.setter
+    def metadata_answer(self, value: dict[str, Any] | str | int | None) -> None:
+        with self._lock:
+            self._metadata_answer = value
+
     def queue(self, *faults: Fault) -> None:
         """Queue faults, consumed one per credentials request; then normal answers resume.
 
@@ -473,7 +487,15 @@ class EndpointServer:
         elif path in (self.metadata_path + "/task", self.metadata_path):
             with self._lock:
                 self._metadata_requests += 1
-            self._send_json(handler, 200, self._metadata(task=path.endswith("/task")))
+                answer = self._metadata_answer
+            if answer is None:
+                self._send_json(handler, 200, self._metadata(task=path.endswith("/task")))
+            elif isinstance(answer, int):
+                self._send_json(handler, answer, {"code": _status_words(answer)[0]})
+            elif isinstance(answer, str):
+                self._send(handler, 200, answer.encode(), "text/plain; charset=utf-8")
+            else:
+                self._send_json(handler, 200, answer)
         elif path.startswith("/v2/credentials/"):
             code, message = _STATUS_BODIES[400]
             self._send_json(handler, 400, {"code": code, "message": message})

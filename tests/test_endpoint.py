@@ -1,0 +1,373 @@
+"""detect_endpoint(): which variable wins, the host allow-list, the token, PID 1's environment."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ecs_xrole.endpoint import (
+    FULL_URI,
+    RELATIVE_URI,
+    TOKEN,
+    TOKEN_FILE,
+    Endpoint,
+    check_endpoint_url,
+    detect_endpoint,
+)
+from ecs_xrole.errors import (
+    EndpointNotAllowedError,
+    EndpointNotConfiguredError,
+    Error,
+    InvalidInputError,
+    TokenError,
+)
+from ecs_xrole.fetch import fetch_credentials
+from ecs_xrole.testing.endpoint_server import EndpointServer
+
+SECRET_TOKEN = "tok-Zq9XvB7kPw3Lm2Nc"  # distinctive: any leak is found by substring
+
+
+@pytest.fixture
+def server() -> Iterator[EndpointServer]:
+    with EndpointServer() as srv:
+        yield srv
+
+
+# -- which variable wins ---------------------------------------------------------------------
+
+
+def test_relative_uri_is_appended_to_the_ecs_host() -> None:
+    ep = detect_endpoint({RELATIVE_URI: "/v2/credentials/abc"})
+    assert ep.url == "http://169.254.170.2/v2/credentials/abc"
+    assert ep.auth == "none"
+    assert ep.source == "explicit"
+    assert ep.variables == (RELATIVE_URI,)
+    assert ep.authorization() is None
+
+
+def test_relative_uri_wins_over_full_uri() -> None:
+    ep = detect_endpoint(
+        {RELATIVE_URI: "/v2/credentials/abc", FULL_URI: "http://127.0.0.1:9/creds"}
+    )
+    assert ep.url == "http://169.254.170.2/v2/credentials/abc"
+    assert ep.variables == (RELATIVE_URI,)
+
+
+def test_relative_uri_wins_even_over_a_refused_full_uri() -> None:
+    ep = detect_endpoint({RELATIVE_URI: "/v2/x", FULL_URI: "http://169.254.169.254/"})
+    assert ep.url == "http://169.254.170.2/v2/x"
+
+
+@pytest.mark.parametrize("relative", ["@evil.example/v2/x", "v2/credentials/x", ".evil.example/"])
+def test_relative_uri_must_start_with_a_slash(relative: str) -> None:
+    # Without the check "@evil.example/..." turns 169.254.170.2 into userinfo of another host.
+    with pytest.raises(EndpointNotAllowedError, match="must start with '/'") as info:
+        detect_endpoint({RELATIVE_URI: relative})
+    assert info.value.name == RELATIVE_URI
+
+
+def test_empty_variables_count_as_unset() -> None:
+    ep = detect_endpoint({RELATIVE_URI: "", FULL_URI: "http://127.0.0.1:9/x", TOKEN: ""})
+    assert ep.url == "http://127.0.0.1:9/x"
+    assert ep.auth == "none"
+
+
+def test_os_environ_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(RELATIVE_URI, raising=False)
+    monkeypatch.setenv(FULL_URI, "http://localhost:9/creds")
+    monkeypatch.delenv(TOKEN_FILE, raising=False)
+    monkeypatch.setenv(TOKEN, SECRET_TOKEN)
+    ep = detect_endpoint()
+    assert ep.source == "environment"
+    assert ep.auth == "token"
+    assert ep.variables == (FULL_URI, TOKEN)
+    assert ep.authorization() == SECRET_TOKEN
+
+
+# -- the host allow-list ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:51679/creds",
+        "http://127.1.2.3/creds",
+        "http://localhost/creds",
+        "http://LOCALHOST:80/creds",
+        "http://[::1]:8080/creds",
+        "http://169.254.170.2/v2/credentials/x",
+        "http://169.254.170.23/v1/credentials",
+        "http://[fd00:ec2::23]/v1/credentials",
+        "https://example.com/credentials",
+        "https://10.0.0.1/credentials",
+    ],
+)
+def test_allowed_full_uris(url: str) -> None:
+    assert detect_endpoint({FULL_URI: url}).url == url
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("http://169.254.169.254/latest/meta-data/", "instance metadata"),
+        ("http://10.0.0.1/creds", "'10.0.0.1' is not allowed"),
+        ("http://192.168.1.1/creds", "'192.168.1.1' is not allowed"),
+        ("http://8.8.8.8/creds", "'8.8.8.8' is not allowed"),
+        ("http://example.com/creds", "'example.com' is not allowed"),
+        ("http://127.0.0.1.nip.io/creds", "is not allowed"),  # a name, never resolved
+        ("http://127.1/creds", "'127.1' is not allowed"),  # not a literal address
+        ("http://localhost./creds", "is not allowed"),
+        ("http://[::ffff:127.0.0.1]/creds", "is not allowed"),
+        ("http://[fd00:ec2::254]/creds", "instance metadata"),
+        ("ftp://127.0.0.1/creds", "scheme 'ftp'"),
+        ("file:///etc/passwd", "scheme 'file'"),
+        ("127.0.0.1:80/creds", "scheme"),
+        ("http://user:pw@127.0.0.1/creds", "userinfo"),
+        ("https://user@example.com/creds", "userinfo"),
+        ("http:///creds", "names no host"),
+        ("http://127.0.0.1:99999/creds", "not a valid URL"),
+        ("http://127.0.0.1/cr eds", "white space"),
+        ("http://127.0.0.1/creds\r\nX-Evil: 1", "control character"),
+    ],
+)
+def test_refused_full_uris(url: str, says: str) -> None:
+    with pytest.raises(EndpointNotAllowedError) as info:
+        detect_endpoint({FULL_URI: url})
+    text = str(info.value)
+    assert says in text
+    assert FULL_URI in text
+    assert isinstance(info.value, InvalidInputError)  # the CLI exits 2 on it
+    if "is not allowed" in text:
+        assert "over http only loopback" in text  # the rule is named
+
+
+def test_a_refused_url_never_shows_its_password() -> None:
+    with pytest.raises(EndpointNotAllowedError) as info:
+        check_endpoint_url("http://admin:Pa55-Zq9XvB7@127.0.0.1/creds")
+    assert "Pa55-Zq9XvB7" not in str(info.value)
+    assert "<redacted>@127.0.0.1" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "make_url",
+    [
+        lambda s: s.url.replace("http://", "http://user:pw@"),
+        lambda s: s.url.replace("http://", "ftp://"),
+        lambda s: s.url.replace("127.0.0.1", "127.0.0.1.nip.io"),
+    ],
+)
+def test_refused_before_any_request(server: EndpointServer, make_url: object) -> None:
+    url = make_url(server)  # type: ignore[operator]
+    with pytest.raises(EndpointNotAllowedError):
+        fetch_credentials(detect_endpoint({FULL_URI: url}), deadline=1)
+    with pytest.raises(EndpointNotAllowedError):
+        fetch_credentials(Endpoint(url), deadline=1)  # a hand-made Endpoint is checked too
+    assert server.requests == 0
+
+
+def test_a_hand_made_endpoint_is_checked() -> None:
+    with pytest.raises(EndpointNotAllowedError, match=r"Endpoint\.url"):
+        Endpoint("http://169.254.169.254/latest/meta-data/iam/security-credentials/")
+
+
+# -- the token -------------------------------------------------------------------------------
+
+
+def test_token_file_wins_over_token(tmp_path: Path) -> None:
+    path = tmp_path / "token"
+    path.write_text("from-file\n")
+    ep = detect_endpoint(
+        {FULL_URI: "http://127.0.0.1:9/", TOKEN: "from-var", TOKEN_FILE: str(path)}
+    )
+    assert ep.auth == "token_file"
+    assert ep.token_file == str(path)
+    assert ep.variables == (FULL_URI, TOKEN_FILE)
+    assert ep.authorization() == "from-file"
+
+
+def test_token_file_is_read_at_every_call(tmp_path: Path) -> None:
+    path = tmp_path / "token"
+    path.write_text("first\n")
+    ep = detect_endpoint({FULL_URI: "http://127.0.0.1:9/", TOKEN_FILE: str(path)})
+    assert ep.authorization() == "first"
+    path.write_text("second\n")
+    assert ep.authorization() == "second"
+
+
+def test_token_file_need_not_exist_when_detecting(tmp_path: Path) -> None:
+    ep = detect_endpoint({FULL_URI: "http://127.0.0.1:9/", TOKEN_FILE: str(tmp_path / "later")})
+    with pytest.raises(TokenError, match="cannot read") as info:
+        ep.authorization()
+    assert str(tmp_path / "later") in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"abc", "abc"),
+        (b"abc\n", "abc"),
+        (b"abc\r\n", "abc"),
+        (b"Bearer abc.def-ghi", "Bearer abc.def-ghi"),
+    ],
+)
+def test_token_file_one_trailing_newline_is_stripped(
+    tmp_path: Path, content: bytes, expected: str
+) -> None:
+    path = tmp_path / "token"
+    path.write_bytes(content)
+    assert (
+        Endpoint("http://127.0.0.1:9/", auth="token_file", token_file=str(path)).authorization()
+        == expected
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"abc\n\n", "CR or LF"),
+        (b"abc\ndef", "CR or LF"),
+        (b"abc\rdef\n", "CR or LF"),
+        (b"abc\r\nX-Injected: yes\r\n", "CR or LF"),
+        (b"abc\x00def", "control character"),
+        (b"abc\tdef", "control character"),
+        (b"", "empty"),
+        (b"\n", "empty"),
+        (b"caf\xc3\xa9", "not ASCII"),
+    ],
+)
+def test_token_file_refusals(tmp_path: Path, content: bytes, says: str) -> None:
+    path = tmp_path / "token"
+    path.write_bytes(content)
+    ep = Endpoint("http://127.0.0.1:9/", auth="token_file", token_file=str(path))
+    with pytest.raises(TokenError) as info:
+        ep.authorization()
+    assert says in str(info.value)
+    assert str(path) in str(info.value)
+    assert "abc" not in str(info.value).replace(str(path), "")
+
+
+def test_unreadable_token_file_names_the_path(tmp_path: Path) -> None:
+    ep = Endpoint("http://127.0.0.1:9/", auth="token_file", token_file=str(tmp_path))
+    with pytest.raises(TokenError, match="cannot read") as info:
+        ep.authorization()  # a directory: unreadable as a file, even for root
+    assert str(tmp_path) in str(info.value)
+    assert TOKEN_FILE in str(info.value)
+
+
+def test_token_variable_with_cr_lf_is_refused() -> None:
+    ep = detect_endpoint({FULL_URI: "http://127.0.0.1:9/", TOKEN: SECRET_TOKEN + "\r\nX-Evil: 1"})
+    with pytest.raises(TokenError, match="header injection") as info:
+        ep.authorization()
+    assert SECRET_TOKEN not in str(info.value)
+    assert TOKEN in str(info.value)
+
+
+def test_endpoint_repr_and_equality_never_hold_the_token() -> None:
+    a = detect_endpoint({FULL_URI: "http://127.0.0.1:9/", TOKEN: SECRET_TOKEN})
+    b = detect_endpoint({FULL_URI: "http://127.0.0.1:9/", TOKEN: "another-token-entirely"})
+    assert SECRET_TOKEN not in repr(a)
+    assert SECRET_TOKEN not in str(a)
+    assert SECRET_TOKEN not in repr(a.token)
+    assert a == b
+    assert hash(a) == hash(b)
+    assert a.authorization() == SECRET_TOKEN
+
+
+# -- PID 1's environment ---------------------------------------------------------------------
+
+
+def _write_environ(path: Path, variables: dict[str, str]) -> str:
+    path.write_bytes(b"\0".join(f"{k}={v}".encode() for k, v in variables.items()) + b"\0")
+    return str(path)
+
+
+@pytest.fixture
+def no_endpoint_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (RELATIVE_URI, FULL_URI, TOKEN, TOKEN_FILE):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.usefixtures("no_endpoint_env")
+def test_pid1_environ_is_read_when_this_process_has_nothing(tmp_path: Path) -> None:
+    path = _write_environ(
+        tmp_path / "environ",
+        {"PATH": "/usr/bin", RELATIVE_URI: "/v2/credentials/from-pid1", TOKEN: SECRET_TOKEN},
+    )
+    ep = detect_endpoint(pid1_environ_path=path)
+    assert ep.source == "pid1"
+    assert ep.url == "http://169.254.170.2/v2/credentials/from-pid1"
+    assert ep.authorization() == SECRET_TOKEN
+
+
+@pytest.mark.usefixtures("no_endpoint_env")
+def test_read_pid1_false_turns_the_fallback_off(tmp_path: Path) -> None:
+    path = _write_environ(tmp_path / "environ", {RELATIVE_URI: "/v2/credentials/x"})
+    with pytest.raises(EndpointNotConfiguredError, match="not consulted"):
+        detect_endpoint(read_pid1=False, pid1_environ_path=path)
+
+
+def test_this_process_wins_over_pid1(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv(RELATIVE_URI, raising=False)
+    monkeypatch.setenv(FULL_URI, "http://127.0.0.1:9/mine")
+    path = _write_environ(tmp_path / "environ", {RELATIVE_URI: "/v2/credentials/pid1"})
+    ep = detect_endpoint(pid1_environ_path=path)
+    assert (ep.source, ep.url) == ("environment", "http://127.0.0.1:9/mine")
+
+
+def test_an_explicit_mapping_consults_pid1_only_when_asked(tmp_path: Path) -> None:
+    path = _write_environ(tmp_path / "environ", {FULL_URI: "http://127.0.0.1:9/pid1"})
+    with pytest.raises(EndpointNotConfiguredError):
+        detect_endpoint({}, pid1_environ_path=path)
+    ep = detect_endpoint({}, read_pid1=True, pid1_environ_path=path)
+    assert (ep.source, ep.url) == ("pid1", "http://127.0.0.1:9/pid1")
+
+
+def test_pid1_uri_is_checked_too(tmp_path: Path) -> None:
+    path = _write_environ(tmp_path / "environ", {FULL_URI: "http://169.254.169.254/"})
+    with pytest.raises(EndpointNotAllowedError):
+        detect_endpoint({}, read_pid1=True, pid1_environ_path=path)
+
+
+# -- no endpoint at all ----------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("no_endpoint_env")
+def test_no_endpoint_error_names_what_was_looked_for(tmp_path: Path) -> None:
+    path = _write_environ(tmp_path / "environ", {"PATH": "/usr/bin"})
+    with pytest.raises(EndpointNotConfiguredError) as info:
+        detect_endpoint(pid1_environ_path=path)
+    text = str(info.value)
+    for needle in (RELATIVE_URI, FULL_URI, TOKEN_FILE, "this process", path, "taskRoleArn"):
+        assert needle in text
+    assert "ECS Exec" in text
+    assert "sudo -E" in text
+    assert "Pod Identity" in text
+    assert "does not set them either" in text
+    assert isinstance(info.value, Error)
+
+
+@pytest.mark.usefixtures("no_endpoint_env")
+@pytest.mark.parametrize(
+    ("make_path", "says"),
+    [
+        (lambda tmp: str(tmp / "missing"), "does not exist"),
+        (lambda tmp: str(tmp), "is not readable"),  # a directory: unreadable even for root
+    ],
+)
+def test_no_endpoint_error_says_whether_pid1_was_readable(
+    tmp_path: Path, make_path: object, says: str
+) -> None:
+    path = make_path(tmp_path)  # type: ignore[operator]
+    with pytest.raises(EndpointNotConfiguredError, match=says):
+        detect_endpoint(pid1_environ_path=path)
+
+
+def test_real_proc_1_environ_is_handled() -> None:
+    # Whatever this machine allows, the real file must give an endpoint or a clear error.
+    try:
+        outcome = detect_endpoint({}, read_pid1=True).source
+    except EndpointNotConfiguredError as exc:
+        outcome = str(exc)
+    assert outcome == "pid1" or "/proc/1/environ" in outcome
