@@ -1,0 +1,967 @@
+"""Write ``[profile NAME]`` sections into the AWS config file, safely.
+
+Most programs in a container are not Python (the AWS CLI, shell scripts, other SDKs), but they
+all read ``~/.aws/config``. This module writes the profile of AWS's cross-account recipe::
+
+    [profile cross-account]
+    role_arn = arn:aws:iam::555566667777:role/destination-account-role
+    credential_source = EcsContainer
+
+or, for tools that cannot read ``credential_source`` (see ``credential_process`` below)::
+
+    [profile cross-account]
+    credential_process = /usr/local/bin/ecs-xrole credential-process --role-arn arn:...
+
+How it edits
+    The file is edited line by line, never round-tripped through :mod:`configparser`: every
+    section, comment, blank line and line ending outside the target section's managed keys
+    stays byte-for-byte. The *managed keys* (:data:`MANAGED_KEYS`) of a target section are set
+    to exactly what was asked: a managed key that was not asked for is removed (switching to
+    ``credential_process`` removes ``role_arn`` and ``credential_source``; leaving out
+    ``external_id`` removes a stale one), except ``region``, which is set when given and
+    otherwise left as it is. Other keys (``output = json``, ``mfa_serial``...) are kept.
+    A key that already holds the wanted value keeps its line as it is; a replaced key keeps its
+    position and indentation; a missing key is added after the section's last setting. A new
+    section is appended at the end of the file after one blank line. Running twice leaves the
+    file byte-identical.
+
+What it refuses (:class:`~ecs_xrole.errors.InvalidInputError` or
+:class:`~ecs_xrole.errors.ConfigFileError`; the file is then untouched)
+    Invalid values (checked by :mod:`ecs_xrole.validate`); an existing file that botocore could
+    not parse (checked with the same :class:`configparser.RawConfigParser` botocore uses, plus
+    its nested-value rule; a UTF-8 byte-order mark is such a file: botocore fails on it); a
+    profile defined by more than one section (``[default]`` and ``[profile default]`` both
+    define ``default``); and any result that would not read back, through the same parser and
+    botocore's section naming, as exactly the intended values with every other section intact.
+
+How it writes (:func:`write_profiles`)
+    Under an exclusive :func:`fcntl.flock` on ``<config>.lock`` (created 0600 and left in place:
+    removing a lock file races with the next writer), it re-reads the file, merges, writes a
+    temporary file in the same directory, fsyncs it, :func:`os.replace` s it over the config and
+    fsyncs the directory. A killed writer leaves the old file or the new one, never a torn one;
+    its temporary file is removed by the next writer. A new directory is made 0700 and a new
+    file 0600; an existing file keeps its mode (and its owner, when running as root). A
+    symlinked config file is written through: the link's target is replaced, the link stays.
+
+It never writes access keys or tokens: there is no way to ask for them. Standard library only:
+this module must not import botocore or boto3 (``write-config`` runs before the application and
+must stay fast).
+"""
+
+from __future__ import annotations
+
+import configparser
+import contextlib
+import fcntl
+import io
+import logging
+import os
+import re
+import shlex
+import shutil
+import stat
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import KW_ONLY, dataclass
+
+from .errors import ConfigFileError, InvalidInputError
+from .validate import (
+    check_external_id,
+    check_profile_name,
+    check_region,
+    check_session_name,
+    duration_seconds,
+    parse_role_arn,
+)
+
+__all__ = [
+    "CREDENTIAL_SOURCE",
+    "DEFAULT_PROFILE",
+    "KEPT_UNLESS_GIVEN",
+    "MANAGED_KEYS",
+    "Profile",
+    "WriteResult",
+    "config_path",
+    "default_command",
+    "merge",
+    "read_profile",
+    "section_header",
+    "write_profiles",
+]
+
+log = logging.getLogger(__name__)
+
+#: The profile name used when none is given (the name in AWS's recipe).
+DEFAULT_PROFILE = "cross-account"
+#: botocore and the JS SDK match this value case-sensitively.
+CREDENTIAL_SOURCE = "EcsContainer"
+#: The keys ecs-xrole sets exactly as asked in a target section (others are left alone).
+MANAGED_KEYS = (
+    "role_arn",
+    "credential_source",
+    "source_profile",
+    "credential_process",
+    "external_id",
+    "role_session_name",
+    "duration_seconds",
+    "region",
+)
+#: Managed keys that are changed only when given: ``region`` is not part of how credentials are
+#: obtained, and dropping it from ``[default]`` would change every other command.
+KEPT_UNLESS_GIVEN = frozenset({"region"})
+#: The subcommand a ``credential_process`` line runs.
+CREDENTIAL_PROCESS_COMMAND = "credential-process"
+
+# Tests set this to a number of seconds to hold a written temporary file before os.replace,
+# so that a writer can be killed at exactly that point. Not for production use.
+_PAUSE_BEFORE_REPLACE_ENV = "_ECS_XROLE_TEST_PAUSE_BEFORE_REPLACE"
+_TEMP_SUFFIX = ".ecs-xrole.tmp"
+_BOM = "\ufeff"
+
+# The patterns configparser itself uses (RawConfigParser defaults: '=' and ':' delimiters,
+# '#' and ';' whole-line comments, no inline comments, empty lines allowed in values).
+_SECTCRE = re.compile(r"\[(?P<header>.+)\]")
+_OPTCRE = re.compile(r"(?P<option>.*?)\s*(?P<vi>=|:)\s*(?P<value>.*)$")
+_NONSPACECRE = re.compile(r"\S")
+_NEWLINE = re.compile(r"\r\n|\r|\n")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
+# --------------------------------------------------------------------------------------------
+# What to write
+
+
+def default_command(argv0: str | None = None) -> tuple[str, ...]:
+    """The command that runs ecs-xrole, for a ``credential_process`` line.
+
+    The running ``ecs-xrole`` console script (``argv0``, default ``sys.argv[0]``) by absolute
+    path when that is what is running; else ``ecs-xrole`` found on ``PATH``; else
+    ``sys.executable -m ecs_xrole``. Reads the file system; never raises.
+    """
+    argv0 = sys.argv[0] if argv0 is None else argv0
+    if argv0 and os.path.basename(argv0) == "ecs-xrole" and os.path.isfile(argv0):
+        return (os.path.abspath(argv0),)
+    found = shutil.which("ecs-xrole")
+    if found:
+        return (os.path.abspath(found),)
+    return (sys.executable or "python3", "-m", "ecs_xrole")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One profile to write: ``name`` assumes ``role_arn`` from the ECS task role.
+
+    Every value is checked by :mod:`ecs_xrole.validate` on construction
+    (:class:`InvalidInputError` names the bad one); ``role_arn`` is kept as text and
+    ``duration_seconds`` as whole seconds. By default the profile says
+    ``credential_source = EcsContainer``; with ``credential_process=True`` it instead runs
+    ``command`` (default :func:`default_command`) ``credential-process --role-arn ...``, for
+    tools whose SDK cannot read ``credential_source`` (mountpoint-s3's CRT, for one).
+    """
+
+    name: str
+    role_arn: str
+    _: KW_ONLY
+    external_id: str | None = None
+    role_session_name: str | None = None
+    duration_seconds: int | None = None
+    region: str | None = None
+    credential_process: bool = False
+    command: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        check_profile_name(self.name)
+        section_header(self.name)  # raises if botocore could not read the name back
+        object.__setattr__(self, "role_arn", parse_role_arn(self.role_arn).arn)
+        if self.external_id is not None:
+            check_external_id(self.external_id)
+        if self.role_session_name is not None:
+            check_session_name(self.role_session_name)
+        if self.duration_seconds is not None:
+            object.__setattr__(self, "duration_seconds", duration_seconds(self.duration_seconds))
+        if self.region is not None:
+            check_region(self.region, name="region")
+        if self.command is not None:
+            command = tuple(self.command)
+            if not command or not all(isinstance(part, str) and part for part in command):
+                raise InvalidInputError(
+                    "command",
+                    self.command,
+                    "it must be non-empty strings",
+                    fix="pass e.g. ('/usr/local/bin/ecs-xrole',)",
+                )
+            object.__setattr__(self, "command", command)
+
+    def process_command(self) -> str:
+        """The ``credential_process`` command line (shell-quoted, as botocore splits it)."""
+        argv = [*(self.command or default_command()), CREDENTIAL_PROCESS_COMMAND]
+        argv += ["--role-arn", self.role_arn]
+        if self.external_id is not None:
+            argv += ["--external-id", self.external_id]
+        if self.role_session_name is not None:
+            argv += ["--role-session-name", self.role_session_name]
+        if self.duration_seconds is not None:
+            argv += ["--duration-seconds", str(self.duration_seconds)]
+        if self.region is not None:
+            argv += ["--region", self.region]
+        return shlex.join(argv)
+
+    def settings(self) -> dict[str, str]:
+        """The managed keys this profile sets, in the order a new section lists them."""
+        if self.credential_process:
+            values = {"credential_process": self.process_command()}
+        else:
+            values = {"role_arn": self.role_arn, "credential_source": CREDENTIAL_SOURCE}
+            if self.external_id is not None:
+                values["external_id"] = self.external_id
+            if self.role_session_name is not None:
+                values["role_session_name"] = self.role_session_name
+            if self.duration_seconds is not None:
+                values["duration_seconds"] = str(self.duration_seconds)
+        if self.region is not None:
+            values["region"] = self.region
+        for key, value in values.items():
+            _check_value(self.name, key, value)
+        return values
+
+
+def _check_value(profile: str, key: str, value: str) -> None:
+    """Refuse a value configparser would read back differently (or as a comment)."""
+    problem = None
+    if not value:
+        problem = "it is empty"
+    elif _CONTROL.search(value):
+        problem = "it holds a control character (a newline would end the value)"
+    elif value != value.strip():
+        problem = "it has leading or trailing white space, which the parser strips"
+    if problem is not None:
+        raise InvalidInputError(
+            f"{key} of profile {profile!r}", value, problem, fix=f"pass a plain {key} value"
+        )
+
+
+def section_header(name: str) -> str:
+    """The section name botocore reads back as profile ``name``: ``default`` or ``profile NAME``.
+
+    A name botocore's ``shlex`` split would change is quoted (``profile "my app"``). Raises
+    :class:`InvalidInputError` when no spelling reads back as ``name``.
+    """
+    if name == "default":
+        return "default"
+    for candidate in (f"profile {name}", f'profile "{name}"', f"profile '{name}'"):
+        match = _SECTCRE.match(f"[{candidate}]")
+        if match and match["header"] == candidate and _profile_of(candidate) == name:
+            return candidate
+    raise InvalidInputError(
+        "profile",
+        name,
+        "botocore could not read it back as a section name",
+        fix="use letters, digits and -_. such as 'cross-account'",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Reading the file the way botocore does
+
+
+def _profile_of(section: str) -> str | None:
+    """The profile botocore's ``build_profile_map`` files a section under, or ``None``."""
+    if section.startswith("profile"):
+        try:
+            parts = shlex.split(section)
+        except ValueError:
+            return None
+        return parts[1] if len(parts) == 2 else None
+    if section == "default":
+        return "default"
+    return None
+
+
+def _universal(text: str) -> str:
+    """Line endings as Python's text mode (botocore's ``open``) presents them: all ``\\n``."""
+    return _NEWLINE.sub("\n", text)
+
+
+def _parse(text: str, source: str) -> dict[str, dict[str, str]]:
+    """Parse ``text`` exactly as botocore's ``raw_config_parse`` would; return its sections.
+
+    Raises :class:`ConfigFileError` when botocore would raise ``ConfigParseError``.
+    """
+    if text.startswith(_BOM):
+        raise ConfigFileError(
+            f"{source} starts with a UTF-8 byte-order mark, which botocore (and so the AWS CLI) "
+            "cannot parse: every profile in it is unreadable today",
+            fix=f"remove the first three bytes, e.g. `sed -i '1s/^\\xEF\\xBB\\xBF//' {source}`, "
+            "then run again",
+            path=source,
+        )
+    parser = configparser.RawConfigParser()
+    try:
+        parser.read_file(io.StringIO(_universal(text)), source=source)
+    except configparser.Error as exc:
+        raise ConfigFileError(
+            f"{source} cannot be parsed, so botocore and the AWS CLI cannot read it either: "
+            f"{_one_line(str(exc))}",
+            fix="correct the line it names (or move the file aside) and run again",
+            path=source,
+        ) from None
+    sections: dict[str, dict[str, str]] = {}
+    for section in parser.sections():
+        values = {option: str(parser.get(section, option)) for option in parser.options(section)}
+        for option, value in values.items():
+            if value.startswith("\n") and any(
+                "=" not in line for line in value.splitlines() if line.strip()
+            ):
+                raise ConfigFileError(
+                    f"{source} cannot be parsed by botocore: the indented lines under "
+                    f"{option!r} in [{section}] are not all 'key = value'",
+                    fix="indent only nested 'key = value' lines (such as under 's3 =')",
+                    path=source,
+                )
+        sections[section] = values
+    return sections
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+# --------------------------------------------------------------------------------------------
+# The text, line by line
+
+
+@dataclass
+class _Line:
+    """One physical line: its text without the ending, the ending, and what configparser saw."""
+
+    text: str
+    end: str
+    kind: str  # "blank", "comment", "header", "option", "continuation"
+    lineno: int
+    section: str | None = None  # for "header": the section name
+    key: str | None = None  # for "option": the option name, lower-cased like configparser
+    indent: str = ""
+
+
+def _split_lines(text: str) -> list[tuple[str, str]]:
+    parts: list[tuple[str, str]] = []
+    pos = 0
+    for match in _NEWLINE.finditer(text):
+        parts.append((text[pos : match.start()], match.group()))
+        pos = match.end()
+    if pos < len(text):
+        parts.append((text[pos:], ""))
+    return parts
+
+
+def _classify(text: str) -> list[_Line]:
+    """Classify every line as configparser's ``_read`` does (the text is known to parse)."""
+    lines: list[_Line] = []
+    in_section = False
+    optname: str | None = None
+    indent_level = 0
+    for lineno, (body, end) in enumerate(_split_lines(text), start=1):
+        stripped = body.strip()
+        if not stripped:
+            lines.append(_Line(body, end, "blank", lineno))
+            continue
+        if stripped.startswith(("#", ";")):
+            lines.append(_Line(body, end, "comment", lineno))
+            continue
+        first = _NONSPACECRE.search(body)
+        cur_indent = first.start() if first else 0
+        indent = body[:cur_indent]
+        if in_section and optname and cur_indent > indent_level:
+            lines.append(_Line(body, end, "continuation", lineno, indent=indent))
+            continue
+        indent_level = cur_indent
+        header = _SECTCRE.match(stripped)
+        if header:
+            in_section = True
+            optname = None
+            lines.append(
+                _Line(body, end, "header", lineno, section=header["header"], indent=indent)
+            )
+            continue
+        option = _OPTCRE.match(stripped)
+        # The text parsed, so every remaining line is an option.
+        optname = option["option"].rstrip().lower() if option else "?"
+        lines.append(_Line(body, end, "option", lineno, key=optname, indent=indent))
+    return lines
+
+
+def _newline_of(text: str) -> str:
+    match = _NEWLINE.search(text)
+    return match.group() if match else "\n"
+
+
+def _sections_of(lines: list[_Line]) -> list[tuple[int, int]]:
+    """(header index, end index) of every section, ``end`` exclusive."""
+    starts = [i for i, line in enumerate(lines) if line.kind == "header"]
+    return [(start, ends) for start, ends in zip(starts, [*starts[1:], len(lines)], strict=False)]
+
+
+def _option_extent(lines: list[_Line], start: int, stop: int) -> int:
+    """Index after the option at ``start`` and its continuation lines (not trailing blanks)."""
+    end = start + 1
+    for i in range(start + 1, stop):
+        kind = lines[i].kind
+        if kind == "continuation":
+            end = i + 1
+        elif kind not in ("blank", "comment"):
+            break
+    return end
+
+
+# --------------------------------------------------------------------------------------------
+# Merging
+
+
+def merge(text: str, profiles: Sequence[Profile], *, source: str = "<config>") -> str:
+    """Return ``text`` with ``profiles`` written in; pure (no I/O).
+
+    ``source`` names the file in messages. Raises :class:`ConfigFileError` when ``text``
+    cannot be parsed as botocore would, when a profile is defined by several sections, or
+    when the result would not read back as intended; :class:`InvalidInputError` when the same
+    profile is given twice.
+    """
+    seen: set[str] = set()
+    for profile in profiles:
+        if profile.name in seen:
+            raise InvalidInputError(
+                "profile",
+                profile.name,
+                "it is given more than once",
+                fix="give each profile once",
+            )
+        seen.add(profile.name)
+    for profile in profiles:
+        text = _merge_one(text, profile, source)
+    return text
+
+
+def _merge_one(text: str, profile: Profile, source: str) -> str:
+    before = _parse(text, source)
+    lines = _classify(text)
+    wanted = profile.settings()
+    managed = frozenset(MANAGED_KEYS) - (KEPT_UNLESS_GIVEN - set(wanted))
+    newline = _newline_of(text)
+    targets = [
+        (start, stop)
+        for start, stop in _sections_of(lines)
+        if _profile_of(lines[start].section or "") == profile.name
+    ]
+    if len(targets) > 1:
+        where = ", ".join(
+            f"line {lines[start].lineno} [{lines[start].section}]" for start, _ in targets
+        )
+        raise ConfigFileError(
+            f"profile {profile.name!r} is defined more than once in {source} ({where}); "
+            "botocore would silently use only the last one",
+            fix="merge them into one section (or delete the extra ones) and run again",
+            path=source,
+        )
+    if targets:
+        start, stop = targets[0]
+        section = lines[start].section or ""
+        new_lines = _edit_section(lines, start, stop, wanted, managed, newline)
+        result = "".join(line.text + line.end for line in new_lines)
+    else:
+        section = section_header(profile.name)
+        result = _append_section(text, section, wanted, newline)
+    _verify(before, result, section, profile.name, wanted, managed, source)
+    return result
+
+
+def _edit_section(
+    lines: list[_Line],
+    start: int,
+    stop: int,
+    wanted: Mapping[str, str],
+    managed: frozenset[str],
+    newline: str,
+) -> list[_Line]:
+    out = lines[: start + 1]
+    pending = dict(wanted)
+    anchor = start  # index in `out` of the last setting kept: missing keys go after it
+    i = start + 1
+    while i < stop:
+        line = lines[i]
+        if line.kind != "option":
+            out.append(line)
+            i += 1
+            continue
+        end = _option_extent(lines, i, stop)
+        key = line.key or ""
+        if key not in managed:
+            out.extend(lines[i:end])
+            anchor = len(out) - 1
+        elif key in pending:
+            value = pending.pop(key)
+            if end == i + 1 and _value_of(line) == value:
+                out.append(line)  # already right: keep the line byte-for-byte
+            else:  # same place, same indentation (less would turn what follows into a value)
+                out.append(
+                    _Line(
+                        f"{line.indent}{key} = {value}",
+                        line.end,
+                        "option",
+                        line.lineno,
+                        key=key,
+                        indent=line.indent,
+                    )
+                )
+            anchor = len(out) - 1
+        # else: a managed key that was not asked for goes, with its continuation lines
+        i = end
+    if pending:
+        last = out[anchor]
+        if last.kind == "header":
+            # After a bare header, indent at least as deep as the next header: a shallower
+            # setting would turn an indented header below it into a continuation line.
+            following = [line for line in lines[stop:] if line.kind not in ("blank", "comment")]
+            deeper = following[0].indent if following else ""
+            indent = deeper if len(deeper) > len(last.indent) else last.indent
+        else:  # as deep as the last setting: what follows is then no continuation either
+            indent = out[_option_start(out, anchor)].indent
+        if not last.end:
+            last.end = newline
+        out[anchor + 1 : anchor + 1] = [
+            _Line(f"{indent}{key} = {value}", newline, "option", 0, key=key, indent=indent)
+            for key, value in pending.items()
+        ]
+    out.extend(lines[stop:])
+    return out
+
+
+def _option_start(lines: list[_Line], index: int) -> int:
+    """The option line a continuation line at ``index`` belongs to (or ``index`` itself)."""
+    while lines[index].kind != "option" and index > 0:
+        index -= 1
+    return index
+
+
+def _value_of(line: _Line) -> str | None:
+    match = _OPTCRE.match(line.text.strip())
+    return match["value"].strip() if match else None
+
+
+def _append_section(text: str, section: str, wanted: Mapping[str, str], newline: str) -> str:
+    if text and not text.endswith(("\n", "\r")):
+        text += newline
+    lines = _split_lines(text)
+    if lines and lines[-1][0].strip():
+        text += newline  # one blank line before the new section
+    body = [f"[{section}]", *(f"{key} = {value}" for key, value in wanted.items())]
+    return text + "".join(line + newline for line in body)
+
+
+def _verify(
+    before: Mapping[str, Mapping[str, str]],
+    text: str,
+    section: str,
+    profile: str,
+    wanted: Mapping[str, str],
+    managed: frozenset[str],
+    source: str,
+) -> None:
+    """Check that ``text`` reads back as ``before`` with only ``section``'s managed keys changed."""
+    after = _parse(text, source)
+
+    def fail(problem: str) -> ConfigFileError:
+        return ConfigFileError(
+            f"refusing to write {source}: after the change, botocore would read {problem}",
+            fix="simplify the layout of that section (indentation, [DEFAULT] values) or "
+            "move the file aside, and run again",
+            path=source,
+        )
+
+    if set(after) - {section} != set(before) - {section} or section not in after:
+        raise fail("a different set of sections")
+    for name, values in before.items():
+        if name != section and after[name] != values:
+            raise fail(f"different values in [{name}]")
+    old = {k: v for k, v in before.get(section, {}).items() if k not in managed}
+    new = {k: v for k, v in after[section].items() if k not in managed}
+    if section in before and old != new:
+        raise fail(f"different unmanaged values in [{section}]")
+    got = {k: v for k, v in after[section].items() if k in managed}
+    if got != dict(wanted):
+        extra = sorted(set(got) - set(wanted))
+        detail = f" ({', '.join(extra)} inherited from [DEFAULT]?)" if extra else ""
+        raise fail(f"profile {profile!r} as {got!r} instead of {dict(wanted)!r}{detail}")
+    owners = [name for name in after if _profile_of(name) == profile]
+    if owners != [section]:
+        raise fail(f"profile {profile!r} from sections {owners!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# The file
+
+
+def _expand(path: str, environ: Mapping[str, str]) -> str:
+    """``os.path.expandvars`` then ``expanduser`` (botocore's order), against ``environ``."""
+
+    def var(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        return environ.get(name, match.group(0))
+
+    path = re.sub(r"\$(?:(\w+)|\{([^}]*)\})", var, path)
+    if path == "~" or path.startswith("~/"):
+        home = environ.get("HOME") or os.path.expanduser("~")
+        path = home + path[1:]
+    else:
+        path = os.path.expanduser(path)
+    return path
+
+
+def config_path(environ: Mapping[str, str] | None = None) -> str:
+    """The config file the AWS CLI reads: ``AWS_CONFIG_FILE``, else ``~/.aws/config``.
+
+    ``environ`` defaults to :data:`os.environ`; ``$VARS`` and ``~`` are expanded as botocore
+    does. Raises :class:`InvalidInputError` when ``AWS_CONFIG_FILE`` is set but empty (the
+    AWS CLI then reads no config file at all).
+    """
+    env = os.environ if environ is None else environ
+    raw = env.get("AWS_CONFIG_FILE")
+    if raw is not None and not raw.strip():
+        raise InvalidInputError(
+            "AWS_CONFIG_FILE",
+            raw,
+            "it is set but empty, so the AWS CLI reads no config file",
+            fix="unset it (to use ~/.aws/config) or set it to a file path",
+        )
+    return os.path.abspath(_expand(raw if raw is not None else "~/.aws/config", env))
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What :func:`write_profiles` did: the file, whether it changed, and its full new text.
+
+    With ``dry_run`` or ``check``, ``changed`` says whether a write *would* change the file.
+    """
+
+    path: str
+    changed: bool
+    text: str
+    profiles: tuple[str, ...]
+    created: bool = False
+
+
+def _read_text(path: str) -> tuple[str | None, os.stat_result | None]:
+    """The file's text and stat, or ``(None, None)`` when it does not exist."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+            info = os.fstat(handle.fileno())
+    except FileNotFoundError:
+        return None, None
+    except IsADirectoryError:
+        raise ConfigFileError(
+            f"{path} is a directory, not a config file",
+            fix="set AWS_CONFIG_FILE (or --config-file) to a file path",
+            path=path,
+        ) from None
+    except OSError as exc:
+        raise ConfigFileError(
+            f"cannot read {path}: {exc.strerror or exc}",
+            fix="make it readable by this user (or choose another file with --config-file)",
+            path=path,
+        ) from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigFileError(
+            f"{path} is not a regular file", fix="point AWS_CONFIG_FILE at a file", path=path
+        )
+    try:
+        return data.decode("utf-8"), info
+    except UnicodeDecodeError as exc:
+        raise ConfigFileError(
+            f"{path} is not UTF-8 text (byte {exc.start}), so it cannot be read reliably",
+            fix="convert it to UTF-8 (e.g. `iconv -f latin1 -t utf-8`) and run again",
+            path=path,
+        ) from None
+
+
+def _target(path: str | None, environ: Mapping[str, str] | None) -> str:
+    """The file to read and replace: ``path`` (``~`` expanded) or :func:`config_path`.
+
+    Symlinks are followed, so a symlinked config has its target replaced and keeps the link,
+    and every writer locks the same file whatever path it was given.
+    """
+    chosen = os.path.expanduser(path) if path else config_path(environ)
+    return os.path.realpath(chosen)
+
+
+def _make_dirs(directory: str) -> None:
+    """Create missing directories with mode 0700 (exactly: not widened by the umask)."""
+    missing: list[str] = []
+    current = directory
+    while not os.path.isdir(current):
+        missing.append(current)
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    for path in reversed(missing):
+        try:
+            os.mkdir(path, 0o700)
+            os.chmod(path, 0o700)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise ConfigFileError(
+                f"cannot create the directory {path}: {exc.strerror or exc}",
+                fix="create it yourself, or choose a writable place with --config-file "
+                "or AWS_CONFIG_FILE",
+                path=path,
+            ) from None
+
+
+@contextlib.contextmanager
+def _locked(path: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``<path>.lock`` (created 0600) while the block runs."""
+    lock_path = path + ".lock"
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except PermissionError:
+        try:  # an existing lock file we may not write still serves for flock
+            fd = os.open(lock_path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise ConfigFileError(
+                f"cannot create the lock file {lock_path}: {exc.strerror or exc}",
+                fix=f"make {os.path.dirname(lock_path)} writable by this user, or choose a "
+                "writable place with --config-file or AWS_CONFIG_FILE",
+                path=path,
+            ) from None
+    except OSError as exc:
+        raise ConfigFileError(
+            f"cannot create the lock file {lock_path}: {exc.strerror or exc}",
+            fix=f"make {os.path.dirname(lock_path)} writable by this user, or choose a "
+            "writable place with --config-file or AWS_CONFIG_FILE",
+            path=path,
+        ) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _remove_stale_temps(path: str) -> None:
+    """Remove temporary files left by writers that were killed (we hold the lock)."""
+    directory, base = os.path.split(path)
+    prefix = f".{base}."
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        if name.startswith(prefix) and name.endswith(_TEMP_SUFFIX):
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(directory, name))
+                log.info("removed a temporary file left by an interrupted writer: %s", name)
+
+
+def _fsync_dir(directory: str) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems cannot fsync a directory; the rename is still atomic
+    finally:
+        os.close(fd)
+
+
+def _replace(path: str, data: bytes, info: os.stat_result | None) -> None:
+    """Write ``data`` to a temporary file beside ``path``, fsync it, rename it over ``path``."""
+    directory, base = os.path.split(path)
+    try:
+        fd, temp = tempfile.mkstemp(prefix=f".{base}.", suffix=_TEMP_SUFFIX, dir=directory)
+    except OSError as exc:
+        raise ConfigFileError(
+            f"cannot write in {directory}: {exc.strerror or exc}",
+            fix="make the directory writable by this user (the file is replaced atomically, "
+            "which needs a new file beside it), or choose another with --config-file",
+            path=path,
+        ) from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            if info is None:
+                os.fchmod(handle.fileno(), 0o600)
+            else:
+                os.fchmod(handle.fileno(), stat.S_IMODE(info.st_mode))
+                if os.geteuid() == 0:
+                    os.fchown(handle.fileno(), info.st_uid, info.st_gid)
+                elif info.st_gid != os.getegid():
+                    with contextlib.suppress(OSError):  # allowed if we are in that group
+                        os.fchown(handle.fileno(), -1, info.st_gid)
+            os.fsync(handle.fileno())
+        pause = os.environ.get(_PAUSE_BEFORE_REPLACE_ENV)
+        if pause:
+            time.sleep(float(pause))
+        os.replace(temp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        if isinstance(exc, OSError):
+            raise ConfigFileError(
+                f"cannot write {path}: {exc.strerror or exc}",
+                fix="check the free space and permissions of its directory",
+                path=path,
+            ) from None
+        raise
+    _fsync_dir(directory)
+
+
+def write_profiles(
+    profiles: Sequence[Profile],
+    *,
+    path: str | None = None,
+    dry_run: bool = False,
+    check: bool = False,
+    environ: Mapping[str, str] | None = None,
+) -> WriteResult:
+    """Merge ``profiles`` into the AWS config file and write it atomically; return what happened.
+
+    ``path`` overrides :func:`config_path` (``environ`` defaults to :data:`os.environ`). With
+    ``dry_run`` or ``check`` nothing is created or written; the result says whether a write
+    would change the file. Otherwise the merge and write run under the lock described in the
+    module docstring, and an unchanged file is not rewritten (its mtime stays). Raises
+    :class:`InvalidInputError` (bad profiles) or :class:`ConfigFileError` (unreadable,
+    unparseable or unwritable file); on any error the file is untouched.
+    """
+    if not profiles:
+        raise InvalidInputError("profiles", [], "no profile given", fix="pass at least one Profile")
+    names = tuple(profile.name for profile in profiles)
+    target = _target(path, environ)
+    if os.path.isdir(target):
+        raise ConfigFileError(
+            f"{target} is a directory, not a config file",
+            fix="set AWS_CONFIG_FILE (or --config-file) to a file path",
+            path=target,
+        )
+    if dry_run or check:
+        old, _ = _read_text(target)
+        new = merge(old or "", profiles, source=target)
+        return WriteResult(target, new != (old or "") or old is None, new, names, old is None)
+    _make_dirs(os.path.dirname(target))
+    with _locked(target):
+        _remove_stale_temps(target)
+        old, info = _read_text(target)
+        new = merge(old or "", profiles, source=target)
+        if old is not None and new == old:
+            log.info("%s already holds profiles %s", target, ", ".join(names))
+            return WriteResult(target, False, new, names)
+        _replace(target, new.encode("utf-8"), info)
+    log.info("wrote profiles %s to %s", ", ".join(names), target)
+    return WriteResult(target, True, new, names, old is None)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading a profile back
+
+
+def read_profile(
+    name: str = DEFAULT_PROFILE,
+    *,
+    path: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Profile:
+    """Read profile ``name`` back from the config file as a :class:`Profile`.
+
+    Understands ``role_arn`` profiles and ``credential_process`` profiles written by
+    ecs-xrole. Reads the file. Raises :class:`InvalidInputError` when the profile is missing or
+    holds invalid values, :class:`ConfigFileError` when the file cannot be read or parsed.
+    """
+    check_profile_name(name)
+    target = _target(path, environ)
+    text, _ = _read_text(target)
+    sections = _parse(text or "", target)
+    values: dict[str, str] | None = None
+    for section, options in sections.items():
+        if _profile_of(section) == name:
+            values = options  # the last one wins, as in botocore
+    if values is None:
+        raise InvalidInputError(
+            "profile",
+            name,
+            f"there is no such profile in {target}",
+            fix=f"run `ecs-xrole write-config --profile {name} --role-arn ARN` first",
+        )
+    where = f"in profile {name!r} of {target}"
+    if "role_arn" in values:
+        duration = values.get("duration_seconds")
+        return Profile(
+            name,
+            parse_role_arn(values["role_arn"], name=f"role_arn {where}").arn,
+            external_id=_opt(values, "external_id", where, check_external_id),
+            role_session_name=_opt(values, "role_session_name", where, check_session_name),
+            duration_seconds=(
+                duration_seconds(duration, name=f"duration_seconds {where}")
+                if duration is not None
+                else None
+            ),
+            region=_opt(values, "region", where, check_region),
+        )
+    process = values.get("credential_process")
+    if process is not None:
+        return _from_process(name, process, values.get("region"), where)
+    raise InvalidInputError(
+        "profile",
+        name,
+        f"it has neither role_arn nor credential_process in {target}",
+        fix=f"run `ecs-xrole write-config --profile {name} --role-arn ARN`",
+    )
+
+
+def _opt(values: Mapping[str, str], key: str, where: str, check: Callable[..., str]) -> str | None:
+    value = values.get(key)
+    return None if value is None else check(value, name=f"{key} {where}")
+
+
+def _from_process(name: str, process: str, region: str | None, where: str) -> Profile:
+    try:
+        argv = shlex.split(process)
+    except ValueError:
+        argv = []
+    if CREDENTIAL_PROCESS_COMMAND not in argv:
+        raise InvalidInputError(
+            f"credential_process {where}",
+            process,
+            "it does not run `ecs-xrole credential-process`",
+            fix="use a role_arn profile, or pass --role-arn instead of --profile",
+        )
+    at = argv.index(CREDENTIAL_PROCESS_COMMAND)
+    options: dict[str, str] = {}
+    rest = argv[at + 1 :]
+    for flag, value in zip(rest[::2], rest[1::2], strict=False):
+        options[flag.lstrip("-").replace("-", "_")] = value
+    if "role_arn" not in options:
+        raise InvalidInputError(
+            f"credential_process {where}",
+            process,
+            "it has no --role-arn",
+            fix=f"rewrite it with `ecs-xrole write-config --profile {name} --credential-process`",
+        )
+    duration = options.get("duration_seconds")
+    return Profile(
+        name,
+        options["role_arn"],
+        external_id=options.get("external_id"),
+        role_session_name=options.get("role_session_name"),
+        duration_seconds=(
+            duration_seconds(duration, name=f"--duration-seconds of credential_process {where}")
+            if duration is not None
+            else None
+        ),
+        region=options.get("region", region),
+        credential_process=True,
+        command=tuple(argv[:at]) or None,
+    )

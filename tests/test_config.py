@@ -1,0 +1,827 @@
+"""ecs_xrole.config: merging profiles into the AWS config file, read back by botocore itself."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import botocore.configloader
+import botocore.exceptions
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ecs_xrole.config import (
+    MANAGED_KEYS,
+    Profile,
+    config_path,
+    merge,
+    read_profile,
+    section_header,
+    write_profiles,
+)
+from ecs_xrole.errors import ConfigFileError, InvalidInputError
+
+DEST = "arn:aws:iam::555566667777:role/destination-account-role"
+OTHER = "arn:aws:iam::555566667777:role/other-role"
+OLD = "arn:aws:iam::111111111111:role/old"
+
+RICH = """\
+# My AWS settings -- hand-written, please keep my comments.
+; semicolon comment too
+
+[default]
+region = eu-west-1
+output = text
+
+[profile dev]
+# dev account
+role_arn = arn:aws:iam::222233334444:role/dev
+source_profile = default
+s3 =
+    max_concurrent_requests = 20
+    addressing_style = path
+
+[sso-session corp]
+sso_start_url = https://example.awsapps.com/start
+sso_region = us-east-1
+
+
+[profile cross-account]
+# written by hand long ago
+output = json
+role_arn = arn:aws:iam::111111111111:role/old
+source_profile = dev
+mfa_serial = arn:aws:iam::111111111111:mfa/me
+external_id = stale-id
+
+[profile last]
+region = us-west-2
+"""
+
+
+def profiles_of(path: Path) -> dict[str, dict[str, object]]:
+    """The profiles botocore's own loader reads from ``path``."""
+    config = botocore.configloader.load_config(str(path))
+    result: dict[str, dict[str, object]] = config["profiles"]
+    return result
+
+
+def without_managed_lines(text: str, section: str) -> list[str]:
+    """The file's lines minus the managed-key lines of ``section`` (and a new last section)."""
+    kept: list[str] = []
+    current = None
+    for line in text.splitlines(keepends=True):
+        stripped = line.strip()
+        if stripped.startswith("["):
+            current = stripped
+        key = stripped.split("=", 1)[0].strip().lower() if "=" in stripped else None
+        if current == section and key in MANAGED_KEYS:
+            continue
+        kept.append(line)
+    return kept
+
+
+@pytest.fixture
+def cfg(tmp_path: Path) -> Path:
+    return tmp_path / "aws" / "config"
+
+
+# ---------------------------------------------------------------------------------------------
+# New files
+
+
+def test_new_file_dir_0700_file_0600_read_by_botocore(cfg: Path) -> None:
+    result = write_profiles([Profile("cross-account", DEST)], path=str(cfg))
+
+    assert result.changed
+    assert result.created
+    assert result.path == str(cfg)
+    assert cfg.read_text() == (
+        f"[profile cross-account]\nrole_arn = {DEST}\ncredential_source = EcsContainer\n"
+    )
+    assert stat.S_IMODE(cfg.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(cfg.stat().st_mode) == 0o600
+    assert profiles_of(cfg)["cross-account"] == {
+        "role_arn": DEST,
+        "credential_source": "EcsContainer",
+    }
+    lock = Path(f"{cfg}.lock")
+    assert stat.S_IMODE(lock.stat().st_mode) == 0o600
+    assert sorted(p.name for p in cfg.parent.iterdir()) == ["config", "config.lock"]
+
+
+def test_new_dirs_get_0700_even_with_a_wide_umask(tmp_path: Path) -> None:
+    cfg = tmp_path / "a" / "b" / "config"
+    old = os.umask(0)
+    try:
+        write_profiles([Profile("x", DEST)], path=str(cfg))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a").stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "a" / "b").stat().st_mode) == 0o700
+    assert stat.S_IMODE(cfg.stat().st_mode) == 0o600
+
+
+def test_all_options_written_in_order(cfg: Path) -> None:
+    profile = Profile(
+        "billing",
+        DEST,
+        external_id="ext-123",
+        role_session_name="billing-worker",
+        duration_seconds=1800,
+        region="eu-central-1",
+    )
+    write_profiles([profile], path=str(cfg))
+    assert cfg.read_text() == textwrap.dedent(
+        f"""\
+        [profile billing]
+        role_arn = {DEST}
+        credential_source = EcsContainer
+        external_id = ext-123
+        role_session_name = billing-worker
+        duration_seconds = 1800
+        region = eu-central-1
+        """
+    )
+    assert profiles_of(cfg)["billing"]["duration_seconds"] == "1800"
+
+
+def test_default_profile_writes_default_section(cfg: Path) -> None:
+    write_profiles([Profile("default", DEST)], path=str(cfg))
+    assert cfg.read_text().startswith("[default]\n")
+    assert profiles_of(cfg)["default"]["role_arn"] == DEST
+
+
+def test_name_with_space_is_quoted_and_read_back(cfg: Path) -> None:
+    write_profiles([Profile("my app", DEST)], path=str(cfg))
+    assert '[profile "my app"]' in cfg.read_text()
+    assert profiles_of(cfg)["my app"]["role_arn"] == DEST
+    assert section_header("it's") == 'profile "it\'s"'
+
+
+def test_profile_name_case_is_kept(cfg: Path) -> None:
+    write_profiles([Profile("Cross-Account", DEST), Profile("cross-account", OTHER)], path=str(cfg))
+    found = profiles_of(cfg)
+    assert found["Cross-Account"]["role_arn"] == DEST
+    assert found["cross-account"]["role_arn"] == OTHER
+
+
+# ---------------------------------------------------------------------------------------------
+# Merging into hand-written files
+
+
+def test_merge_keeps_every_other_byte(cfg: Path) -> None:
+    cfg.parent.mkdir()
+    cfg.write_text(RICH)
+    before = profiles_of(cfg)
+
+    result = write_profiles([Profile("cross-account", DEST)], path=str(cfg))
+
+    text = cfg.read_text()
+    assert result.changed
+    assert not result.created
+    # role_arn keeps its place; source_profile and the stale external_id go; credential_source
+    # is added after the section's last setting; output and mfa_serial stay.
+    assert text == RICH.replace(
+        "role_arn = arn:aws:iam::111111111111:role/old\nsource_profile = dev\n"
+        "mfa_serial = arn:aws:iam::111111111111:mfa/me\nexternal_id = stale-id\n",
+        f"role_arn = {DEST}\nmfa_serial = arn:aws:iam::111111111111:mfa/me\n"
+        "credential_source = EcsContainer\n",
+    )
+    assert without_managed_lines(text, "[profile cross-account]") == without_managed_lines(
+        RICH, "[profile cross-account]"
+    )
+    after = profiles_of(cfg)
+    assert after["cross-account"] == {
+        "output": "json",
+        "role_arn": DEST,
+        "mfa_serial": "arn:aws:iam::111111111111:mfa/me",
+        "credential_source": "EcsContainer",
+    }
+    for name in ("default", "dev", "last"):
+        assert after[name] == before[name]
+    assert botocore.configloader.load_config(str(cfg))["sso_sessions"]["corp"]["sso_region"] == (
+        "us-east-1"
+    )
+
+
+def test_second_run_is_byte_identical_and_unchanged(cfg: Path) -> None:
+    cfg.parent.mkdir()
+    cfg.write_text(RICH)
+    profiles = [Profile("cross-account", DEST), Profile("new", OTHER, region="us-east-2")]
+    write_profiles(profiles, path=str(cfg))
+    first = cfg.read_bytes()
+    mtime = cfg.stat().st_mtime_ns
+    inode = cfg.stat().st_ino
+
+    result = write_profiles(profiles, path=str(cfg))
+
+    assert not result.changed
+    assert cfg.read_bytes() == first
+    assert cfg.stat().st_mtime_ns == mtime
+    assert cfg.stat().st_ino == inode  # not even replaced
+
+
+def test_new_section_appended_after_one_blank_line() -> None:
+    assert merge("[default]\nregion = us-east-1\n", [Profile("x", DEST)]) == (
+        f"[default]\nregion = us-east-1\n\n[profile x]\nrole_arn = {DEST}\n"
+        "credential_source = EcsContainer\n"
+    )
+    # Already a blank line at the end: no second one. No final newline: one is added first.
+    assert merge("[default]\n\n", [Profile("x", DEST)]).startswith("[default]\n\n[profile x]\n")
+    assert merge("[default]", [Profile("x", DEST)]).startswith("[default]\n\n[profile x]\n")
+    assert merge("# only a comment", [Profile("x", DEST)]).startswith("# only a comment\n\n[")
+    assert merge("", [Profile("x", DEST)]).startswith("[profile x]\n")
+
+
+def test_key_already_right_keeps_its_exact_spelling() -> None:
+    text = f"[profile x]\nROLE_ARN:{DEST}\ncredential_source   =   EcsContainer\n"
+    assert merge(text, [Profile("x", DEST)]) == text
+
+
+def test_replaced_key_keeps_indentation() -> None:
+    # An indented section: writing the new value flush left would turn the next indented
+    # line into a continuation of the value.
+    text = "[profile x]\n  role_arn = arn:aws:iam::111111111111:role/old\n  output = json\n"
+    out = merge(text, [Profile("x", DEST)])
+    assert out == (
+        f"[profile x]\n  role_arn = {DEST}\n  output = json\n  credential_source = EcsContainer\n"
+    )
+
+
+def test_section_without_final_newline() -> None:
+    out = merge("[profile x]\noutput = json", [Profile("x", DEST)])
+    assert out == (
+        f"[profile x]\noutput = json\nrole_arn = {DEST}\ncredential_source = EcsContainer\n"
+    )
+
+
+def test_nested_values_are_kept_and_a_managed_key_with_continuations_goes() -> None:
+    text = (
+        "[profile x]\n"
+        "s3 =\n"
+        "    addressing_style = path\n"
+        "region = us-east-1\n"
+        "role_arn = arn:aws:iam::111111111111:role/old\n"
+        "    stray = continuation\n"
+        "output = json\n"
+    )
+    out = merge(text, [Profile("x", DEST)])
+    assert out == (
+        "[profile x]\n"
+        "s3 =\n"
+        "    addressing_style = path\n"
+        "region = us-east-1\n"
+        f"role_arn = {DEST}\n"
+        "output = json\n"
+        "credential_source = EcsContainer\n"
+    )
+
+
+def test_switching_to_credential_process_and_back(cfg: Path) -> None:
+    cfg.parent.mkdir()
+    cfg.write_text("[profile x]\noutput = json\n")
+    process = Profile(
+        "x", DEST, credential_process=True, external_id="ext-1", command=("/opt/ecs xrole/bin",)
+    )
+    write_profiles([process], path=str(cfg))
+    found = profiles_of(cfg)["x"]
+    assert set(found) == {"output", "credential_process"}
+    assert found["credential_process"] == (
+        f"'/opt/ecs xrole/bin' credential-process --role-arn {DEST} --external-id ext-1"
+    )
+
+    write_profiles([Profile("x", DEST)], path=str(cfg))
+    assert profiles_of(cfg)["x"] == {
+        "output": "json",
+        "role_arn": DEST,
+        "credential_source": "EcsContainer",
+    }
+
+
+def test_stale_option_removed_region_kept_unless_given() -> None:
+    text = f"[profile x]\nrole_arn = {DEST}\nexternal_id = old-id\nregion = eu-west-1\n"
+    out = merge(text, [Profile("x", DEST)])
+    assert out == (
+        f"[profile x]\nrole_arn = {DEST}\nregion = eu-west-1\ncredential_source = EcsContainer\n"
+    )
+    out = merge(out, [Profile("x", DEST, region="us-east-2")])
+    assert "region = us-east-2\n" in out
+    assert "eu-west-1" not in out
+
+
+def test_crlf_file_stays_crlf(cfg: Path) -> None:
+    cfg.parent.mkdir()
+    cfg.write_bytes(RICH.replace("\n", "\r\n").encode())
+    write_profiles([Profile("cross-account", DEST), Profile("brand-new", OTHER)], path=str(cfg))
+    data = cfg.read_bytes()
+    assert data.count(b"\n") == data.count(b"\r\n")
+    assert f"role_arn = {DEST}\r\n".encode() in data
+    assert data.endswith(
+        b"[profile brand-new]\r\nrole_arn = " + OTHER.encode() + b"\r\n"
+        b"credential_source = EcsContainer\r\n"
+    )
+    assert profiles_of(cfg)["brand-new"]["role_arn"] == OTHER
+    again = write_profiles(
+        [Profile("cross-account", DEST), Profile("brand-new", OTHER)], path=str(cfg)
+    )
+    assert not again.changed
+
+
+def test_bom_file_is_refused_because_botocore_cannot_read_it(cfg: Path) -> None:
+    cfg.parent.mkdir()
+    data = b"\xef\xbb\xbf[default]\nregion = us-east-1\n"
+    cfg.write_bytes(data)
+    # The reason: botocore itself fails on the byte-order mark.
+    with pytest.raises(botocore.exceptions.ConfigParseError):
+        botocore.configloader.raw_config_parse(str(cfg))
+    with pytest.raises(ConfigFileError, match="byte-order mark") as info:
+        write_profiles([Profile("x", DEST)], path=str(cfg))
+    assert "sed -i" in str(info.value)
+    assert cfg.read_bytes() == data
+
+
+def test_profile_default_section_is_edited_in_place() -> None:
+    text = "[profile default]\nregion = us-east-1\n"
+    out = merge(text, [Profile("default", DEST)])
+    assert out == (
+        f"[profile default]\nregion = us-east-1\nrole_arn = {DEST}\n"
+        "credential_source = EcsContainer\n"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Refusals leave the file untouched
+
+
+def assert_untouched(cfg: Path, data: bytes, mtime: int) -> None:
+    assert cfg.read_bytes() == data
+    assert cfg.stat().st_mtime_ns == mtime
+    assert [p.name for p in cfg.parent.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def write_existing(cfg: Path, text: str) -> tuple[bytes, int]:
+    cfg.parent.mkdir(exist_ok=True)
+    cfg.write_text(text)
+    os.utime(cfg, ns=(1_000_000_000_000_000_000, 1_000_000_000_000_000_000))
+    return cfg.read_bytes(), cfg.stat().st_mtime_ns
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        (
+            "[default]\nregion = a\n\n[profile default]\nregion = b\n",
+            ["line 1 [default]", "line 4 [profile default]"],
+        ),
+        ('[profile x]\n\n# again, quoted\n[profile "x"]\n', ["line 1", 'line 4 [profile "x"]']),
+    ],
+)
+def test_profile_in_two_sections_is_refused(cfg: Path, text: str, names: list[str]) -> None:
+    data, mtime = write_existing(cfg, text)
+    name = "default" if "default" in text else "x"
+    with pytest.raises(ConfigFileError, match="defined more than once") as info:
+        write_profiles([Profile(name, DEST)], path=str(cfg))
+    for part in names:
+        assert part in str(info.value)
+    assert "merge them into one section" in str(info.value)
+    assert_untouched(cfg, data, mtime)
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("[profile x]\nregion = a\n[profile x]\nregion = b\n", "line 3"),
+        ("region = us-east-1\n", "no section headers"),
+        ("[default]\nthis is not a setting\n", "line 2"),
+        ("[default]\nregion = a\nregion = b\n", "line 3"),
+        ("[default]\ns3 =\n    no equals sign here\n", "indented lines"),
+    ],
+)
+def test_unparseable_file_is_refused(cfg: Path, text: str, match: str) -> None:
+    data, mtime = write_existing(cfg, text)
+    # botocore agrees that the file cannot be read.
+    with pytest.raises(botocore.exceptions.ConfigParseError):
+        botocore.configloader.load_config(str(cfg))
+    with pytest.raises(ConfigFileError, match=match) as info:
+        write_profiles([Profile("other", DEST)], path=str(cfg))
+    assert "Fix:" in str(info.value)
+    assert_untouched(cfg, data, mtime)
+
+
+def test_default_section_inheritance_is_refused(cfg: Path) -> None:
+    data, mtime = write_existing(cfg, "[DEFAULT]\nexternal_id = everywhere\n")
+    with pytest.raises(ConfigFileError, match=r"DEFAULT"):
+        write_profiles([Profile("x", DEST)], path=str(cfg))
+    assert_untouched(cfg, data, mtime)
+
+
+def test_non_utf8_file_is_refused(cfg: Path) -> None:
+    cfg.parent.mkdir()
+    cfg.write_bytes(b"# caf\xe9\n[default]\n")
+    with pytest.raises(ConfigFileError, match="not UTF-8"):
+        write_profiles([Profile("x", DEST)], path=str(cfg))
+    assert cfg.read_bytes() == b"# caf\xe9\n[default]\n"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name", "fix"),
+    [
+        ({"name": "x", "role_arn": "arn:aws:iam::5555:role/r"}, "role_arn", "12 digits"),
+        ({"name": "x", "role_arn": "arn:aws:iam::555566667777:user/u"}, "role_arn", "role/"),
+        ({"name": "a]b", "role_arn": DEST}, "profile", "cross-account"),
+        ({"name": "a\nb", "role_arn": DEST}, "profile", "cross-account"),
+        ({"name": "x", "role_arn": DEST, "duration_seconds": 7200}, "duration_seconds", "3600"),
+        ({"name": "x", "role_arn": DEST, "duration_seconds": 60}, "duration_seconds", "900"),
+        ({"name": "x", "role_arn": DEST, "external_id": "a b"}, "external_id", "trust policy"),
+        ({"name": "x", "role_arn": DEST, "region": "Moon"}, "region", "us-east-1"),
+        ({"name": "x", "role_arn": DEST, "role_session_name": "x"}, "role_session_name", "name"),
+        (
+            {"name": "x", "role_arn": DEST, "credential_process": True, "command": ("a\nb",)},
+            "credential_process",
+            "plain",
+        ),
+    ],
+)
+def test_bad_input_is_refused_before_touching_the_file(
+    cfg: Path, kwargs: dict[str, object], name: str, fix: str
+) -> None:
+    data, mtime = write_existing(cfg, RICH)
+
+    def attempt() -> None:
+        write_profiles([Profile(**kwargs)], path=str(cfg))  # type: ignore[arg-type]
+
+    with pytest.raises(InvalidInputError) as info:
+        attempt()
+    assert str(info.value).startswith(name)
+    assert "Fix:" in str(info.value)
+    assert fix in str(info.value)
+    assert_untouched(cfg, data, mtime)
+
+
+def test_same_profile_twice_is_refused() -> None:
+    with pytest.raises(InvalidInputError, match="more than once"):
+        merge("", [Profile("x", DEST), Profile("x", OTHER)])
+
+
+# ---------------------------------------------------------------------------------------------
+# Files, modes, links
+
+
+def test_existing_mode_is_kept(cfg: Path) -> None:
+    write_existing(cfg, RICH)
+    cfg.chmod(0o640)
+    write_profiles([Profile("cross-account", DEST)], path=str(cfg))
+    assert stat.S_IMODE(cfg.stat().st_mode) == 0o640
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="changing owners needs root")
+def test_existing_owner_is_kept_when_root(cfg: Path) -> None:
+    write_existing(cfg, RICH)
+    os.chown(cfg, 65534, 65534)
+    write_profiles([Profile("cross-account", DEST)], path=str(cfg))
+    assert (cfg.stat().st_uid, cfg.stat().st_gid) == (65534, 65534)
+
+
+def test_symlinked_config_writes_the_target_and_keeps_the_link(tmp_path: Path) -> None:
+    real = tmp_path / "dotfiles" / "aws-config"
+    real.parent.mkdir()
+    real.write_text("[default]\nregion = us-east-1\n")
+    link = tmp_path / "home" / ".aws" / "config"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(real)
+
+    result = write_profiles([Profile("x", DEST)], path=str(link))
+
+    assert link.is_symlink()
+    assert os.readlink(link) == str(real)
+    assert result.path == str(real)
+    assert profiles_of(link)["x"]["role_arn"] == DEST
+    assert Path(f"{real}.lock").exists()
+    assert not Path(f"{link}.lock").exists()
+
+
+def test_dry_run_and_check_never_write(cfg: Path) -> None:
+    result = write_profiles([Profile("x", DEST)], path=str(cfg), dry_run=True)
+    assert result.changed
+    assert "[profile x]" in result.text
+    assert not cfg.parent.exists()
+
+    data, mtime = write_existing(cfg, RICH)
+    result = write_profiles([Profile("cross-account", DEST)], path=str(cfg), check=True)
+    assert result.changed
+    assert_untouched(cfg, data, mtime)
+    assert not Path(f"{cfg}.lock").exists()
+
+    write_profiles([Profile("cross-account", DEST)], path=str(cfg))
+    assert not write_profiles([Profile("cross-account", DEST)], path=str(cfg), check=True).changed
+
+
+def test_config_path_rules(tmp_path: Path) -> None:
+    assert config_path({"HOME": "/home/app"}) == "/home/app/.aws/config"
+    assert config_path({"HOME": "/h", "AWS_CONFIG_FILE": "~/x/config"}) == "/h/x/config"
+    assert config_path({"AWS_CONFIG_FILE": "$D/config", "D": str(tmp_path)}) == (
+        f"{tmp_path}/config"
+    )
+    with pytest.raises(InvalidInputError, match="AWS_CONFIG_FILE"):
+        config_path({"AWS_CONFIG_FILE": ""})
+
+
+def test_environment_chooses_the_file(tmp_path: Path) -> None:
+    target = tmp_path / "from-env"
+    result = write_profiles([Profile("x", DEST)], environ={"AWS_CONFIG_FILE": str(target)})
+    assert result.path == str(target)
+    assert target.exists()
+
+
+def test_target_that_is_a_directory_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigFileError, match="is a directory"):
+        write_profiles([Profile("x", DEST)], path=str(tmp_path))
+
+
+@pytest.fixture
+def shared_dir() -> Iterator[Path]:
+    """A directory an unprivileged user can reach (pytest's tmp_path is root-only)."""
+    path = Path(tempfile.mkdtemp(prefix="ecs-xrole-test-"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        subprocess.run(["rm", "-rf", str(path)], check=False)
+
+
+def write_unprivileged(path: Path) -> tuple[int, str]:
+    """Call write_profiles in a forked child running as an unprivileged user.
+
+    Root ignores file permissions, so as root the child drops to ``nobody`` first. Returns the
+    child's exit code (0 written, 3 ConfigFileError) and the error message.
+    """
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        code = 0
+        message = ""
+        try:
+            os.close(read_end)
+            if os.geteuid() == 0:
+                os.setgroups([])
+                os.setgid(65534)
+                os.setuid(65534)
+            write_profiles([Profile("x", DEST)], path=str(path))
+        except ConfigFileError as exc:
+            code, message = 3, str(exc)
+        except BaseException as exc:
+            code, message = 4, repr(exc)
+        finally:
+            os.write(write_end, message.encode())
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as handle:
+        message = handle.read().decode()
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), message
+
+
+def _owned_by_runner(path: Path) -> None:
+    if os.geteuid() == 0:
+        os.chown(path, 65534, 65534)
+
+
+def test_read_only_directory_is_refused(shared_dir: Path) -> None:
+    cfg = shared_dir / "aws" / "config"
+    cfg.parent.mkdir()
+    cfg.write_text(RICH)
+    cfg.chmod(0o666)
+    _owned_by_runner(cfg)
+    cfg.parent.chmod(0o555)
+    data = cfg.read_bytes()
+
+    code, message = write_unprivileged(cfg)
+
+    assert code == 3, message
+    assert "lock file" in message
+    assert str(cfg.parent) in message
+    assert "Fix:" in message
+    assert "writable" in message
+    assert cfg.read_bytes() == data
+
+
+def test_unreadable_file_is_refused(shared_dir: Path) -> None:
+    cfg = shared_dir / "config"
+    _owned_by_runner(shared_dir)
+    cfg.write_text(RICH)
+    cfg.chmod(0o200)
+    data = cfg.read_bytes()
+
+    code, message = write_unprivileged(cfg)
+
+    assert code == 3, message
+    assert f"cannot read {cfg}" in message
+    assert "Fix:" in message
+    assert cfg.read_bytes() == data
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading profiles back
+
+
+def test_read_profile_round_trips(cfg: Path) -> None:
+    plain = Profile(
+        "a",
+        DEST,
+        external_id="ext-1",
+        role_session_name="sess",
+        duration_seconds=900,
+        region="eu-west-1",
+    )
+    process = Profile(
+        "b",
+        OTHER,
+        credential_process=True,
+        role_session_name="s2",
+        duration_seconds=3600,
+        command=("/usr/bin/ecs-xrole",),
+        region="us-east-1",
+    )
+    write_profiles([plain, process], path=str(cfg))
+    assert read_profile("a", path=str(cfg)) == plain
+    assert read_profile("b", path=str(cfg)) == process
+    with pytest.raises(InvalidInputError, match="no such profile"):
+        read_profile("missing", path=str(cfg))
+
+
+def test_read_profile_names_a_bad_value(cfg: Path) -> None:
+    write_existing(cfg, "[profile a]\nrole_arn = nonsense\n")
+    with pytest.raises(InvalidInputError, match=r"role_arn in profile 'a' of .*config"):
+        read_profile("a", path=str(cfg))
+
+
+# ---------------------------------------------------------------------------------------------
+# Concurrency and crashes
+
+WRITER = """\
+import sys
+from ecs_xrole.config import Profile, write_profiles
+write_profiles([Profile(sys.argv[2], sys.argv[3])], path=sys.argv[1])
+"""
+
+
+@pytest.mark.slow
+def test_twenty_concurrent_writer_processes_all_land(cfg: Path) -> None:
+    write_existing(cfg, RICH)
+    env = {**os.environ, "_ECS_XROLE_TEST_PAUSE_BEFORE_REPLACE": "0.02"}
+    # The pause widens the read-merge-replace window: without the lock, writers would overwrite
+    # each other's profiles.
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                WRITER,
+                str(cfg),
+                f"p{i:02d}",
+                f"arn:aws:iam::555566667777:role/r{i}",
+            ],
+            env=env,
+        )
+        for i in range(20)
+    ]
+    assert [p.wait(timeout=9) for p in procs] == [0] * 20
+    found = profiles_of(cfg)
+    for i in range(20):
+        assert found[f"p{i:02d}"]["role_arn"] == f"arn:aws:iam::555566667777:role/r{i}"
+    assert found["dev"]["s3"] == {"max_concurrent_requests": "20", "addressing_style": "path"}
+    assert cfg.read_text().startswith(RICH)
+    assert sorted(p.name for p in cfg.parent.iterdir()) == ["config", "config.lock"]
+
+
+def wait_for_temp(directory: Path, deadline: float) -> Path:
+    while time.monotonic() < deadline:
+        temps = [p for p in directory.iterdir() if p.name.endswith(".ecs-xrole.tmp")]
+        if temps and temps[0].stat().st_size > 0:
+            return temps[0]
+        time.sleep(0.005)
+    raise AssertionError("the writer never wrote its temporary file")
+
+
+def test_writer_killed_before_replace_leaves_old_file(cfg: Path) -> None:
+    data, _ = write_existing(cfg, RICH)
+    env = {**os.environ, "_ECS_XROLE_TEST_PAUSE_BEFORE_REPLACE": "30"}
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(cfg), "x", DEST], env=env)
+    try:
+        temp = wait_for_temp(cfg.parent, time.monotonic() + 8)
+        assert f"role_arn = {DEST}" in temp.read_text()  # the new text was fully written...
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=5)
+    assert cfg.read_bytes() == data  # ...but never replaced the old file
+    profiles_of(cfg)
+
+    # The next writer cleans up the dead writer's temporary file.
+    write_profiles([Profile("x", DEST)], path=str(cfg))
+    assert sorted(p.name for p in cfg.parent.iterdir()) == ["config", "config.lock"]
+    assert profiles_of(cfg)["x"]["role_arn"] == DEST
+
+
+LOOP = """\
+import sys
+from ecs_xrole.config import Profile, write_profiles
+arns = [sys.argv[2], sys.argv[3]]
+i = 0
+while True:
+    write_profiles([Profile("flip", arns[i % 2])], path=sys.argv[1])
+    i += 1
+"""
+
+
+@pytest.mark.slow
+def test_writer_killed_at_random_times_never_leaves_a_torn_file(cfg: Path) -> None:
+    import random
+
+    write_existing(cfg, RICH)
+    valid = {DEST, OTHER}
+    rng = random.Random(4)
+    for _ in range(6):
+        proc = subprocess.Popen([sys.executable, "-c", LOOP, str(cfg), DEST, OTHER])
+        time.sleep(0.25 + rng.random() * 0.3)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=5)
+        text = cfg.read_text()
+        assert text.startswith(RICH)
+        found = profiles_of(cfg)
+        if "flip" in found:
+            assert found["flip"]["role_arn"] in valid
+    write_profiles([Profile("flip", DEST)], path=str(cfg))
+    assert sorted(p.name for p in cfg.parent.iterdir()) == ["config", "config.lock"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Property: whatever the hand-written file, only the target's managed keys change
+
+_names = st.sampled_from(["default", "a", "cross-account", "B", "sso-session s", "services t"])
+_keys = st.sampled_from(["region", "output", "role_arn", "external_id", "Mfa_Serial", "s3"])
+_values = st.sampled_from(["x1", "us-east-1", OLD, "json", ""])
+_line = st.one_of(
+    st.just(""),
+    st.just("   "),
+    st.sampled_from(["# c", "; c", "  # indented comment"]),
+    st.tuples(_keys, st.sampled_from([" = ", "=", ": "]), _values).map("".join),
+    st.tuples(st.sampled_from(["    "]), _keys, st.just(" = "), _values).map("".join),
+)
+_section = st.tuples(
+    st.sampled_from(["", " "]),
+    _names.map(lambda n: n if n == "default" or " " in n else f"profile {n}"),
+    st.lists(_line, max_size=5),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(_section, max_size=5),
+    st.sampled_from(["\n", "\r\n"]),
+    st.sampled_from(["a", "cross-account", "default", "new"]),
+    st.booleans(),
+)
+def test_merge_changes_only_the_target(
+    tmp_path_factory: pytest.TempPathFactory,
+    sections: list[tuple[str, str, list[str]]],
+    newline: str,
+    target: str,
+    process: bool,
+) -> None:
+    text = newline.join(
+        f"{indent}[{name}]{newline}" + newline.join(lines) for indent, name, lines in sections
+    )
+    path = tmp_path_factory.mktemp("prop") / "config"
+    path.write_bytes(text.encode())
+    try:
+        before = botocore.configloader.raw_config_parse(str(path))
+    except botocore.exceptions.ConfigParseError:
+        with pytest.raises(ConfigFileError):
+            merge(text, [Profile(target, DEST)])
+        return
+    profile = Profile(target, DEST, credential_process=process, command=("/bin/x",))
+    owners = [s for s in before if s.startswith("profile") or s == "default"]
+    if sum(1 for s in owners if s.split()[-1] == target) > 1:
+        # Refused because botocore would silently use only one of the sections.
+        with pytest.raises(ConfigFileError, match="more than once"):
+            merge(text, [profile])
+        return
+    out = merge(text, [profile])
+    path.write_bytes(out.encode())
+    after = botocore.configloader.raw_config_parse(str(path))
+    loaded = botocore.configloader.build_profile_map(after)["profiles"][target]
+    managed = {k: v for k, v in loaded.items() if k in MANAGED_KEYS and k != "region"}
+    assert managed == {k: v for k, v in profile.settings().items() if k != "region"}
+    changed = [name for name in after if before.get(name) != after[name]]
+    assert len(changed) == 1
+    assert merge(out, [profile]) == out
