@@ -309,6 +309,8 @@ class _StsGate:
         auth = environ.get("HTTP_AUTHORIZATION", "")
         match = _ACCESS_KEY.search(auth)
         service = match.group(2).lower() if match else None
+        if service == "ecs":
+            self._fake._ensure_cluster()
         if service not in (None, "sts"):
             return self._app(environ, start_response)
         params = self._params(environ)
@@ -445,12 +447,14 @@ class FakeAWS:
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._boto_session: Any = None
+        self._admin_clients: dict[tuple[str, str, str], Any] = {}
         self._sessions: dict[str, _Caller] = {}
         self._calls: collections.Counter[str] = collections.Counter()
         self._faults: collections.deque[str] = collections.deque()
         self._sts_down = False
         self._sts_lifetime: float | None = None
         self._identity_removed = False
+        self._cluster_generation = -1
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -496,7 +500,10 @@ class FakeAWS:
         self._server = server
         self._port = server.server_address[1]
         self._thread = threading.Thread(
-            target=server.serve_forever, name=f"ecs-xrole-fake-aws-{self._port}", daemon=True
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.1},  # how long stop() may wait for the loop
+            name=f"ecs-xrole-fake-aws-{self._port}",
+            daemon=True,
         )
         self._thread.start()
         try:
@@ -553,31 +560,38 @@ class FakeAWS:
         """A boto3 client acting as an administrator of ``account_id``, for setup and checks.
 
         Its requests skip the STS knobs and are not counted. It ignores the host's AWS
-        settings (profiles, config files, keys in the environment).
+        settings (profiles, config files, keys in the environment). Clients are cached per
+        service and account: do not change them.
         """
+        key = (service, account_id, self.endpoint_url)
+        with self._lock:
+            client = self._admin_clients.get(key)
+            if client is None:
+                client = self._new_admin_client(service, account_id)
+                self._admin_clients[key] = client
+            return client
+
+    def _new_admin_client(self, service: str, account_id: str) -> Any:
         import boto3
+        import botocore.session
         from botocore.config import Config
 
-        with self._lock:
-            if self._boto_session is None:
-                import botocore.session
-
-                # Pin profile and files so that AWS_PROFILE and friends cannot break setup.
-                botocore_session = botocore.session.Session(
-                    session_vars={
-                        "profile": (None, None, None, None),
-                        "config_file": (None, None, os.devnull, None),
-                        "credentials_file": (None, None, os.devnull, None),
-                    }
-                )
-                self._boto_session = boto3.session.Session(
-                    botocore_session=botocore_session,
-                    aws_access_key_id=_ADMIN_KEY_ID,
-                    aws_secret_access_key=_ADMIN_SECRET,
-                    region_name=self.region,
-                )
-            session = self._boto_session
-        client = session.client(
+        if self._boto_session is None:
+            # Pin profile and files so that AWS_PROFILE and friends cannot break setup.
+            botocore_session = botocore.session.Session(
+                session_vars={
+                    "profile": (None, None, None, None),
+                    "config_file": (None, None, os.devnull, None),
+                    "credentials_file": (None, None, os.devnull, None),
+                }
+            )
+            self._boto_session = boto3.session.Session(
+                botocore_session=botocore_session,
+                aws_access_key_id=_ADMIN_KEY_ID,
+                aws_secret_access_key=_ADMIN_SECRET,
+                region_name=self.region,
+            )
+        client = self._boto_session.client(
             service,
             endpoint_url=self.endpoint_url,
             config=Config(retries={"total_max_attempts": 2}, connect_timeout=5, read_timeout=10),
@@ -663,7 +677,6 @@ class FakeAWS:
                 PolicyName="permissions",
                 PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}),
             )
-        self.admin_client("ecs", DESTINATION_ACCOUNT_ID).create_cluster(clusterName=CLUSTER_NAME)
 
     def task_role_identity_policy(self) -> dict[str, Any]:
         """The task role's identity policy: sts:AssumeRole on the roles it may try to assume.
@@ -800,6 +813,25 @@ class FakeAWS:
             self.restore_identity_policy()
 
     # -- used by the WSGI layer --------------------------------------------------------------
+
+    def _ensure_cluster(self) -> None:
+        """Create the destination cluster before the first ECS request is served.
+
+        Done lazily because loading moto's ECS backend costs most of a second, which callers
+        that never touch ECS should not pay. In-process: this runs inside a request.
+        """
+        with self._lock:
+            generation = self.generation
+            if self._cluster_generation == generation:
+                return
+        with _SETUP_LOCK:
+            from moto.ecs.models import ecs_backends
+
+            backend = ecs_backends[DESTINATION_ACCOUNT_ID][self.region]
+            if CLUSTER_NAME not in backend.clusters:
+                backend.create_cluster(CLUSTER_NAME)
+        with self._lock:
+            self._cluster_generation = generation
 
     def _count_and_take_fault(self, target: str) -> str | None:
         with self._lock:
