@@ -1,0 +1,284 @@
+"""``ecs-xrole demo``: AWS's cross-account recipe end to end, on loopback stand-ins.
+
+Starts a fake AWS (moto, with the source account 111122223333 holding the task role and the
+destination account 555566667777 holding the destination role) and a fake ECS credentials
+endpoint, applies a task's environment to this process, and plays the recipe: the policy
+documents, ``write-config``, ``whoami``, a client of the destination account through
+:func:`ecs_xrole.get_session`, and a role that does not trust the task role, explained by
+``doctor``. Every step checks its outcome and prints PASS or FAIL; the exit code is 0 only when
+every step passed.
+
+Needs the ``local`` extra (moto): ``pip install 'ecs-xrole[local]'``. No AWS account, no
+network beyond loopback, no file outside a temporary directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import io
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TextIO
+
+from .errors import Error
+
+if TYPE_CHECKING:
+    from .testing.stack import LocalStack
+
+__all__ = ["Step", "add_parser", "run", "run_demo"]
+
+PROFILE = "cross-account"
+INSTALL_FIX = "install the local extra: pip install 'ecs-xrole[local]'"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step's outcome: its title, whether it did what it should, and what was seen."""
+
+    title: str
+    ok: bool
+    summary: str
+
+
+class _Demo:
+    """The state the steps share: the stack, the roles, and where to print."""
+
+    def __init__(self, stack: LocalStack, out: TextIO) -> None:
+        from .testing import aws
+
+        self.stack = stack
+        self.out = out
+        self.task_role = aws.role_arn(aws.SOURCE_ACCOUNT_ID, aws.TASK_ROLE_NAME)
+        self.role = aws.role_arn(aws.DESTINATION_ACCOUNT_ID, aws.DESTINATION_ROLE_NAME)
+        self.untrusting = aws.role_arn(aws.DESTINATION_ACCOUNT_ID, aws.UNTRUSTING_ROLE_NAME)
+        self.source_account = aws.SOURCE_ACCOUNT_ID
+        self.destination_account = aws.DESTINATION_ACCOUNT_ID
+        self.cluster = aws.CLUSTER_NAME
+
+    def say(self, text: str = "") -> None:
+        self.out.write(text + "\n")
+
+    def show(self, text: str, indent: str = "    ") -> None:
+        for line in text.rstrip("\n").splitlines():
+            self.say(indent + line)
+
+
+def _command(argv: list[str]) -> tuple[int, str]:
+    """Run ``ecs-xrole <argv>`` in this process; return its exit code and what it printed."""
+    from .cli import main
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+        try:
+            code = main(argv)
+        except SystemExit as exc:  # argparse
+            code = int(exc.code or 0)
+    return code, buffer.getvalue()
+
+
+# --- the steps -------------------------------------------------------------------------------
+
+
+def step_policy(demo: _Demo) -> Step:
+    """Print the three documents and check that they name the two roles."""
+    from .policy_command import documents
+
+    argv = ["policy", "--task-role-arn", demo.task_role, "--role-arn", demo.role]
+    demo.say(f"$ ecs-xrole {' '.join(argv)}")
+    code, text = _command(argv)
+    demo.show(text)
+    docs = documents(demo.task_role, demo.role)
+    ok = (
+        code == 0
+        and docs["identity_policy"]["Statement"][0]["Resource"] == demo.role
+        and docs["trust_policy"]["Statement"][0]["Principal"] == {"AWS": demo.task_role}
+        and docs["task_definition"]["taskRoleArn"] == demo.task_role
+    )
+    return Step(
+        "the policy documents",
+        ok,
+        "identity policy allows sts:AssumeRole on the destination role; the trust policy "
+        "names the task role; the task definition's taskRoleArn is the task role",
+    )
+
+
+def step_write_config(demo: _Demo) -> Step:
+    """Write the profile with the config library into the stack's config file, and show it."""
+    from .config import Profile, read_profile, write_profiles
+
+    path = demo.stack.config_file
+    demo.say(f"$ ecs-xrole write-config --profile {PROFILE} --role-arn {demo.role}")
+    result = write_profiles([Profile(PROFILE, demo.role)], path=path)
+    demo.say(f"  wrote {result.path}:")
+    with open(result.path, encoding="utf-8") as handle:
+        text = handle.read()
+    demo.show(text)
+    back = read_profile(PROFILE, path=path)
+    ok = back.role_arn == demo.role and "credential_source = EcsContainer" in text
+    return Step(
+        "write-config",
+        ok,
+        f"[profile {PROFILE}] with role_arn and credential_source = EcsContainer in {path}",
+    )
+
+
+def _identity_arns(text: str) -> list[str]:
+    return [word.strip(",;()") for word in text.split() if word.startswith("arn:aws:sts::")]
+
+
+def step_whoami(demo: _Demo) -> Step:
+    """``whoami`` for the profile: the task role in the source account, then the destination."""
+    argv = ["whoami", "--profile", PROFILE]
+    demo.say(f"$ ecs-xrole {' '.join(argv)}")
+    code, text = _command(argv)
+    demo.show(text)
+    arns = _identity_arns(text)
+    source = [a for a in arns if f"::{demo.source_account}:assumed-role/" in a]
+    dest = [a for a in arns if f"::{demo.destination_account}:assumed-role/" in a]
+    ok = code == 0 and bool(source) and bool(dest)
+    return Step(
+        "whoami",
+        ok,
+        f"task role in {demo.source_account}, destination role in {demo.destination_account}"
+        if ok
+        else f"exit code {code}; expected identities in both accounts",
+    )
+
+
+def step_get_session(demo: _Demo) -> Step:
+    """List the destination account's ECS clusters through :func:`ecs_xrole.get_session`."""
+    from .session import get_session
+
+    demo.say(">>> import ecs_xrole")
+    demo.say(f'>>> session = ecs_xrole.get_session("{demo.role}")')
+    demo.say('>>> session.client("ecs").list_clusters()["clusterArns"]')
+    session = get_session(demo.role)
+    clusters = session.client("ecs").list_clusters()["clusterArns"]
+    demo.show(json.dumps(clusters, indent=2))
+    wanted = f":{demo.destination_account}:cluster/{demo.cluster}"
+    ok = any(arn.endswith(wanted) for arn in clusters)
+    return Step(
+        "get_session",
+        ok,
+        f"the destination account's cluster {demo.cluster} is listed"
+        if ok
+        else f"no cluster ending in {wanted}",
+    )
+
+
+def step_untrusting(demo: _Demo) -> Step:
+    """A role whose trust policy does not name the task role: doctor explains the failure."""
+    argv = ["doctor", "--role-arn", demo.untrusting]
+    demo.say(f"$ ecs-xrole {' '.join(argv)}")
+    code, text = _command(argv)
+    demo.show(text)
+    denied = "AccessDenied" in text and "TrustEcsTaskRole" in text and demo.task_role in text
+    ok = code == 1 and denied
+    return Step(
+        "untrusting role",
+        ok,
+        "AssumeRole was refused and doctor printed the trust statement to add"
+        if ok
+        else f"exit code {code}; expected a failing assume-role check with its fix",
+    )
+
+
+STEPS: tuple[Callable[[_Demo], Step], ...] = (
+    step_policy,
+    step_write_config,
+    step_whoami,
+    step_get_session,
+    step_untrusting,
+)
+
+
+@contextlib.contextmanager
+def _task_environment(stack: LocalStack) -> Iterator[None]:
+    """Apply the stack's environment to ``os.environ``; put the old one back afterwards."""
+    saved = dict(os.environ)
+    try:
+        stack.apply()
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def run_demo(*, out: TextIO | None = None) -> list[Step]:
+    """Play the recipe on the stand-ins; return each step's outcome (never raises for a step).
+
+    Does I/O: starts loopback servers, writes a config file in a temporary directory, and
+    changes ``os.environ`` for the duration (restored afterwards).
+
+    Raises :class:`~ecs_xrole.errors.Error` when the ``local`` extra (moto) is not installed.
+    """
+    out = out or sys.stdout
+    if importlib.util.find_spec("moto") is None:
+        raise Error("the demo needs moto, which is not installed", fix=INSTALL_FIX)
+    from .session import clear_caches
+    from .testing.stack import local_stack
+
+    steps: list[Step] = []
+    with tempfile.TemporaryDirectory(prefix="ecs-xrole-demo-") as tmp:
+        started = time.monotonic()
+        with local_stack(tmp_dir=tmp) as stack, _task_environment(stack):
+            clear_caches()  # the demo's task is a new one: nothing from before may be reused
+            demo = _Demo(stack, out)
+            demo.say("ecs-xrole demo: AWS's cross-account recipe on loopback stand-ins")
+            demo.say(f"  task role (source account):       {demo.task_role}")
+            demo.say(f"  destination role (other account): {demo.role}")
+            demo.say(f"  fake AWS: {stack.aws.endpoint_url}; credentials endpoint: "
+                     f"{stack.endpoint.base_url}")  # fmt: skip
+            for number, step in enumerate(STEPS, 1):
+                demo.say()
+                title = (step.__doc__ or step.__name__).splitlines()[0]
+                demo.say(f"== {number}. {title}")
+                try:
+                    result = step(demo)
+                except Error as exc:
+                    result = Step(step.__name__.removeprefix("step_"), False, str(exc))
+                except Exception as exc:  # a demo step reports, never crashes the demo
+                    result = Step(
+                        step.__name__.removeprefix("step_"),
+                        False,
+                        f"unexpected {type(exc).__name__}: {exc}",
+                    )
+                verdict = "PASS" if result.ok else "FAIL"
+                demo.say(f"{verdict}  {number}. {result.title}: {result.summary}")
+                steps.append(result)
+            clear_caches()
+        passed = sum(1 for s in steps if s.ok)
+        elapsed = time.monotonic() - started
+        out.write(f"\n{passed} of {len(steps)} steps passed in {elapsed:.1f} s\n")
+    return steps
+
+
+def run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
+    """The handler of ``ecs-xrole demo``: 0 when every step passed, 1 otherwise."""
+    steps = run_demo(out=out)
+    return 0 if steps and all(s.ok for s in steps) else 1
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``demo`` subcommand (called by :func:`ecs_xrole.cli.build_parser`)."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "demo",
+        help="play AWS's cross-account recipe end to end on local stand-ins (no AWS account)",
+        description=(
+            "Start a fake AWS with two accounts and a fake ECS credentials endpoint on "
+            "loopback, then show the policy documents, write-config, whoami, a client of the "
+            "destination account through get_session, and a role that does not trust the "
+            "task role explained by doctor. Each step prints PASS or FAIL. Needs the local "
+            "extra: pip install 'ecs-xrole[local]'."
+        ),
+        epilog="exit codes: 0 every step passed, 1 a step failed or moto is missing",
+    )
+    parser.set_defaults(func=run)
+    return parser
