@@ -53,8 +53,9 @@ BACKOFF_BASE = 0.2
 BACKOFF_CAP = 2.0
 #: How much of an endpoint's error text a message quotes.
 QUOTE_CHARS = 200
-# Below this many seconds left, another attempt is not worth starting.
-_MIN_LAST_TRY = 0.05
+#: Below this many seconds left, another attempt is not worth starting (its timeouts would be
+#: too short to mean anything).
+MIN_ATTEMPT = 0.1
 
 _pool: urllib3.PoolManager | None = None
 _pool_lock = threading.Lock()
@@ -141,6 +142,7 @@ def fetch_credentials(
     end = started + deadline
     attempts = 0
     last: _Failure | None = None
+    answered: _Failure | None = None  # the last failure that was an HTTP answer
     gave_up = ""
     while True:
         left = end - time.monotonic()
@@ -163,28 +165,29 @@ def fetch_credentials(
         if isinstance(result, TemporaryCredentials):
             return result
         last = result
+        if result.status is not None:
+            answered = result
+        # Sleep only as long as still leaves a useful attempt before the deadline.
+        budget = end - time.monotonic() - MIN_ATTEMPT
         if result.retry_after is not None:
+            if result.retry_after > budget:
+                gave_up = (
+                    f"the endpoint asked to retry after {result.retry_after:g} s, "
+                    f"beyond the deadline ({max(budget + MIN_ATTEMPT, 0):.1f} s left)"
+                )
+                break
             wait = result.retry_after
         else:
-            wait = random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempts - 1)))
-        left = end - time.monotonic()
-        if wait >= left and result.retry_after is not None:
-            gave_up = (
-                f"the endpoint asked to retry after {result.retry_after:g} s, "
-                f"beyond the deadline ({max(left, 0):.1f} s left)"
-            )
-            break
-        if wait >= left:
-            # The jitter drew past the deadline: use half the time left instead, so the last
-            # moments of the deadline still get an attempt, unless too little is left.
-            if left < _MIN_LAST_TRY:
+            if budget <= 0:
                 gave_up = "the deadline passed"
                 break
-            wait = left / 2
+            cap = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempts - 1), budget)
+            wait = random.uniform(0, cap)  # full jitter: spread retries of many clients
         log.debug("retrying the credentials endpoint in %.3f s (%s)", wait, result.cause)
         time.sleep(wait)
     assert last is not None  # the first attempt always runs: deadline > 0
-    raise _exhausted(endpoint, last, attempts, time.monotonic() - started, deadline, gave_up)
+    elapsed = time.monotonic() - started
+    raise _exhausted(endpoint, last, answered, attempts, elapsed, deadline, gave_up)
 
 
 def _attempt(
@@ -412,11 +415,18 @@ def _refused(
 def _exhausted(
     endpoint: Endpoint,
     last: _Failure,
+    answered: _Failure | None,
     attempts: int,
     elapsed: float,
     deadline: float,
     gave_up: str,
 ) -> EndpointRequestError:
+    # Report the last HTTP answer when there was one: a timeout of the final, shortest attempt
+    # says less than the 429 or 503 that came before it.
+    cause = last.cause
+    if answered is not None and answered is not last:
+        cause += f" (before that: {answered.cause})"
+    last = answered or last
     if last.code == "CredentialsUninitialized":
         fix = (
             "the ECS agent has not loaded this task's credentials yet (it restarted?): "
@@ -439,7 +449,7 @@ def _exhausted(
     return EndpointRequestError(
         f"could not get credentials from the container credentials endpoint {endpoint.url}: "
         f"gave up after {attempts} attempt{plural} in {elapsed:.1f} s (deadline {deadline:g} s; "
-        f"{gave_up}); last: {last.cause}",
+        f"{gave_up}); last: {cause}",
         fix=fix,
         url=endpoint.url,
         status=last.status,
@@ -481,6 +491,7 @@ def parse_expiration(value: str) -> datetime:
     return when
 
 
+_DATE_CHARS = re.compile(r"[0-9TtZz:.+\- ]{1,40}", re.ASCII)
 _REQUIRED = (("accesskeyid", "AccessKeyId"), ("secretaccesskey", "SecretAccessKey"))
 
 
@@ -534,7 +545,14 @@ def parse_credentials(body: bytes | str, *, now: datetime | None = None) -> Temp
         try:
             expiration = parse_expiration(raw_expiration)
         except (ValueError, OverflowError) as exc:
-            raise _bad(f"Expiration {_clean(raw_expiration, 60)!r} cannot be read: {exc}") from None
+            # Quote it only when it holds nothing but date characters: a broken answer could
+            # have shifted a secret into this field.
+            shown = (
+                repr(raw_expiration)
+                if _DATE_CHARS.fullmatch(raw_expiration)
+                else f"({len(raw_expiration)} characters, not only date characters)"
+            )
+            raise _bad(f"Expiration {shown} cannot be read: {exc}") from None
         now = now or datetime.now(timezone.utc)
         if expiration <= now:
             raise _bad(

@@ -1,0 +1,634 @@
+"""fetch_credentials() against a real loopback endpoint, and parse_credentials() on its own."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ecs_xrole import fetch
+from ecs_xrole.credentials import TemporaryCredentials
+from ecs_xrole.endpoint import FULL_URI, TOKEN, Endpoint, detect_endpoint
+from ecs_xrole.errors import (
+    EndpointRequestError,
+    EndpointResponseError,
+    Error,
+    InvalidInputError,
+    TokenError,
+)
+from ecs_xrole.fetch import fetch_credentials, parse_credentials
+from ecs_xrole.testing.endpoint_server import EndpointServer
+
+# Distinctive secrets: a leak anywhere is found by substring.
+KEY_ID = "ASIAZQ9XVB7KPW3LM2NC"
+SECRET_KEY = "sEcReT/zq9XvB7kPw3Lm2Nc+uniquely0123456789"
+SESSION_TOKEN = "SeSsIoN-tOkEn-Zq9XvB7kPw3Lm2Nc-" + "x" * 200
+AUTH_TOKEN = "AuThToKeN-Zq9XvB7kPw3Lm2Nc"
+SECRETS = (KEY_ID, SECRET_KEY, SESSION_TOKEN, AUTH_TOKEN, "Zq9XvB7kPw3Lm2Nc")
+
+
+def known_credentials(lifetime: float = 3600) -> TemporaryCredentials:
+    return TemporaryCredentials(
+        access_key_id=KEY_ID,
+        secret_access_key=SECRET_KEY,
+        session_token=SESSION_TOKEN,
+        expiration=datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=lifetime),
+        role_arn="arn:aws:iam::111122223333:role/task-role",
+    )
+
+
+def assert_no_secret(text: str) -> None:
+    for secret in SECRETS:
+        assert secret not in text
+
+
+@pytest.fixture
+def server() -> Iterator[EndpointServer]:
+    with EndpointServer(known_credentials(), token=AUTH_TOKEN) as srv:
+        yield srv
+
+
+@pytest.fixture
+def endpoint(server: EndpointServer) -> Endpoint:
+    return detect_endpoint(server.environ())
+
+
+def rfc3339(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def in_an_hour() -> str:
+    return rfc3339(datetime.now(timezone.utc) + timedelta(hours=1))
+
+
+# -- success and retries ---------------------------------------------------------------------
+
+
+def test_fetch_returns_what_the_endpoint_serves(server: EndpointServer, endpoint: Endpoint) -> None:
+    creds = fetch_credentials(endpoint)
+    assert creds.access_key_id == KEY_ID
+    assert creds.secret_access_key == SECRET_KEY
+    assert creds.session_token == SESSION_TOKEN
+    assert creds.role_arn == "arn:aws:iam::111122223333:role/task-role"
+    served = server.credentials
+    assert isinstance(served, TemporaryCredentials)
+    assert creds.expiration == served.expiration
+    assert (server.requests, server.served) == (1, 1)
+
+
+def test_fetch_detects_the_endpoint_from_os_environ(
+    server: EndpointServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", raising=False)
+    monkeypatch.delenv("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", raising=False)
+    for name, value in server.environ().items():
+        monkeypatch.setenv(name, value)
+    assert fetch_credentials().access_key_id == KEY_ID
+
+
+def test_credentials_uninitialized_503_then_200(server: EndpointServer, endpoint: Endpoint) -> None:
+    server.queue(503)
+    assert fetch_credentials(endpoint, deadline=4).access_key_id == KEY_ID
+    assert (server.requests, server.served) == (2, 1)
+
+
+def test_several_5xx_then_200(server: EndpointServer, endpoint: Endpoint) -> None:
+    server.queue(500, 503, 502)
+    assert fetch_credentials(endpoint, deadline=5).access_key_id == KEY_ID
+    assert server.requests == 4
+
+
+def test_429_retry_after_is_honoured(server: EndpointServer, endpoint: Endpoint) -> None:
+    server.queue(("status", 429, "Rate exceeded", {"Retry-After": "1"}))
+    started = time.monotonic()
+    fetch_credentials(endpoint, deadline=4)
+    elapsed = time.monotonic() - started
+    assert elapsed >= 0.99  # waited as told
+    assert elapsed < 4 + 1  # and within the deadline
+    assert server.requests == 2
+
+
+def test_retry_after_beyond_the_deadline_gives_up_at_once(
+    server: EndpointServer, endpoint: Endpoint
+) -> None:
+    server.queue(("status", 429, "Rate exceeded", {"Retry-After": "30"}))
+    started = time.monotonic()
+    with pytest.raises(EndpointRequestError) as info:
+        fetch_credentials(endpoint, deadline=2)
+    assert time.monotonic() - started < 1.0  # no pointless wait
+    err = info.value
+    assert (err.status, err.attempts, err.endpoint_message) == (429, 1, "Rate exceeded")
+    assert "retry after 30 s" in str(err)
+    assert "throttling" in str(err)
+    assert server.requests == 1
+
+
+def test_plain_text_429s_until_the_deadline(server: EndpointServer, endpoint: Endpoint) -> None:
+    server.queue(*[429] * 100)
+    started = time.monotonic()
+    with pytest.raises(EndpointRequestError) as info:
+        fetch_credentials(endpoint, deadline=1)
+    assert time.monotonic() - started < 1 + 1
+    err = info.value
+    assert err.status == 429
+    assert err.attempts == server.requests >= 2
+    assert "Rate exceeded" in str(err)
+    assert err.url == endpoint.url
+
+
+def test_a_hang_longer_than_the_deadline(server: EndpointServer, endpoint: Endpoint) -> None:
+    server.delay = 5
+    started = time.monotonic()
+    with pytest.raises(EndpointRequestError) as info:
+        fetch_credentials(endpoint, deadline=1, read_timeout=2)
+    assert time.monotonic() - started < 1 + 1
+    assert info.value.status is None
+    assert "timed out" in str(info.value)
+    assert info.value.attempts == 1  # the read timeout was clipped to the deadline
+
+
+def test_a_hang_past_the_read_timeout_is_retried(
+    server: EndpointServer, endpoint: Endpoint
+) -> None:
+    server.queue(("hang", 3))
+    creds = fetch_credentials(endpoint, deadline=3, read_timeout=0.5)
+    assert creds.access_key_id == KEY_ID
+    assert server.requests == 2
+
+
+def test_a_short_hang_is_waited_for(server: EndpointServer, endpoint: Endpoint) -> None:
+    server.queue(("hang", 0.3))
+    assert fetch_credentials(endpoint).access_key_id == KEY_ID
+    assert server.requests == 1
+
+
+def test_a_refused_connection(server: EndpointServer, endpoint: Endpoint) -> None:
+    fetch_credentials(endpoint)  # leaves a kept-alive connection in the pool
+    server.stop()
+    started = time.monotonic()
+    with pytest.raises(EndpointRequestError) as info:
+        fetch_credentials(endpoint, deadline=1)
+    assert time.monotonic() - started < 1 + 1
+    err = info.value
+    assert err.status is None
+    assert err.attempts >= 1
+    assert "refused" in str(err)
+    assert "reachable" in str(err)
+    server.start()  # same port: the same endpoint works again
+    assert fetch_credentials(endpoint).access_key_id == KEY_ID
+
+
+def test_a_reset_is_retried(server: EndpointServer, endpoint: Endpoint) -> None:
+    server.queue("reset")
+    assert fetch_credentials(endpoint, deadline=3).access_key_id == KEY_ID
+    assert server.requests == 2
+
+
+def test_resets_until_the_deadline(server: EndpointServer, endpoint: Endpoint) -> None:
+    server.queue(*["reset", "close"] * 100)
+    with pytest.raises(EndpointRequestError, match="closed without an answer") as info:
+        fetch_credentials(endpoint, deadline=0.7)
+    assert info.value.status is None
+    assert info.value.attempts >= 2
+
+
+def test_max_attempts(server: EndpointServer, endpoint: Endpoint) -> None:
+    server.queue(503, 503, 503)
+    with pytest.raises(EndpointRequestError, match="max_attempts=2") as info:
+        fetch_credentials(endpoint, max_attempts=2)
+    err = info.value
+    assert (err.attempts, err.status, err.code) == (2, 503, "CredentialsUninitialized")
+    assert "has not loaded this task's credentials" in str(err)
+    assert server.requests == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("deadline", 0),
+        ("deadline", -1),
+        ("connect_timeout", 0),
+        ("read_timeout", "2"),
+        ("max_attempts", 0),
+    ],
+)
+def test_bad_options(endpoint: Endpoint, name: str, value: object) -> None:
+    with pytest.raises(InvalidInputError, match=name):
+        fetch_credentials(endpoint, **{name: value})  # type: ignore[arg-type]
+
+
+# -- answers that retrying cannot fix ---------------------------------------------------------
+
+
+def test_non_json_is_a_response_error(server: EndpointServer, endpoint: Endpoint) -> None:
+    server.queue("garbage")
+    with pytest.raises(EndpointResponseError, match="not JSON"):
+        fetch_credentials(endpoint)
+    assert server.requests == 1
+
+
+def test_a_missing_field(server: EndpointServer, endpoint: Endpoint) -> None:
+    server.queue(
+        ("json", {"AccessKeyId": KEY_ID, "Token": SESSION_TOKEN, "Expiration": in_an_hour()})
+    )
+    with pytest.raises(EndpointResponseError, match="lacks SecretAccessKey") as info:
+        fetch_credentials(endpoint)
+    assert_no_secret(str(info.value))
+    assert server.requests == 1
+
+
+def test_expired_credentials(server: EndpointServer, endpoint: Endpoint) -> None:
+    past = rfc3339(datetime.now(timezone.utc) - timedelta(minutes=5))
+    body = {
+        "AccessKeyId": KEY_ID,
+        "SecretAccessKey": SECRET_KEY,
+        "Token": SESSION_TOKEN,
+        "Expiration": past,
+    }
+    server.queue(("json", body))
+    with pytest.raises(EndpointResponseError, match="expired") as info:
+        fetch_credentials(endpoint)
+    assert_no_secret(str(info.value))
+    assert "clock" in str(info.value)
+
+
+def test_a_wrong_token_is_401_without_retry(server: EndpointServer) -> None:
+    endpoint = detect_endpoint({FULL_URI: server.url, TOKEN: "WrOnG-" + AUTH_TOKEN[::-1]})
+    with pytest.raises(EndpointRequestError) as info:
+        fetch_credentials(endpoint)
+    err = info.value
+    assert (err.status, err.attempts, err.code) == (401, 1, "Unauthorized")
+    assert TOKEN in str(err)
+    assert AUTH_TOKEN[::-1] not in str(err)
+    assert server.requests == 1
+
+
+def test_a_missing_token_is_401_with_a_fix(server: EndpointServer) -> None:
+    with pytest.raises(EndpointRequestError, match="wants an Authorization header") as info:
+        fetch_credentials(Endpoint(server.url))
+    assert info.value.status == 401
+    assert server.requests == 1
+
+
+def test_an_error_body_echoing_the_token_is_scrubbed(
+    server: EndpointServer, endpoint: Endpoint
+) -> None:
+    echo = json.dumps({"code": "AccessDenied", "message": f"token {AUTH_TOKEN} is revoked"})
+    server.queue(("status", 403, echo, {}))
+    with pytest.raises(EndpointRequestError) as info:
+        fetch_credentials(endpoint)
+    assert info.value.code == "AccessDenied"
+    assert "is revoked" in str(info.value)
+    assert_no_secret(str(info.value))
+    assert_no_secret(repr(info.value.__dict__))
+
+
+def test_credentials_not_found_400_without_retry(
+    server: EndpointServer, endpoint: Endpoint
+) -> None:
+    server.queue(400)
+    with pytest.raises(EndpointRequestError) as info:
+        fetch_credentials(endpoint)
+    err = info.value
+    assert (err.status, err.code, err.attempts) == (400, "InvalidIdInRequest", 1)
+    assert "Credentials not found" in str(err)
+    assert "taskRoleArn" in str(err)
+    assert server.requests == 1
+
+
+def test_a_redirect_is_not_followed(server: EndpointServer, endpoint: Endpoint) -> None:
+    server.queue(("status", 302, "", {"Location": "http://169.254.169.254/latest/meta-data/"}))
+    with pytest.raises(EndpointRequestError, match="redirect") as info:
+        fetch_credentials(endpoint)
+    assert info.value.status == 302
+    assert server.requests == 1
+
+
+def test_a_huge_body_is_refused(server: EndpointServer, endpoint: Endpoint) -> None:
+    server.queue(("status", 200, "x" * (fetch.MAX_BODY + 10), {}))
+    with pytest.raises(EndpointResponseError, match="larger than"):
+        fetch_credentials(endpoint)
+
+
+# -- the token file --------------------------------------------------------------------------
+
+
+def test_token_file_rotation_between_fetches(server: EndpointServer, tmp_path: Path) -> None:
+    path = tmp_path / "eks-pod-identity-token"
+    endpoint = detect_endpoint(server.environ(token_file=str(path)))
+    assert endpoint.auth == "token_file"
+    fetch_credentials(endpoint)
+    server.token = "rotated-token-2"  # the agent rotated; the file is not rewritten yet
+    with pytest.raises(EndpointRequestError) as info:
+        fetch_credentials(endpoint)
+    assert info.value.status == 401
+    assert str(path) in str(info.value)  # the fix names the file
+    server.write_token_file(path)  # now it is
+    assert fetch_credentials(endpoint).access_key_id == KEY_ID
+    assert server.requests == 3
+
+
+def test_token_file_with_a_trailing_newline_works(server: EndpointServer, tmp_path: Path) -> None:
+    path = tmp_path / "token"
+    path.write_text(AUTH_TOKEN + "\n")
+    endpoint = detect_endpoint(
+        {FULL_URI: server.url, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": str(path)}
+    )
+    assert fetch_credentials(endpoint).access_key_id == KEY_ID
+
+
+@pytest.mark.parametrize("bad", [AUTH_TOKEN + "\r\nX-Evil: 1", "a\nb", "a\rb"])
+def test_cr_lf_in_a_token_is_refused_before_any_request(
+    server: EndpointServer, tmp_path: Path, bad: str
+) -> None:
+    with pytest.raises(TokenError, match="header injection") as info:
+        fetch_credentials(detect_endpoint({FULL_URI: server.url, TOKEN: bad}))
+    assert_no_secret(str(info.value))
+    path = tmp_path / "token"
+    path.write_text(bad + "\n")
+    with pytest.raises(TokenError, match="header injection"):
+        fetch_credentials(
+            detect_endpoint(
+                {FULL_URI: server.url, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": str(path)}
+            )
+        )
+    assert server.requests == 0
+
+
+# -- transports ------------------------------------------------------------------------------
+
+
+def _has_ipv6_loopback() -> bool:
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback on this machine")
+def test_ipv6_loopback() -> None:
+    with EndpointServer(known_credentials(), host="::1") as srv:
+        assert srv.url.startswith("http://[::1]:")
+        endpoint = detect_endpoint({FULL_URI: srv.url})
+        assert fetch_credentials(endpoint).access_key_id == KEY_ID
+
+
+def test_pod_identity_shape() -> None:
+    with EndpointServer(token=AUTH_TOKEN, shape="pod-identity", lifetime=900) as srv:
+        srv.queue(429)  # plain text, as the EKS agent throttles
+        creds = fetch_credentials(detect_endpoint(srv.environ()), deadline=3)
+    assert creds.account_id == "111122223333"
+    assert creds.role_arn is None
+    left = creds.seconds_left()
+    assert left is not None
+    assert 890 < left <= 900
+
+
+def test_lifetime_overrides_the_expiration(server: EndpointServer, endpoint: Endpoint) -> None:
+    server.lifetime = 120
+    left = fetch_credentials(endpoint).seconds_left()
+    assert left is not None
+    assert 110 < left <= 120
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # fork with threads (Python 3.12+)
+def test_a_forked_child_gets_its_own_pool(server: EndpointServer, endpoint: Endpoint) -> None:
+    fetch_credentials(endpoint)
+    parent_pool = fetch.http_pool()
+    pid = os.fork()
+    if pid == 0:  # the child: never return into pytest
+        code = 1
+        try:
+            fresh = fetch._pool is None
+            creds = fetch_credentials(endpoint)
+            code = 0 if fresh and fetch.http_pool() is not parent_pool and creds else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert fetch.http_pool() is parent_pool
+    assert fetch_credentials(endpoint).access_key_id == KEY_ID
+    assert server.requests == 3
+
+
+# -- secrets never leak ----------------------------------------------------------------------
+
+
+def test_no_secret_in_logs(
+    server: EndpointServer, endpoint: Endpoint, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    server.queue(503, "reset", 400)
+    with pytest.raises(EndpointRequestError):
+        fetch_credentials(endpoint, deadline=4)
+    creds = fetch_credentials(endpoint)
+    assert "attempt" in caplog.text
+    assert_no_secret(caplog.text)
+    assert_no_secret(repr(creds))
+    assert_no_secret(str(creds))
+    assert_no_secret(repr(endpoint))
+
+
+def _bodies_with_secrets() -> list[Any]:
+    good = {"AccessKeyId": KEY_ID, "SecretAccessKey": SECRET_KEY, "Token": SESSION_TOKEN}
+    return [
+        {**good, "Expiration": "2020-01-01T00:00:00Z"},
+        {**good, "Expiration": "not a date " + SECRET_KEY},
+        {**good, "Expiration": 12345},
+        {**good, "SecretAccessKey": SECRET_KEY + "\r\nX: y"},
+        {"AccessKeyId": KEY_ID, "SecretAccessKey": SECRET_KEY},
+        {"AccessKeyId": KEY_ID, "SecretAccessKey": 42, "Token": SESSION_TOKEN},
+        json.dumps(good)[:-5],  # truncated JSON holding every secret
+        [good],
+    ]
+
+
+@pytest.mark.parametrize("body", _bodies_with_secrets())
+def test_no_secret_in_parse_errors(body: Any) -> None:
+    text = body if isinstance(body, str) else json.dumps(body)
+    with pytest.raises(EndpointResponseError) as info:
+        parse_credentials(text)
+    assert_no_secret(str(info.value))
+    assert_no_secret(repr(info.value))
+    assert_no_secret(repr(info.value.__dict__))
+
+
+# -- parse_credentials -----------------------------------------------------------------------
+
+NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def parse(body: dict[str, Any]) -> TemporaryCredentials:
+    return parse_credentials(json.dumps(body), now=NOW)
+
+
+BASE = {"AccessKeyId": "ASIAEXAMPLE", "SecretAccessKey": "s", "Token": "t"}
+
+
+def test_keys_are_case_insensitive() -> None:
+    creds = parse(
+        {
+            "accesskeyid": "ASIAEXAMPLE",
+            "SECRETACCESSKEY": "s",
+            "token": "t",
+            "expiration": "2030-01-01T00:00:00Z",
+            "roleArn": "arn:aws:iam::111122223333:role/r",
+        }
+    )
+    assert (creds.access_key_id, creds.secret_access_key, creds.session_token) == (
+        "ASIAEXAMPLE",
+        "s",
+        "t",
+    )
+    assert creds.role_arn == "arn:aws:iam::111122223333:role/r"
+
+
+def test_session_token_is_accepted_for_token() -> None:
+    body = {"AccessKeyId": "ASIAEXAMPLE", "SecretAccessKey": "s", "SessionToken": "st"}
+    assert parse(body).session_token == "st"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2030-01-02T03:04:05Z", datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc)),
+        ("2030-01-02T03:04:05+00:00", datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc)),
+        ("2030-01-02T03:04:05+0000", datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc)),
+        ("2030-01-02T03:04:05.5Z", datetime(2030, 1, 2, 3, 4, 5, 500000, tzinfo=timezone.utc)),
+        (
+            "2030-01-02T03:04:05.123456789Z",  # EKS: nanoseconds, truncated not rounded
+            datetime(2030, 1, 2, 3, 4, 5, 123456, tzinfo=timezone.utc),
+        ),
+        (
+            "2030-01-02T03:04:05.999999999+00:00",
+            datetime(2030, 1, 2, 3, 4, 5, 999999, tzinfo=timezone.utc),
+        ),
+        ("2030-01-02T05:04:05+02:00", datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc)),
+        ("2030-01-02t03:04:05z", datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc)),
+    ],
+)
+def test_expiration_forms(text: str, expected: datetime) -> None:
+    creds = parse({**BASE, "Expiration": text})
+    assert creds.expiration == expected
+    assert creds.expiration is not None
+    assert creds.expiration.utcoffset() == timedelta(0)
+
+
+def test_empty_strings_count_as_absent() -> None:
+    creds = parse({**BASE, "RoleArn": "", "Expiration": "", "AccountId": ""})
+    assert (creds.role_arn, creds.expiration, creds.account_id) == (None, None, None)
+    with pytest.raises(EndpointResponseError, match="lacks Token"):
+        parse({**BASE, "Token": ""})
+
+
+def test_missing_expiration_means_non_expiring() -> None:
+    assert parse(BASE).expiration is None
+
+
+def test_role_arn_and_account_id_are_kept() -> None:
+    creds = parse({**BASE, "RoleArn": "arn:aws:iam::1:role/r", "AccountId": "111122223333"})
+    assert (creds.role_arn, creds.account_id) == ("arn:aws:iam::1:role/r", "111122223333")
+
+
+def test_unknown_fields_are_ignored() -> None:
+    assert (
+        parse({**BASE, "Code": "Success", "Type": "AWS-HMAC", "LastUpdated": 5}).session_token
+        == "t"
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b"\xff\xfe", "not UTF-8"),
+        ("", "not JSON"),
+        ("<html>", "not JSON"),
+        ("[1, 2]", "JSON array"),
+        ("null", "JSON null"),
+        ('"text"', "JSON string"),
+        ("[" * 100000, "not JSON"),
+        (json.dumps({"AccessKeyId": "A"}), "lacks SecretAccessKey, Token"),
+        (json.dumps({**BASE, "Expiration": "2030-13-01T00:00:00Z"}), "cannot be read"),
+        (json.dumps({**BASE, "Expiration": "2030-01-01"}), "cannot be read"),
+        (json.dumps({**BASE, "Expiration": "2030-01-01T00:00:00+24:00"}), "cannot be read"),
+        (json.dumps({**BASE, "Expiration": "0001-01-01T00:00:00+01:00"}), "cannot be read"),
+        (json.dumps({**BASE, "Expiration": 1893456000}), "not a string"),
+        (json.dumps({**BASE, "Token": ["t"]}), "not a string"),
+        (json.dumps({**BASE, "Expiration": "2025-12-31T23:59:59Z"}), "expired"),
+        (json.dumps({**BASE, "Expiration": "2026-01-01T00:00:00Z"}), "expired"),
+        (json.dumps({**BASE, "Token": "t\nX-Injected: 1"}), "control character"),
+    ],
+)
+def test_unusable_bodies(body: bytes | str, says: str) -> None:
+    with pytest.raises(EndpointResponseError) as info:
+        parse_credentials(body, now=NOW)
+    assert says in str(info.value)
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=15), children, max_size=5)
+    ),
+    max_leaves=15,
+)
+_credential_like = st.fixed_dictionaries(
+    {},
+    optional={
+        key: st.one_of(st.text(max_size=40), st.integers(), st.none(), st.just(""))
+        for key in (
+            "AccessKeyId",
+            "secretaccesskey",
+            "Token",
+            "SessionToken",
+            "RoleArn",
+            "AccountId",
+        )
+    }
+    | {
+        "Expiration": st.one_of(
+            st.text(max_size=40),
+            st.datetimes(timezones=st.just(timezone.utc)).map(lambda d: d.isoformat()),
+            st.from_regex(
+                r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,12})?(Z|[+-]\d{2}:?\d{2})",
+                fullmatch=True,
+            ),
+        )
+    },
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.one_of(
+        st.text(max_size=200),
+        st.binary(max_size=200),
+        _json_values.map(json.dumps),
+        _credential_like.map(json.dumps),
+    )
+)
+def test_parse_never_raises_anything_but_ecs_xrole_errors(body: str | bytes) -> None:
+    try:
+        creds = parse_credentials(body, now=NOW)
+    except Error:
+        return
+    assert isinstance(creds, TemporaryCredentials)
+    assert creds.access_key_id
+    assert creds.secret_access_key
+    assert creds.session_token
+    assert creds.expiration is None or creds.expiration > NOW
