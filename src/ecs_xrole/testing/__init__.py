@@ -1,1 +1,55 @@
-"""Loopback stand-ins for AWS and the ECS credentials endpoint, for tests and the demo."""
+"""Loopback stand-ins for AWS and the ECS agent, for tests, the demo and the benchmarks.
+
+Needs the ``local`` extra (``pip install 'ecs-xrole[local]'``, which brings moto's server)::
+
+    from ecs_xrole.testing import local_stack
+
+    with local_stack() as stack, stack.apply():
+        ...  # runs as in an ECS task whose role may assume stack.aws.destination_role_arn
+
+* :class:`FakeAWS` (:mod:`ecs_xrole.testing.aws`): moto on loopback with a source and a
+  destination account, trust policies enforced, STS faults and outages on demand;
+* :class:`EndpointServer` (:mod:`ecs_xrole.testing.endpoint_server`): the ECS container
+  credentials and task metadata endpoints;
+* :func:`local_stack` / :class:`LocalStack` (:mod:`ecs_xrole.testing.stack`): both, wired
+  together, with the environment of a task;
+* the pytest fixtures ``ecs_xrole_env``, ``ecs_xrole_stack``, ``fake_aws`` and
+  ``ecs_endpoint`` (:mod:`ecs_xrole.testing.pytest_plugin`, loaded automatically).
+
+Importing this package is cheap: each name loads its module on first use, and moto and boto3
+load only when a server starts.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .aws import FakeAWS
+    from .endpoint_server import EndpointServer, fake_credentials
+    from .stack import LocalStack, local_stack
+
+__all__ = ["EndpointServer", "FakeAWS", "LocalStack", "fake_credentials", "local_stack"]
+
+# The pytest plugin imports this package in every pytest run: keep it free of imports.
+_LAZY = {
+    "EndpointServer": "endpoint_server",
+    "FakeAWS": "aws",
+    "LocalStack": "stack",
+    "fake_credentials": "endpoint_server",
+    "local_stack": "stack",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ecs_xrole.testing' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -88,7 +88,7 @@ def ecs_xrole_env(
     stack = ecs_xrole_stack
     stack.reset()
     _clear_ecs_xrole_caches()
-    for name in stack.removed_variables:
+    for name in stack.variables_to_remove():
         monkeypatch.delenv(name, raising=False)
     for name, value in stack.environ.items():
         monkeypatch.setenv(name, value)
