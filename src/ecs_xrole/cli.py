@@ -1,21 +1,44 @@
 """The command-line tool: ``ecs-xrole`` and ``python -m ecs_xrole``.
 
-Exit codes: 0 success, 1 the operation failed, 2 bad usage or input. Logging goes to stderr
-through :mod:`logging`; ``-v`` raises the level. Subcommands import what they need when they
-run, so ``write-config`` never imports boto3 or botocore.
+Exit codes: 0 success, 1 the operation failed, 2 bad usage or input. Errors go to stderr as
+``ecs-xrole: error: <message>``; logging goes to stderr through :mod:`logging` and ``-v``
+raises the level. Subcommands import what they need when they run, so ``write-config`` never
+imports boto3 or botocore: this module imports the sessions layer only inside the ``whoami``
+and ``credential-process`` handlers.
+
+Subcommands here: ``write-config``, ``whoami``, ``credential-process``. Others (``doctor``,
+``demo``, ``policy``) live in their own modules and are plugged in by :func:`build_parser`.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
+import json
 import logging
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any, TextIO
 
+# config and validate are standard library only: importing them keeps write-config light.
 from ._version import __version__
-from .errors import Error, InvalidInputError
+from .config import DEFAULT_PROFILE, Profile, default_command, read_profile, write_profiles
+from .errors import ConfigFileError, Error, InvalidInputError
+from .validate import (
+    check_external_id,
+    check_profile_name,
+    check_region,
+    check_session_name,
+    duration_seconds,
+    parse_role_arn,
+)
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main", "profiles_from_env"]
+
+log = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -25,12 +48,552 @@ _EPILOG = """\
 exit codes:
   0  success
   1  the operation failed (for example AssumeRole was denied, or --check found a difference)
-  2  bad usage or input (nothing was changed)
+  2  bad usage or input, or a config file that cannot be read, parsed or written (nothing
+     was changed)
+"""
+
+# Subcommands that live in other modules. build_parser imports each one that is installed and
+# calls its ``add_parser(subparsers)``, which adds the subcommand and sets ``func`` (the handler,
+# ``func(args) -> exit code``) with ``set_defaults``. Importing these modules must stay light
+# (standard library only at import time; boto3 and botocore are imported inside the handlers),
+# because build_parser runs for every subcommand, write-config included.
+_PLUGGED = ("ecs_xrole.doctor", "ecs_xrole.demo", "ecs_xrole.policy_command")
+
+# --------------------------------------------------------------------------------------------
+# write-config
+
+_WRITE_CONFIG_DESCRIPTION = """\
+Write AWS CLI profiles that assume a role in another account from the ECS task role, into
+the config file every AWS tool reads (AWS_CONFIG_FILE, else ~/.aws/config):
+
+    [profile cross-account]
+    role_arn = arn:aws:iam::555566667777:role/destination-account-role
+    credential_source = EcsContainer
+
+The file is merged, never clobbered: other sections, comments and blank lines stay as they
+are, and a second run leaves it byte-identical. In a target section, the keys ecs-xrole
+manages (role_arn, credential_source, source_profile, credential_process, external_id,
+role_session_name, duration_seconds) are set to exactly what was asked; region is set when
+given and kept otherwise; other keys (output, ...) are kept. Keys and tokens are never
+written.
+"""
+
+_WRITE_CONFIG_EPILOG = """\
+several profiles:
+  Each --profile starts a profile; the options after it, up to the next --profile, describe
+  it. With a single --profile the options may come in any order.
+    ecs-xrole write-config --profile billing --role-arn ARN1 --region eu-west-1 \\
+                           --profile analytics --role-arn ARN2 --external-id ID
+
+--from-env (for container entrypoints; see examples/entrypoint.sh):
+  one profile:     ECS_XROLE_ROLE_ARN (required), ECS_XROLE_PROFILE (default cross-account),
+                   ECS_XROLE_EXTERNAL_ID, ECS_XROLE_ROLE_SESSION_NAME,
+                   ECS_XROLE_DURATION_SECONDS, ECS_XROLE_REGION,
+                   ECS_XROLE_CREDENTIAL_PROCESS (1/true/yes/on or 0/false/no/off)
+  more profiles:   ECS_XROLE_PROFILES="billing analytics" (spaces or commas), then per profile
+                   ECS_XROLE_<NAME>_ROLE_ARN (required), ECS_XROLE_<NAME>_EXTERNAL_ID, ...
+                   with the same suffixes, where <NAME> is the profile name upper-cased with
+                   every character other than A-Z and 0-9 turned into _ (my-app -> MY_APP).
+  Both forms may be combined. Empty variables count as unset. When no ECS_XROLE_ROLE_ARN
+  nor ECS_XROLE_PROFILES is set, nothing is written (exit 0) and a note goes to stderr.
+
+--credential-process writes, instead of role_arn and credential_source,
+    credential_process = /path/to/ecs-xrole credential-process --role-arn ARN ...
+  for tools whose SDK cannot read credential_source (the AWS CRT, mountpoint-s3).
+
+exit codes:
+  0  written, or already up to date
+  1  --check: the file would change
+  2  bad usage or input, or a config file that cannot be read, parsed (as botocore would)
+     or written; nothing was changed
+"""
+
+_FIELDS = ("role_arn", "external_id", "role_session_name", "duration_seconds", "region")
+_ENV_PREFIX = "ECS_XROLE_"
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+class _ProfileOption(argparse.Action):
+    """Record per-profile options in command-line order, so --profile can group them."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        events: list[tuple[str, str, Any]] = getattr(namespace, "profile_events", None) or []
+        value = True if self.nargs == 0 else values
+        events.append((self.dest, option_string or self.dest, value))
+        namespace.profile_events = events
+
+
+def _add_write_config(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "write-config",
+        help="write [profile NAME] sections for the AWS CLI and other SDKs",
+        description=_WRITE_CONFIG_DESCRIPTION,
+        epilog=_WRITE_CONFIG_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.set_defaults(profile_events=[])
+    group = parser.add_argument_group("profile options (repeatable: see 'several profiles')")
+    group.add_argument(
+        "--profile",
+        metavar="NAME",
+        action=_ProfileOption,
+        help="profile name (default cross-account; 'default' writes [default])",
+    )
+    group.add_argument(
+        "--role-arn", metavar="ARN", action=_ProfileOption, help="the destination role (required)"
+    )
+    group.add_argument("--external-id", metavar="ID", action=_ProfileOption)
+    group.add_argument("--role-session-name", metavar="NAME", action=_ProfileOption)
+    group.add_argument(
+        "--duration-seconds", metavar="SECONDS", action=_ProfileOption, help="900-3600"
+    )
+    group.add_argument("--region", metavar="REGION", action=_ProfileOption)
+    group.add_argument(
+        "--credential-process",
+        nargs=0,
+        action=_ProfileOption,
+        help="write credential_process = ecs-xrole credential-process ... instead",
+    )
+    parser.add_argument(
+        "--from-env",
+        action="store_true",
+        help="take the profiles from ECS_XROLE_* environment variables (see below)",
+    )
+    parser.add_argument(
+        "--config-file", metavar="PATH", help="write this file instead of AWS_CONFIG_FILE"
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 if the file would change, 0 if it holds the profiles",
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the resulting file to stdout; write nothing"
+    )
+    parser.set_defaults(func=_run_write_config)
+
+
+def _group_events(events: Sequence[tuple[str, str, Any]]) -> list[dict[str, tuple[str, Any]]]:
+    """Split the recorded options into one mapping per profile (dest -> (option, value))."""
+    starts = sum(1 for dest, _, _ in events if dest == "profile")
+    groups: list[dict[str, tuple[str, Any]]] = []
+    if starts <= 1:
+        groups.append({})
+    elif events and events[0][0] != "profile":
+        raise InvalidInputError(
+            events[0][1],
+            events[0][2],
+            "it comes before the first --profile, and with several profiles each option "
+            "belongs to the --profile before it",
+            fix="move it after the --profile it describes",
+        )
+    for dest, option, value in events:
+        if dest == "profile" and starts > 1:
+            groups.append({})
+        group = groups[-1]
+        if dest in group:
+            raise InvalidInputError(
+                option,
+                value,
+                f"it is given twice for one profile (first {group[dest][1]!r})",
+                fix="give each option once per --profile",
+            )
+        group[dest] = (option, value)
+    return groups
+
+
+def _profile_from(
+    values: Mapping[str, tuple[str, Any]], *, name_default: str, command: tuple[str, ...]
+) -> Profile:
+    """Build a Profile, validating each value under the name the user typed it as."""
+
+    def get(dest: str) -> tuple[str, Any] | None:
+        return values.get(dest)
+
+    name_item = get("profile")
+    name = check_profile_name(name_item[1], name=name_item[0]) if name_item else name_default
+    arn_item = get("role_arn")
+    if arn_item is None:
+        where = f" for profile {name!r}" if name_item else ""
+        raise InvalidInputError(
+            "--role-arn",
+            None,
+            f"it is required{where}",
+            fix="pass --role-arn arn:aws:iam::<account>:role/<name>",
+        )
+    checked: dict[str, Any] = {}
+    checks: dict[str, Callable[..., Any]] = {
+        "external_id": check_external_id,
+        "role_session_name": check_session_name,
+        "duration_seconds": duration_seconds,
+        "region": check_region,
+    }
+    for dest, check in checks.items():
+        item = get(dest)
+        if item is not None:
+            checked[dest] = check(item[1], name=item[0])
+    process = get("credential_process")
+    return Profile(
+        name,
+        parse_role_arn(arn_item[1], name=arn_item[0]).arn,
+        credential_process=bool(process and process[1]),
+        command=command if process and process[1] else None,
+        **checked,
+    )
+
+
+def _env_name(profile: str) -> str:
+    return "".join(ch if ch.isascii() and ch.isalnum() else "_" for ch in profile.upper())
+
+
+def _env_flag(name: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise InvalidInputError(name, value, "expected a yes/no value", fix="set it to 1 or 0")
+
+
+def profiles_from_env(
+    environ: Mapping[str, str], *, command: tuple[str, ...] | None = None
+) -> list[Profile]:
+    """The profiles the ``ECS_XROLE_*`` variables describe (see ``write-config --help``).
+
+    Returns ``[]`` when neither ``ECS_XROLE_ROLE_ARN`` nor ``ECS_XROLE_PROFILES`` is set.
+    Raises :class:`InvalidInputError` naming the variable at fault. Pure: no I/O.
+    """
+    env = {key: value for key, value in environ.items() if key.startswith(_ENV_PREFIX) and value}
+    cmd = command or default_command()
+    profiles: list[Profile] = []
+    used: set[str] = set()
+
+    def read(prefix: str, name: str) -> Profile:
+        values: dict[str, tuple[str, Any]] = {"profile": (f"{prefix}PROFILE", name)}
+        for field in _FIELDS:
+            variable = f"{prefix}{field.upper()}"
+            used.add(variable)
+            if variable in env:
+                values[field] = (variable, env[variable])
+        flag = f"{prefix}CREDENTIAL_PROCESS"
+        used.add(flag)
+        if flag in env:
+            values["credential_process"] = (flag, _env_flag(flag, env[flag]))
+        if "role_arn" not in values:
+            raise InvalidInputError(
+                f"{prefix}ROLE_ARN",
+                None,
+                f"it must be set for profile {name!r}",
+                fix=f"set {prefix}ROLE_ARN to the destination role's ARN in the task definition",
+            )
+        return _profile_from(values, name_default=name, command=cmd)
+
+    used.update({f"{_ENV_PREFIX}PROFILE", f"{_ENV_PREFIX}PROFILES"})
+    if f"{_ENV_PREFIX}ROLE_ARN" in env:
+        name = check_profile_name(
+            env.get(f"{_ENV_PREFIX}PROFILE", DEFAULT_PROFILE), name=f"{_ENV_PREFIX}PROFILE"
+        )
+        profiles.append(read(_ENV_PREFIX, name))
+    listed = env.get(f"{_ENV_PREFIX}PROFILES", "").replace(",", " ").split()
+    keys: dict[str, str] = {}
+    for name in listed:
+        check_profile_name(name, name=f"{_ENV_PREFIX}PROFILES")
+        key = _env_name(name)
+        if key in keys and keys[key] != name:
+            raise InvalidInputError(
+                f"{_ENV_PREFIX}PROFILES",
+                env[f"{_ENV_PREFIX}PROFILES"],
+                f"profiles {keys[key]!r} and {name!r} both use variables {_ENV_PREFIX}{key}_*",
+                fix="rename one of them",
+            )
+        keys[key] = name
+        profiles.append(read(f"{_ENV_PREFIX}{key}_", name))
+    if not profiles:
+        stray = sorted(env)
+        if stray:
+            raise InvalidInputError(
+                stray[0],
+                env[stray[0]],
+                f"it is set but neither {_ENV_PREFIX}ROLE_ARN nor {_ENV_PREFIX}PROFILES is",
+                fix=f"set {_ENV_PREFIX}ROLE_ARN (or {_ENV_PREFIX}PROFILES), or remove it",
+            )
+        return []
+    unknown = sorted(key for key in env if key not in used)
+    if unknown:
+        raise InvalidInputError(
+            unknown[0],
+            env[unknown[0]],
+            "ecs-xrole does not know this variable (a typo, or a profile missing from "
+            f"{_ENV_PREFIX}PROFILES?)",
+            fix="correct its name, or add the profile to ECS_XROLE_PROFILES",
+        )
+    return profiles
+
+
+def _run_write_config(args: argparse.Namespace) -> int:
+    command = default_command()
+    events = args.profile_events or []
+    if args.from_env:
+        if events:
+            raise InvalidInputError(
+                events[0][1],
+                events[0][2],
+                "--from-env takes the profiles from the environment only",
+                fix="drop --from-env, or drop the profile options",
+            )
+        profiles = profiles_from_env(os.environ, command=command)
+        if not profiles:
+            print(
+                "ecs-xrole: write-config --from-env: neither ECS_XROLE_ROLE_ARN nor "
+                "ECS_XROLE_PROFILES is set; nothing to write",
+                file=sys.stderr,
+            )
+            return EXIT_OK
+    else:
+        profiles = [
+            _profile_from(group, name_default=DEFAULT_PROFILE, command=command)
+            for group in _group_events(events)
+        ]
+    result = write_profiles(profiles, path=args.config_file, dry_run=args.dry_run, check=args.check)
+    names = ", ".join(result.profiles)
+    noun = "profile" if len(result.profiles) == 1 else "profiles"
+    if args.dry_run:
+        sys.stdout.write(result.text)
+        sys.stdout.flush()
+    status = sys.stderr if args.dry_run else sys.stdout
+    if args.check or args.dry_run:
+        verdict = "would change" if result.changed else "unchanged:"
+        print(f"{verdict} {noun} {names} in {result.path}", file=status)
+        return EXIT_FAILED if args.check and result.changed else EXIT_OK
+    if result.changed:
+        print(f"wrote {noun} {names} to {result.path}", file=status)
+    else:
+        print(f"unchanged: {noun} {names} in {result.path}", file=status)
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------------------------
+# whoami
+
+_WHOAMI_EPILOG = """\
+--json prints one object:
+  {"task_role": {"account", "arn", "user_id"} | null,
+   "destination": {"account", "arn", "user_id"} | null,
+   "profile": NAME | null, "role_arn": ARN | null,
+   "error": null | {"stage": "task_role" | "destination", "message",
+                    "identity_policy"?, "trust_policy"?}}
+  (the policies are given when AssumeRole was denied: attach the first to the task role, put
+  the second in the destination role's trust policy)
+
+exit codes:
+  0  every identity was found
+  1  one failed (the reason is printed)
+  2  bad usage or input
 """
 
 
+def _add_role_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    if required:
+        parser.add_argument("--role-arn", metavar="ARN", required=True, help="the role to assume")
+    parser.add_argument("--external-id", metavar="ID")
+    parser.add_argument("--role-session-name", metavar="NAME")
+    parser.add_argument("--duration-seconds", metavar="SECONDS", help="900-3600")
+    parser.add_argument("--region", metavar="REGION", help="the STS region")
+
+
+def _add_whoami(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "whoami",
+        help="show the task role's identity and, given a profile or role, the destination's",
+        description=(
+            "AWS's verification step as one command: call sts get-caller-identity with the "
+            "container's task-role credentials, then (given --profile or --role-arn) with the "
+            "assumed destination role."
+        ),
+        epilog=_WHOAMI_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument(
+        "--profile", metavar="NAME", help="read role_arn and its options from this profile"
+    )
+    target.add_argument("--role-arn", metavar="ARN", help="assume this role")
+    _add_role_options(parser, required=False)
+    parser.add_argument(
+        "--config-file", metavar="PATH", help="read --profile from this file, not AWS_CONFIG_FILE"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON (shape below)")
+    parser.set_defaults(func=_run_whoami)
+
+
+def _role_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The AssumeRole options given on the command line, validated under their option names."""
+    kwargs: dict[str, Any] = {}
+    if args.external_id is not None:
+        kwargs["external_id"] = check_external_id(args.external_id, name="--external-id")
+    if args.role_session_name is not None:
+        kwargs["role_session_name"] = check_session_name(
+            args.role_session_name, name="--role-session-name"
+        )
+    if args.duration_seconds is not None:
+        kwargs["duration_seconds"] = duration_seconds(
+            args.duration_seconds, name="--duration-seconds"
+        )
+    if args.region is not None:
+        kwargs["region_name"] = check_region(args.region, name="--region")
+    return kwargs
+
+
+def _identity(session: Any) -> dict[str, str]:
+    reply = session.client("sts").get_caller_identity()
+    return {"account": reply["Account"], "arn": reply["Arn"], "user_id": reply["UserId"]}
+
+
+def _run_whoami(args: argparse.Namespace) -> int:
+    kwargs = _role_kwargs(args)
+    role_arn: str | None = None
+    if args.profile is not None:
+        profile = read_profile(args.profile, path=args.config_file)
+        role_arn = profile.role_arn
+        from_profile = {
+            "external_id": profile.external_id,
+            "role_session_name": profile.role_session_name,
+            "duration_seconds": profile.duration_seconds,
+            "region_name": profile.region,
+        }
+        kwargs = {k: v for k, v in from_profile.items() if v is not None} | kwargs
+    elif args.role_arn is not None:
+        role_arn = parse_role_arn(args.role_arn, name="--role-arn").arn
+    elif kwargs.keys() - {"region_name"}:
+        raise InvalidInputError(
+            "--external-id/--role-session-name/--duration-seconds",
+            None,
+            "they need a role to assume",
+            fix="add --role-arn ARN or --profile NAME",
+        )
+
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from . import session as sessions
+    from .errors import AssumeRoleDeniedError
+
+    report: dict[str, Any] = {
+        "task_role": None,
+        "destination": None,
+        "profile": args.profile,
+        "role_arn": role_arn,
+        "error": None,
+    }
+    stage = "task_role"
+    try:
+        report["task_role"] = _identity(
+            sessions.get_task_role_session(region_name=kwargs.get("region_name"))
+        )
+        if role_arn is not None:
+            stage = "destination"
+            report["destination"] = _identity(sessions.get_session(role_arn, **kwargs))
+    except InvalidInputError:
+        raise
+    except (Error, BotoCoreError, ClientError) as exc:
+        error: dict[str, Any] = {"stage": stage, "message": str(exc)}
+        if isinstance(exc, AssumeRoleDeniedError):
+            error["identity_policy"] = exc.identity_policy
+            error["trust_policy"] = exc.trust_policy
+        report["error"] = error
+    _print_whoami(report, as_json=args.json, out=sys.stdout)
+    return EXIT_FAILED if report["error"] else EXIT_OK
+
+
+def _print_whoami(report: Mapping[str, Any], *, as_json: bool, out: TextIO) -> None:
+    if as_json:
+        print(json.dumps(report, indent=2), file=out)
+        return
+    for key, label in (("task_role", "task role"), ("destination", "destination")):
+        identity = report[key]
+        if identity is not None:
+            print(f"{label + ':':13}{identity['arn']} (account {identity['account']})", file=out)
+    error = report["error"]
+    if error is None:
+        return
+    what = "the task role" if error["stage"] == "task_role" else f"role {report['role_arn']}"
+    print(f"ecs-xrole: error: cannot act as {what}: {error['message']}", file=sys.stderr)
+    if "identity_policy" in error:
+        print(
+            "ecs-xrole: attach this identity policy to the task role:\n"
+            + json.dumps(error["identity_policy"], indent=2)
+            + "\necs-xrole: and make this the destination role's trust policy:\n"
+            + json.dumps(error["trust_policy"], indent=2),
+            file=sys.stderr,
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# credential-process
+
+
+def _add_credential_process(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "credential-process",
+        help="print the destination role's credentials in the AWS credential_process format",
+        description=(
+            "Assume the role from the ECS task role and print its temporary credentials as the "
+            'AWS credential_process JSON: {"Version": 1, "AccessKeyId", "SecretAccessKey", '
+            '"SessionToken", "Expiration"}. This is the only command that prints secrets, '
+            "because that is its contract: run it from a credential_process line (see "
+            "write-config --credential-process), not by hand."
+        ),
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_role_options(parser, required=True)
+    parser.set_defaults(func=_run_credential_process)
+
+
+def _iso_utc(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _run_credential_process(args: argparse.Namespace) -> int:
+    role_arn = parse_role_arn(args.role_arn, name="--role-arn").arn
+    kwargs = _role_kwargs(args)
+
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from . import session as sessions
+
+    try:
+        credentials = sessions.get_credentials(role_arn, **kwargs)
+        frozen = credentials.get_frozen_credentials()
+    except (BotoCoreError, ClientError) as exc:
+        print(f"ecs-xrole: error: cannot assume {role_arn}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    document: dict[str, Any] = {
+        "Version": 1,
+        "AccessKeyId": frozen.access_key,
+        "SecretAccessKey": frozen.secret_key,
+        "SessionToken": frozen.token,
+    }
+    expiry = sessions.credential_expiry(credentials)
+    if expiry is not None:
+        document["Expiration"] = _iso_utc(expiry)
+    sys.stdout.write(json.dumps(document) + "\n")
+    sys.stdout.flush()
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------------------------
+# The parser and main
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """Build the argument parser with every subcommand."""
+    """Build the argument parser with every subcommand (plugged ones included when installed)."""
     parser = argparse.ArgumentParser(
         prog="ecs-xrole",
         description="Act as an IAM role in another AWS account from an Amazon ECS task.",
@@ -41,7 +604,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="log more to stderr (-vv for debug)"
     )
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_write_config(subparsers)
+    _add_whoami(subparsers)
+    _add_credential_process(subparsers)
+    for module_name in _PLUGGED:
+        if importlib.util.find_spec(module_name) is not None:
+            importlib.import_module(module_name).add_parser(subparsers)
     return parser
 
 
@@ -50,17 +619,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
-    logging.basicConfig(level=level, stream=sys.stderr, format="ecs-xrole: %(levelname)s: %(message)s")
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="ecs-xrole: %(levelname)s: %(message)s"
+    )
     func = getattr(args, "func", None)
     if func is None:
-        parser.print_help()
+        parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
         code: int = func(args)
-    except InvalidInputError as exc:
+    except (InvalidInputError, ConfigFileError) as exc:
         print(f"ecs-xrole: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except Error as exc:
         print(f"ecs-xrole: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
     return code

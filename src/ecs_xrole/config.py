@@ -134,19 +134,20 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 
 
 def default_command(argv0: str | None = None) -> tuple[str, ...]:
-    """The command that runs ecs-xrole, for a ``credential_process`` line.
+    """The command that runs this ecs-xrole, for a ``credential_process`` line.
 
     The running ``ecs-xrole`` console script (``argv0``, default ``sys.argv[0]``) by absolute
-    path when that is what is running; else ``ecs-xrole`` found on ``PATH``; else
-    ``sys.executable -m ecs_xrole``. Reads the file system; never raises.
+    path; else the ``ecs-xrole`` on ``PATH`` if it sits beside :data:`sys.executable` (the same
+    installation); else ``sys.executable -m ecs_xrole``. Reads the file system; never raises.
     """
     argv0 = sys.argv[0] if argv0 is None else argv0
     if argv0 and os.path.basename(argv0) == "ecs-xrole" and os.path.isfile(argv0):
         return (os.path.abspath(argv0),)
+    python = sys.executable or shutil.which("python3") or "python3"
     found = shutil.which("ecs-xrole")
-    if found:
+    if found and os.path.dirname(os.path.abspath(found)) == os.path.dirname(python):
         return (os.path.abspath(found),)
-    return (sys.executable or "python3", "-m", "ecs_xrole")
+    return (python, "-m", "ecs_xrole")
 
 
 @dataclass(frozen=True)
