@@ -63,10 +63,11 @@ def test_demo_passes_every_step() -> None:
     # the untrusting role, explained
     assert "FAIL  assume-role" in out
     assert "TrustEcsTaskRole" in out
-    for number in range(1, 6):
+    assert "all checks passed" in out  # doctor on the profile
+    for number in range(1, 7):
         assert f"PASS  {number}. " in out
         assert f"FAIL  {number}. " not in out
-    assert "5 of 5 steps passed" in out
+    assert "6 of 6 steps passed" in out
 
 
 def test_demo_without_moto_says_how_to_install() -> None:

@@ -129,6 +129,23 @@ def test_all_checks_pass_with_a_profile_written_by_the_config_library(
     assert status(out, "destination-identity") == "PASS"
 
 
+def test_profile_from_another_config_file(
+    env: Any, capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
+    from ecs_xrole.config import Profile, write_profiles
+
+    path = str(tmp_path / "elsewhere")
+    write_profiles([Profile("elsewhere", ROLE, duration_seconds=900)], path=path)
+    code, out, _ = doctor(capsys, "--profile", "elsewhere")
+    assert code == 1  # not in AWS_CONFIG_FILE
+    assert "ecs-xrole write-config --profile elsewhere" in line(out, "profile")
+    code, out, err = doctor(capsys, "--profile", "elsewhere", "--config-file", path)
+    assert code == 0, out + err
+    assert path in line(out, "profile")
+    assert "900 s" in line(out, "duration")
+    assert "from profile elsewhere" not in line(out, "duration")
+
+
 def test_json_shape(env: Any, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = doctor(capsys, "--role-arn", ROLE, "--json")
     assert code == 0

@@ -3,7 +3,7 @@
 Starts a fake AWS (moto, with the source account 111122223333 holding the task role and the
 destination account 555566667777 holding the destination role) and a fake ECS credentials
 endpoint, applies a task's environment to this process, and plays the recipe: the policy
-documents, ``write-config``, ``whoami``, a client of the destination account through
+documents, ``write-config``, ``whoami``, ``doctor``, a client of the destination account through
 :func:`ecs_xrole.get_session`, and a role that does not trust the task role, explained by
 ``doctor``. Every step checks its outcome and prints PASS or FAIL; the exit code is 0 only when
 every step passed.
@@ -19,11 +19,10 @@ import contextlib
 import importlib.util
 import io
 import json
-import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -114,7 +113,9 @@ def step_write_config(demo: _Demo) -> Step:
     from .config import Profile, read_profile, write_profiles
 
     path = demo.stack.config_file
-    demo.say(f"$ ecs-xrole write-config --profile {PROFILE} --role-arn {demo.role}")
+    demo.say(f"# what `ecs-xrole write-config --profile {PROFILE} --role-arn ARN` does:")
+    demo.say(">>> from ecs_xrole.config import Profile, write_profiles")
+    demo.say(f'>>> write_profiles([Profile("{PROFILE}", "{demo.role}")])')
     result = write_profiles([Profile(PROFILE, demo.role)], path=path)
     demo.say(f"  wrote {result.path}:")
     with open(result.path, encoding="utf-8") as handle:
@@ -190,32 +191,36 @@ def step_untrusting(demo: _Demo) -> Step:
     )
 
 
-STEPS: tuple[Callable[[_Demo], Step], ...] = (
-    step_policy,
-    step_write_config,
-    step_whoami,
-    step_get_session,
-    step_untrusting,
+def step_doctor(demo: _Demo) -> Step:
+    """``doctor`` on the profile: every check passes."""
+    argv = ["doctor", "--profile", PROFILE]
+    demo.say(f"$ ecs-xrole {' '.join(argv)}")
+    code, text = _command(argv)
+    demo.show(text)
+    ok = code == 0 and "all checks passed" in text
+    return Step(
+        "doctor",
+        ok,
+        "every check passed" if ok else f"exit code {code}; expected every check to pass",
+    )
+
+
+#: The steps in order, each with the heading printed above it.
+STEPS: tuple[tuple[str, Callable[[_Demo], Step]], ...] = (
+    ("The three policy documents (ecs-xrole policy)", step_policy),
+    ("The profile in the AWS config file (write-config)", step_write_config),
+    ("Who am I: the task role, then the destination role (whoami)", step_whoami),
+    ("Every link checked (doctor)", step_doctor),
+    ("The destination account's ECS clusters through ecs_xrole.get_session", step_get_session),
+    ("A role whose trust policy does not name the task role (doctor)", step_untrusting),
 )
-
-
-@contextlib.contextmanager
-def _task_environment(stack: LocalStack) -> Iterator[None]:
-    """Apply the stack's environment to ``os.environ``; put the old one back afterwards."""
-    saved = dict(os.environ)
-    try:
-        stack.apply()
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def run_demo(*, out: TextIO | None = None) -> list[Step]:
     """Play the recipe on the stand-ins; return each step's outcome (never raises for a step).
 
     Does I/O: starts loopback servers, writes a config file in a temporary directory, and
-    changes ``os.environ`` for the duration (restored afterwards).
+    changes ``os.environ`` while it runs (restored exactly afterwards).
 
     Raises :class:`~ecs_xrole.errors.Error` when the ``local`` extra (moto) is not installed.
     """
@@ -228,7 +233,7 @@ def run_demo(*, out: TextIO | None = None) -> list[Step]:
     steps: list[Step] = []
     with tempfile.TemporaryDirectory(prefix="ecs-xrole-demo-") as tmp:
         started = time.monotonic()
-        with local_stack(tmp_dir=tmp) as stack, _task_environment(stack):
+        with local_stack(tmp_dir=tmp) as stack, stack.apply():
             clear_caches()  # the demo's task is a new one: nothing from before may be reused
             demo = _Demo(stack, out)
             demo.say("ecs-xrole demo: AWS's cross-account recipe on loopback stand-ins")
@@ -236,10 +241,9 @@ def run_demo(*, out: TextIO | None = None) -> list[Step]:
             demo.say(f"  destination role (other account): {demo.role}")
             demo.say(f"  fake AWS: {stack.aws.endpoint_url}; credentials endpoint: "
                      f"{stack.endpoint.base_url}")  # fmt: skip
-            for number, step in enumerate(STEPS, 1):
+            for number, (heading, step) in enumerate(STEPS, 1):
                 demo.say()
-                title = (step.__doc__ or step.__name__).splitlines()[0]
-                demo.say(f"== {number}. {title}")
+                demo.say(f"== {number}. {heading}")
                 try:
                     result = step(demo)
                 except Error as exc:
@@ -273,10 +277,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="play AWS's cross-account recipe end to end on local stand-ins (no AWS account)",
         description=(
             "Start a fake AWS with two accounts and a fake ECS credentials endpoint on "
-            "loopback, then show the policy documents, write-config, whoami, a client of the "
-            "destination account through get_session, and a role that does not trust the "
-            "task role explained by doctor. Each step prints PASS or FAIL. Needs the local "
-            "extra: pip install 'ecs-xrole[local]'."
+            "loopback, then show the policy documents, write-config, whoami, doctor, a client "
+            "of the destination account through get_session, and a role that does not trust "
+            "the task role, explained by doctor. Each step prints PASS or FAIL. Needs the "
+            "local extra: pip install 'ecs-xrole[local]'. Takes a few seconds."
         ),
         epilog="exit codes: 0 every step passed, 1 a step failed or moto is missing",
     )

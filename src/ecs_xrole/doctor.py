@@ -95,8 +95,9 @@ class DoctorContext:
     """The options of a doctor run and what its checks found so far (shared between checks).
 
     Options: ``profile``, ``role_arn``, ``external_id``, ``duration_seconds``,
-    ``role_session_name``, ``region_name``, ``timeout`` (seconds per network step) and
-    ``read_pid1`` (look for the endpoint variables in PID 1 when this process lacks them).
+    ``role_session_name``, ``region_name``, ``config_file`` (default ``AWS_CONFIG_FILE``,
+    else ``~/.aws/config``), ``timeout`` (seconds per network step) and ``read_pid1`` (look
+    for the endpoint variables in PID 1 when this process lacks them).
     Options given here win over the profile's settings.
     """
 
@@ -106,6 +107,7 @@ class DoctorContext:
     duration_seconds: int | None = None
     role_session_name: str | None = None
     region_name: str | None = None
+    config_file: str | None = None
     timeout: float = 3.0
     read_pid1: bool = True
     # What the checks found.
@@ -348,7 +350,7 @@ def _read_profile(ctx: DoctorContext) -> tuple[str, dict[str, Any]]:
     from .config import config_path
     from .errors import ConfigFileError
 
-    path = config_path()
+    path = os.path.expanduser(ctx.config_file) if ctx.config_file else config_path()
     write = f"ecs-xrole write-config --profile {ctx.profile} --role-arn <destination role ARN>"
     try:
         profiles: dict[str, dict[str, Any]] = load_config(path)["profiles"]
@@ -722,6 +724,7 @@ def run_checks(
     duration_seconds: int | None = None,
     role_session_name: str | None = None,
     region_name: str | None = None,
+    config_file: str | None = None,
     timeout: float = 3.0,
     read_pid1: bool = True,
 ) -> list[CheckResult]:
@@ -739,6 +742,7 @@ def run_checks(
         duration_seconds=duration_seconds,
         role_session_name=role_session_name,
         region_name=region_name,
+        config_file=config_file,
         timeout=timeout,
         read_pid1=read_pid1,
     )
@@ -800,6 +804,7 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
         duration_seconds=args.duration_seconds,
         role_session_name=args.role_session_name,
         region_name=args.region,
+        config_file=args.config_file,
         timeout=args.timeout,
     )
     if args.json:
@@ -841,6 +846,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--role-session-name", metavar="NAME", help=f"default: {DOCTOR_SESSION_NAME}"
     )
     parser.add_argument("--region", metavar="REGION", help="the region for STS")
+    parser.add_argument(
+        "--config-file", metavar="PATH", help="read --profile from this file, not AWS_CONFIG_FILE"
+    )
     parser.add_argument(
         "--timeout",
         type=float,
