@@ -6,11 +6,9 @@ the endpoint server, the token and moto with its two accounts, over real HTTP on
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import socket
-import sys
 from typing import Any
 
 import pytest
@@ -33,42 +31,10 @@ ENDPOINT_VARIABLES = (
 )
 
 
-def _hooked() -> bool:
-    """Whether cli.build_parser already plugs in the doctor subcommand."""
-    try:
-        cli.build_parser().parse_args(["doctor", "--help"])
-    except SystemExit as exc:
-        return exc.code == 0
-    return False
-
-
-HOOKED = _hooked()
-
-
-def _main(argv: list[str]) -> int:
-    if HOOKED:
-        return cli.main(argv)
-    # Until the CLI hook lands: the same parser wiring and error mapping as cli.main.
-    from ecs_xrole import doctor
-    from ecs_xrole.errors import Error, InvalidInputError
-
-    parser = argparse.ArgumentParser(prog="ecs-xrole")
-    doctor.add_parser(parser.add_subparsers())
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args))
-    except InvalidInputError as exc:
-        print(f"ecs-xrole: error: {exc}", file=sys.stderr)
-        return 2
-    except Error as exc:
-        print(f"ecs-xrole: error: {exc}", file=sys.stderr)
-        return 1
-
-
 def doctor(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     """Run ``ecs-xrole doctor <argv>``; return (exit code, stdout, stderr)."""
     try:
-        code = _main(["doctor", "--timeout", "2", *argv])
+        code = cli.main(["doctor", "--timeout", "2", *argv])
     except SystemExit as exc:
         code = int(exc.code or 0)
     out, err = capsys.readouterr()

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
+import uuid
 from typing import Any
 
 import pytest
@@ -16,42 +16,10 @@ TASK_ROLE = "arn:aws:iam::111122223333:role/my-ECS-task-role"
 ROLE = "arn:aws:iam::555566667777:role/destination-account-role"
 
 
-def _hooked() -> bool:
-    """Whether cli.build_parser already plugs in the policy subcommand."""
-    try:
-        cli.build_parser().parse_args(["policy", "--help"])
-    except SystemExit as exc:
-        return exc.code == 0
-    return False
-
-
-HOOKED = _hooked()
-
-
-def _main(argv: list[str]) -> int:
-    if HOOKED:
-        return cli.main(argv)
-    # Until the CLI hook lands: the same parser wiring and error mapping as cli.main.
-    from ecs_xrole import policy_command
-    from ecs_xrole.errors import Error, InvalidInputError
-
-    parser = argparse.ArgumentParser(prog="ecs-xrole")
-    policy_command.add_parser(parser.add_subparsers())
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args))
-    except InvalidInputError as exc:
-        print(f"ecs-xrole: error: {exc}", file=sys.stderr)
-        return 2
-    except Error as exc:
-        print(f"ecs-xrole: error: {exc}", file=sys.stderr)
-        return 1
-
-
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     """Run ``ecs-xrole <argv>`` in-process; return (exit code, stdout, stderr)."""
     try:
-        code = _main(list(argv))
+        code = cli.main(list(argv))
     except SystemExit as exc:  # argparse usage errors
         code = int(exc.code or 0)
     out, err = capsys.readouterr()
@@ -178,7 +146,6 @@ def test_only_and_json_are_exclusive(capsys: pytest.CaptureFixture[str]) -> None
     assert "not allowed with" in err
 
 
-@pytest.mark.skipif(not HOOKED, reason="cli.build_parser does not plug in `policy` yet")
 def test_subprocess_output_pipes_as_json() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "ecs_xrole", "policy", "--task-role-arn", TASK_ROLE,
@@ -189,53 +156,54 @@ def test_subprocess_output_pipes_as_json() -> None:
     assert json.loads(proc.stdout)["Statement"][0]["Principal"]["AWS"] == TASK_ROLE
 
 
-def test_iam_accepts_the_documents(capsys: pytest.CaptureFixture[str]) -> None:
-    """moto's IAM (the FakeAWS stand-in) takes the trust policy and the identity policy as-is."""
-    aws_mod = pytest.importorskip("ecs_xrole.testing.aws")
-    task_role = "arn:aws:iam::111122223333:role/policy-test-task-role"
-    role = "arn:aws:iam::555566667777:role/policy-test-destination"
+@pytest.fixture
+def iam_fake(request: pytest.FixtureRequest) -> Any:
+    """The session's FakeAWS (moto on loopback), when the local extra is installed."""
+    pytest.importorskip("moto")
+    return request.getfixturevalue("fake_aws")
+
+
+def test_iam_accepts_the_documents(iam_fake: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """moto's IAM (through FakeAWS) takes the trust policy and the identity policy as they are."""
+    suffix = uuid.uuid4().hex[:8]
+    task_name, dest_name = f"policy-test-task-{suffix}", f"policy-test-dest-{suffix}"
+    task_role = f"arn:aws:iam::111122223333:role/{task_name}"
+    role = f"arn:aws:iam::555566667777:role/{dest_name}"
     code, out, _ = run_cli(
         capsys, "policy", "--task-role-arn", task_role, "--role-arn", role, "--json",
         "--external-id", "policy-test-id",
     )  # fmt: skip
     assert code == 0
     docs = json.loads(out)
-    with aws_mod.FakeAWS() as aws:
-        source_iam = aws.admin_client("iam", account_id="111122223333")
-        dest_iam = aws.admin_client("iam", account_id="555566667777")
-        source_iam.create_role(
-            RoleName="policy-test-task-role",
-            AssumeRolePolicyDocument=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "ecs-tasks.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            ),
-        )
-        source_iam.put_role_policy(
-            RoleName="policy-test-task-role",
-            PolicyName="ecs-xrole-assume",
-            PolicyDocument=json.dumps(docs["identity_policy"]),
-        )
-        created = dest_iam.create_role(
-            RoleName="policy-test-destination",
-            AssumeRolePolicyDocument=json.dumps(docs["trust_policy"]),
-        )
-        assert created["Role"]["Arn"] == role
-        stored = dest_iam.get_role(RoleName="policy-test-destination")["Role"]
-        trust = stored["AssumeRolePolicyDocument"]
-        if isinstance(trust, str):
-            trust = json.loads(trust)
-        assert trust["Statement"][0]["Principal"]["AWS"] == task_role
-        inline = source_iam.get_role_policy(
-            RoleName="policy-test-task-role", PolicyName="ecs-xrole-assume"
-        )["PolicyDocument"]
-        if isinstance(inline, str):
-            inline = json.loads(inline)
-        assert inline["Statement"][0]["Resource"] == role
+    source_iam = iam_fake.admin_client("iam", account_id="111122223333")
+    dest_iam = iam_fake.admin_client("iam", account_id="555566667777")
+    ecs_tasks = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    source_iam.create_role(RoleName=task_name, AssumeRolePolicyDocument=json.dumps(ecs_tasks))
+    source_iam.put_role_policy(
+        RoleName=task_name,
+        PolicyName="ecs-xrole-assume",
+        PolicyDocument=json.dumps(docs["identity_policy"]),
+    )
+    created = dest_iam.create_role(
+        RoleName=dest_name, AssumeRolePolicyDocument=json.dumps(docs["trust_policy"])
+    )
+    assert created["Role"]["Arn"] == role
+    trust = dest_iam.get_role(RoleName=dest_name)["Role"]["AssumeRolePolicyDocument"]
+    if isinstance(trust, str):
+        trust = json.loads(trust)
+    assert trust == docs["trust_policy"]
+    inline = source_iam.get_role_policy(RoleName=task_name, PolicyName="ecs-xrole-assume")[
+        "PolicyDocument"
+    ]
+    if isinstance(inline, str):
+        inline = json.loads(inline)
+    assert inline == docs["identity_policy"]
