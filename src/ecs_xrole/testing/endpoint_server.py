@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import secrets
+import selectors
 import socket
 import socketserver
 import string
@@ -141,6 +142,20 @@ class _HTTPServer(ThreadingHTTPServer):
         log.debug("EndpointServer: error while handling a request", exc_info=True)
 
 
+def _serve(server: _HTTPServer, wake: socket.socket) -> None:
+    """Accept connections until ``wake`` becomes readable (``serve_forever`` polls instead,
+    so stopping it costs up to a poll interval per server)."""
+    server.timeout = 0  # handle_request() below runs only when a connection is waiting
+    with selectors.DefaultSelector() as selector:
+        selector.register(server, selectors.EVENT_READ)
+        selector.register(wake, selectors.EVENT_READ)
+        while True:
+            ready = [key.fileobj for key, _ in selector.select()]
+            if wake in ready:
+                return
+            server.handle_request()
+
+
 class _HTTPServer6(_HTTPServer):
     address_family = socket.AF_INET6
 
@@ -219,6 +234,7 @@ class EndpointServer:
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()
         self._connections: set[socket.socket] = set()
+        self._wake: tuple[socket.socket, socket.socket] | None = None
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -240,9 +256,10 @@ class EndpointServer:
             self._port = server.server_port
             self._stopped = threading.Event()
             self._server = server
+            self._wake = socket.socketpair()
             self._thread = threading.Thread(
-                target=server.serve_forever,
-                kwargs={"poll_interval": 0.05},
+                target=_serve,
+                args=(server, self._wake[0]),
                 name=f"EndpointServer:{self._port}",
                 daemon=True,
             )
@@ -260,13 +277,18 @@ class EndpointServer:
             connections = list(self._connections)
         if server is None:
             return
-        server.shutdown()
+        wake, self._wake = self._wake, None
+        if wake is not None:
+            wake[1].send(b"x")  # ends the accept loop at once (no polling interval to wait)
+        if thread is not None:
+            thread.join(timeout=5)
         server.server_close()
+        if wake is not None:
+            wake[0].close()
+            wake[1].close()
         for conn in connections:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)  # the client's pooled connection sees EOF
-        if thread is not None:
-            thread.join(timeout=5)
         log.debug("EndpointServer on port %s stopped", self._port)
 
     @property
@@ -533,9 +555,12 @@ class EndpointServer:
             code, message = _STATUS_BODIES[500]
             self._send_json(handler, 500, {"code": code, "message": message})
             return
-        if self._send_json(handler, 200, body):
+        # Counted before sending, so that a client that has its answer sees the count.
+        with self._lock:
+            self._served += 1
+        if not self._send_json(handler, 200, body):
             with self._lock:
-                self._served += 1
+                self._served -= 1  # the client had gone
 
     def _apply_fault(self, handler: _Handler, fault: Fault) -> bool:
         """Act out ``fault``; return ``True`` when it answered (or dropped) the request."""
