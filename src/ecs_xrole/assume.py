@@ -14,7 +14,7 @@ import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from .credentials import TemporaryCredentials
@@ -155,9 +155,7 @@ def assume_role(
                 role_arn=params.role_arn.arn,
             ) from None
     creds = response["Credentials"]
-    expiration = creds["Expiration"]
-    if isinstance(expiration, str):  # pragma: no cover - botocore parses timestamps
-        expiration = datetime.fromisoformat(expiration.replace("Z", "+00:00"))
+    expiration = creds["Expiration"]  # botocore parses timestamps into datetimes
     if expiration.tzinfo is None:
         expiration = expiration.replace(tzinfo=timezone.utc)
     return TemporaryCredentials(

@@ -1,0 +1,389 @@
+"""Cross-account boto3 sessions, clients and credentials for code running in an ECS task.
+
+The programmatic form of an AWS CLI profile with ``role_arn = <destination role>`` and
+``credential_source = EcsContainer``: the task role's credentials (from the container endpoint)
+call STS AssumeRole on a role in another account, and the result keeps itself fresh for the life
+of the process (see :mod:`ecs_xrole.refresh`).
+
+What is shared, process-wide (thread-safe; each cache is a cachetools cache behind a lock):
+
+* one task-role credentials object per endpoint, shared by every destination role;
+* one destination credentials object per option set: any number of calls and threads asking
+  for the same role with the same options cause one AssumeRole per credential lifetime;
+* one botocore data loader, so a new session does not parse service models again;
+* one client per (service, region, option set) for :func:`get_client` — botocore clients are
+  thread-safe, boto3 sessions are not, so :func:`get_session` returns a new, cheap session on
+  every call instead of one shared session.
+
+In a child made by ``os.fork`` clients are rebuilt (they hold the parent's sockets) while the
+credentials are kept.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import botocore.session
+from botocore.config import Config
+from botocore.credentials import CredentialProvider, CredentialResolver
+from botocore.loaders import Loader
+from cachetools import LRUCache
+
+from ._version import __version__
+from .assume import AssumeRoleParams, assume_role
+from .credentials import TemporaryCredentials
+from .endpoint import Endpoint, detect_endpoint
+from .errors import InvalidInputError
+from .fetch import fetch_credentials
+from .metadata import default_session_name, task_region
+from .refresh import RefreshingCredentials
+from .validate import RoleArn, check_region
+
+if TYPE_CHECKING:
+    from botocore.credentials import Credentials
+    from mypy_boto3_sts import STSClient
+
+__all__ = [
+    "clear_caches",
+    "credential_expiry",
+    "get_client",
+    "get_credentials",
+    "get_session",
+    "get_task_role_credentials",
+    "get_task_role_session",
+    "resolve_region",
+]
+
+_USER_AGENT = f"ecs-xrole/{__version__}"
+
+# One lock guards every cache below: entries are created under it (creation does no I/O), so
+# two threads never build two credentials objects for the same key.
+_lock = threading.Lock()
+_task_role: LRUCache[Endpoint, RefreshingCredentials] = LRUCache(maxsize=16)
+_roles: LRUCache[tuple[Any, ...], RefreshingCredentials] = LRUCache(maxsize=512)
+_clients: LRUCache[tuple[Any, ...], Any] = LRUCache(maxsize=512)
+_loader: Loader | None = None
+
+
+class _UniquePaths(list[str]):
+    """boto3 appends its data path to a session's loader each time a Session is made; with one
+    shared loader that would grow without end, so repeats are ignored."""
+
+    def append(self, path: str) -> None:
+        if path not in self:
+            super().append(path)
+
+
+def _shared_loader() -> Loader:
+    global _loader
+    if _loader is None:
+        extra = os.environ.get("AWS_DATA_PATH", "")
+        paths = _UniquePaths(os.path.expanduser(p) for p in extra.split(os.pathsep) if p)
+        _loader = Loader(extra_search_paths=paths)
+    return _loader
+
+
+class _Provider(CredentialProvider):
+    """Hands one credentials object to a botocore session (its only provider)."""
+
+    METHOD = "ecs-xrole"
+    CANONICAL_NAME = "ecs-xrole"
+
+    def __init__(self, credentials: Credentials) -> None:
+        super().__init__()
+        self._credentials = credentials
+
+    def load(self) -> Credentials:
+        return self._credentials
+
+
+def _botocore_session(credentials: Credentials, region: str | None) -> botocore.session.Session:
+    session = botocore.session.Session()
+    with _lock:
+        loader = _shared_loader()
+    session.register_component("data_loader", loader)
+    # The only credentials this session may use are ours: no env keys, no profile.
+    session.register_component("credential_provider", CredentialResolver([_Provider(credentials)]))
+    if region is not None:
+        session.set_config_variable("region", region)
+    session.user_agent_extra = _USER_AGENT
+    return session
+
+
+def resolve_region(region_name: str | None = None) -> str | None:
+    """The region to use: ``region_name``, else ``AWS_REGION``, else ``AWS_DEFAULT_REGION``,
+    else the region of the task's ARN (task metadata endpoint, one request per process), else
+    ``None`` (botocore then applies the config file's region).
+
+    Raises :class:`~ecs_xrole.errors.InvalidInputError` for a malformed region.
+    """
+    if region_name is not None:
+        return check_region(region_name)
+    for variable in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        value = os.environ.get(variable)
+        if value:
+            return check_region(value, name=variable)
+    return task_region()
+
+
+def get_task_role_credentials(*, endpoint: Endpoint | None = None) -> RefreshingCredentials:
+    """The task role's credentials from the container endpoint, refreshing themselves.
+
+    One object per endpoint per process, shared by every destination role. No I/O here
+    (``endpoint`` defaults to :func:`~ecs_xrole.detect_endpoint`, which reads the environment):
+    the first :meth:`~ecs_xrole.refresh.RefreshingCredentials.get_frozen_credentials` fetches.
+    Raises the endpoint errors of :func:`~ecs_xrole.detect_endpoint`.
+    """
+    found = endpoint if endpoint is not None else detect_endpoint()
+    with _lock:
+        credentials = _task_role.get(found)
+        if credentials is None:
+            credentials = RefreshingCredentials(
+                lambda: fetch_credentials(found),
+                method="ecs-xrole-container",
+                description=f"task role credentials from {found.url}",
+            )
+            _task_role[found] = credentials
+    return credentials
+
+
+def get_task_role_session(*, region_name: str | None = None) -> boto3.Session:
+    """A new boto3 session with the task role's own credentials (no AssumeRole).
+
+    Shares the credentials of :func:`get_task_role_credentials`. Raises the endpoint errors.
+    """
+    return boto3.Session(
+        botocore_session=_botocore_session(get_task_role_credentials(), resolve_region(region_name))
+    )
+
+
+def _sts_client(source: Credentials, region: str | None) -> STSClient:
+    key = ("sts", os.getpid(), id(source), region)
+    with _lock:
+        client = _clients.get(key)
+    if client is None:
+        session = _botocore_session(source, region)
+        # Regional STS endpoint (the default since boto3 1.40; older botocore needs asking).
+        session.set_config_variable("sts_regional_endpoints", "regional")
+        client = session.create_client(
+            "sts", config=Config(retries={"mode": "standard"}, user_agent_extra=_USER_AGENT)
+        )
+        with _lock:
+            client = _clients.setdefault(key, client)
+    return client  # type: ignore[no-any-return]
+
+
+def _role_credentials(
+    role_arn: str | RoleArn,
+    *,
+    region_name: str | None,
+    source_session: boto3.Session | None,
+    **options: Any,
+) -> tuple[RefreshingCredentials, str | None]:
+    params = AssumeRoleParams.build(role_arn, **options)
+    region = resolve_region(region_name)
+    if source_session is not None:
+        source: Credentials | None = source_session.get_credentials()
+        if source is None:
+            raise InvalidInputError(
+                "source_session",
+                source_session,
+                "it has no credentials",
+                fix="pass a session made by ecs_xrole.get_session, or one with credentials",
+            )
+        if region is None:
+            region = source_session.region_name
+    else:
+        source = get_task_role_credentials()
+    key = (params, region, id(source))
+    with _lock:
+        credentials = _roles.get(key)
+        if credentials is None:
+            credentials = RefreshingCredentials(
+                _assume_with(params, source, region),
+                method="ecs-xrole-assume-role",
+                description=f"role {params.role_arn}",
+            )
+            _roles[key] = credentials
+    return credentials, region
+
+
+def _assume_with(
+    params: AssumeRoleParams, source: Credentials, region: str | None
+) -> Callable[[], TemporaryCredentials]:
+    ours = source if isinstance(source, RefreshingCredentials) else None
+
+    def fetch() -> TemporaryCredentials:
+        session_name = params.role_session_name or default_session_name()
+        return assume_role(
+            _sts_client(source, region), params, session_name=session_name, source=ours
+        )
+
+    return fetch
+
+
+def get_credentials(
+    role_arn: str | RoleArn,
+    *,
+    external_id: str | None = None,
+    role_session_name: str | None = None,
+    duration_seconds: int | timedelta | None = None,
+    region_name: str | None = None,
+    policy: Mapping[str, Any] | str | None = None,
+    policy_arns: Iterable[str] | None = None,
+    tags: Mapping[str, str] | None = None,
+    source_identity: str | None = None,
+    source_session: boto3.Session | None = None,
+) -> RefreshingCredentials:
+    """Credentials for ``role_arn``, assumed from the task role, refreshing themselves.
+
+    A botocore ``RefreshableCredentials`` for libraries that take botocore credentials. Every
+    call with the same options returns the same object for the life of the process.
+
+    Options: ``external_id``; ``role_session_name`` (default: the ECS task ID, else the host
+    name, so CloudTrail shows which task acted); ``duration_seconds`` (``int`` or ``timedelta``,
+    900-3600: this AssumeRole is role chaining, limited to one hour); ``region_name`` (default
+    ``AWS_REGION``, ``AWS_DEFAULT_REGION``, then the task's region; the STS call goes to that
+    region's endpoint); ``policy`` (dict or JSON), ``policy_arns``, ``tags`` (mapping),
+    ``source_identity``; ``source_session`` chains: assume ``role_arn`` from that session's
+    credentials instead of the task role's.
+
+    I/O: the first call for an option set fetches the task role's credentials (once per
+    process) and calls AssumeRole, so errors surface here; later calls do no I/O while the
+    credentials are fresh. Refreshes run on a background thread before expiry.
+
+    Raises :class:`~ecs_xrole.errors.InvalidInputError` (before any network call),
+    :class:`~ecs_xrole.errors.EndpointError` subclasses,
+    :class:`~ecs_xrole.errors.AssumeRoleDeniedError` (with the policies that would allow the
+    call) and :class:`~ecs_xrole.errors.AssumeRoleError`.
+    """
+    credentials, _ = _role_credentials(
+        role_arn,
+        region_name=region_name,
+        source_session=source_session,
+        external_id=external_id,
+        role_session_name=role_session_name,
+        duration_seconds=duration_seconds,
+        policy=policy,
+        policy_arns=policy_arns,
+        tags=tags,
+        source_identity=source_identity,
+    )
+    credentials.get_frozen_credentials()
+    return credentials
+
+
+def get_session(
+    role_arn: str | RoleArn,
+    *,
+    external_id: str | None = None,
+    role_session_name: str | None = None,
+    duration_seconds: int | timedelta | None = None,
+    region_name: str | None = None,
+    policy: Mapping[str, Any] | str | None = None,
+    policy_arns: Iterable[str] | None = None,
+    tags: Mapping[str, str] | None = None,
+    source_identity: str | None = None,
+    source_session: boto3.Session | None = None,
+) -> boto3.Session:
+    """A new boto3 session acting as ``role_arn``, with credentials that refresh themselves.
+
+    Takes the options of :func:`get_credentials` and shares its credentials: sessions for the
+    same options share one credentials object (one AssumeRole per lifetime, however many
+    sessions). boto3 sessions are not thread-safe, so make one per thread or per request —
+    that is cheap here, since service models are loaded once per process. The session's
+    region is ``region_name`` or the resolved default.
+
+    I/O and errors as :func:`get_credentials`.
+    """
+    credentials, region = _role_credentials(
+        role_arn,
+        region_name=region_name,
+        source_session=source_session,
+        external_id=external_id,
+        role_session_name=role_session_name,
+        duration_seconds=duration_seconds,
+        policy=policy,
+        policy_arns=policy_arns,
+        tags=tags,
+        source_identity=source_identity,
+    )
+    credentials.get_frozen_credentials()
+    return boto3.Session(botocore_session=_botocore_session(credentials, region))
+
+
+def get_client(
+    service_name: str,
+    role_arn: str | RoleArn,
+    *,
+    region_name: str | None = None,
+    external_id: str | None = None,
+    role_session_name: str | None = None,
+    duration_seconds: int | timedelta | None = None,
+    policy: Mapping[str, Any] | str | None = None,
+    policy_arns: Iterable[str] | None = None,
+    tags: Mapping[str, str] | None = None,
+    source_identity: str | None = None,
+    source_session: boto3.Session | None = None,
+) -> Any:
+    """A botocore client for ``service_name`` acting as ``role_arn``; cached and thread-safe.
+
+    The same (service, region, options) returns the same client for the life of the process
+    (a new one in a forked child), so calling this per request is cheap. Options, I/O and
+    errors as :func:`get_credentials`.
+    """
+    credentials, region = _role_credentials(
+        role_arn,
+        region_name=region_name,
+        source_session=source_session,
+        external_id=external_id,
+        role_session_name=role_session_name,
+        duration_seconds=duration_seconds,
+        policy=policy,
+        policy_arns=policy_arns,
+        tags=tags,
+        source_identity=source_identity,
+    )
+    key = ("client", os.getpid(), service_name, region, id(credentials))
+    with _lock:
+        client = _clients.get(key)
+    if client is None:
+        credentials.get_frozen_credentials()
+        session = _botocore_session(credentials, region)
+        client = session.create_client(service_name, config=Config(user_agent_extra=_USER_AGENT))
+        with _lock:
+            client = _clients.setdefault(key, client)
+    return client
+
+
+def credential_expiry(credentials: Credentials) -> datetime | None:
+    """When ``credentials`` (ours) expire, without refreshing them; ``None`` if unknown."""
+    if isinstance(credentials, RefreshingCredentials):
+        return credentials.expiry
+    return None
+
+
+def clear_caches() -> None:
+    """Forget every cached credentials object and client (for tests; no I/O).
+
+    Credentials already handed out keep working; later calls build new ones.
+    """
+    with _lock:
+        _task_role.clear()
+        _roles.clear()
+        _clients.clear()
+
+
+def _after_fork_in_child() -> None:
+    global _lock
+    # The parent's lock may have been held by a thread that does not exist in the child.
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

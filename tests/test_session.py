@@ -1,0 +1,309 @@
+"""get_session / get_client / get_credentials over real HTTP: the loopback ECS endpoint serves the
+task role's credentials, a moto server with two accounts (trust policies enforced) plays STS,
+IAM and ECS."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+import ecs_xrole
+from ecs_xrole import session as session_module
+from ecs_xrole.errors import (
+    AssumeRoleDeniedError,
+    CredentialsUnavailableError,
+    EndpointNotConfiguredError,
+    InvalidInputError,
+)
+
+DESTINATION = "555566667777"
+SOURCE = "111122223333"
+
+
+@pytest.fixture
+def env(ecs_xrole_env: Any) -> Any:
+    """The stack with its environment applied, knobs and counters reset, caches cleared."""
+    return ecs_xrole_env
+
+
+def identity(sess: Any) -> dict[str, str]:
+    result: dict[str, str] = sess.client("sts").get_caller_identity()
+    return result
+
+
+def test_session_acts_in_the_destination_account(env: Any) -> None:
+    sess = ecs_xrole.get_session(env.aws.destination_role_arn)
+    who = identity(sess)
+    assert who["Account"] == DESTINATION
+    assert ":assumed-role/destination-account-role/" in who["Arn"]
+
+
+def test_client_lists_the_destination_accounts_cluster(env: Any) -> None:
+    ecs = ecs_xrole.get_client("ecs", env.aws.destination_role_arn)
+    arns = ecs.list_clusters()["clusterArns"]
+    assert any(arn.endswith("/destination-cluster") and DESTINATION in arn for arn in arns)
+
+
+def test_default_session_name_is_the_ecs_task_id(env: Any) -> None:
+    who = identity(ecs_xrole.get_session(env.aws.destination_role_arn))
+    task_id = env.endpoint.task_arn.rsplit("/", 1)[1]
+    assert who["Arn"].endswith("/" + task_id)
+
+
+def test_explicit_session_name_and_timedelta_duration(env: Any) -> None:
+    sess = ecs_xrole.get_session(
+        env.aws.destination_role_arn,
+        role_session_name="billing-worker",
+        duration_seconds=timedelta(minutes=30),
+    )
+    assert identity(sess)["Arn"].endswith("/billing-worker")
+
+
+def test_untrusting_role_is_denied_with_the_policies_that_would_allow_it(env: Any) -> None:
+    with pytest.raises(AssumeRoleDeniedError) as info:
+        ecs_xrole.get_session(env.aws.untrusting_role_arn)
+    error = info.value
+    assert error.role_arn == env.aws.untrusting_role_arn
+    assert error.caller_arn == env.aws.task_role_arn
+    statement = error.trust_policy["Statement"][0]
+    assert statement["Principal"] == {"AWS": env.aws.task_role_arn}
+    assert error.identity_policy["Statement"][0]["Resource"] == env.aws.untrusting_role_arn
+    text = str(error)
+    assert env.aws.task_role_arn in text
+    assert env.aws.untrusting_role_arn in text
+    assert "trust policy" in text
+
+
+def test_missing_identity_policy_is_denied(env: Any) -> None:
+    env.aws.remove_identity_policy()
+    try:
+        with pytest.raises(AssumeRoleDeniedError) as info:
+            ecs_xrole.get_credentials(env.aws.destination_role_arn)
+    finally:
+        env.aws.restore_identity_policy()
+    assert info.value.identity_policy["Statement"][0]["Action"] == "sts:AssumeRole"
+
+
+def test_denied_policies_are_accepted_by_iam(env: Any) -> None:
+    with pytest.raises(AssumeRoleDeniedError) as info:
+        ecs_xrole.get_session(env.aws.untrusting_role_arn)
+    iam = env.aws.admin_client("iam", DESTINATION)
+    iam.create_role(
+        RoleName="fixed-by-the-error",
+        AssumeRolePolicyDocument=json.dumps(info.value.trust_policy),
+    )
+    iam.put_role_policy(
+        RoleName="fixed-by-the-error",
+        PolicyName="from-error",
+        PolicyDocument=json.dumps(info.value.identity_policy),
+    )
+
+
+def test_external_id(env: Any) -> None:
+    with pytest.raises(AssumeRoleDeniedError) as info:
+        ecs_xrole.get_session(env.aws.external_id_role_arn, external_id="wrong-id")
+    condition = info.value.trust_policy["Statement"][0]["Condition"]
+    assert condition == {"StringEquals": {"sts:ExternalId": "wrong-id"}}
+    sess = ecs_xrole.get_session(env.aws.external_id_role_arn, external_id="ecs-xrole-demo-id")
+    assert identity(sess)["Account"] == DESTINATION
+
+
+def test_chaining_through_a_source_session(env: Any) -> None:
+    first = ecs_xrole.get_session(env.aws.destination_role_arn)
+    second = ecs_xrole.get_session(env.aws.chained_role_arn, source_session=first)
+    assert ":assumed-role/chained-role/" in identity(second)["Arn"]
+    assert env.aws.assume_role_calls_for(env.aws.destination_role_arn) == 1
+    assert env.aws.assume_role_calls_for(env.aws.chained_role_arn) == 1
+
+
+def test_sessions_share_one_credentials_object(env: Any) -> None:
+    one = ecs_xrole.get_session(env.aws.destination_role_arn)
+    two = ecs_xrole.get_session(env.aws.destination_role_arn)
+    assert one is not two
+    assert one.get_credentials() is two.get_credentials()
+    assert ecs_xrole.get_credentials(env.aws.destination_role_arn) is one.get_credentials()
+    other = ecs_xrole.get_session(env.aws.destination_role_arn, role_session_name="other")
+    assert other.get_credentials() is not one.get_credentials()
+
+
+def test_900_second_credentials_make_one_assume_role_for_100_calls(env: Any) -> None:
+    env.aws.sts_lifetime = 900
+    sts = ecs_xrole.get_client("sts", env.aws.destination_role_arn, duration_seconds=900)
+    for _ in range(100):
+        assert sts.get_caller_identity()["Account"] == DESTINATION
+    assert env.aws.assume_role_calls_for(env.aws.destination_role_arn) == 1
+    assert env.endpoint.served == 1
+
+
+def test_1000_calls_from_32_threads_cost_one_fetch_and_one_assume_role(env: Any) -> None:
+    role = env.aws.destination_role_arn
+    barrier = threading.Barrier(32)
+    errors: list[BaseException] = []
+    keys: set[str] = set()
+
+    def worker(n: int) -> None:
+        try:
+            barrier.wait()
+            for i in range(n):
+                if i % 2:
+                    creds = ecs_xrole.get_session(role).get_credentials()
+                else:
+                    creds = ecs_xrole.get_client("sts", role)._request_signer._credentials
+                keys.add(creds.get_frozen_credentials().access_key)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(31 if i else 39,)) for i in range(32)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(keys) == 1
+    assert env.endpoint.served == 1
+    assert env.aws.assume_role_calls == 1
+
+
+def test_expired_token_refreshes_the_source_and_retries_once(env: Any) -> None:
+    env.aws.queue_sts_faults("ExpiredToken")
+    sess = ecs_xrole.get_session(env.aws.destination_role_arn)
+    assert identity(sess)["Account"] == DESTINATION
+    assert env.aws.assume_role_calls == 2
+    assert env.endpoint.served == 2
+
+
+def test_bad_inputs_fail_before_any_network_call(env: Any) -> None:
+    role = env.aws.destination_role_arn
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"duration_seconds": 7200}, "role chaining"),
+        ({"duration_seconds": 60}, "900"),
+        ({"role_session_name": "has space"}, "role_session_name"),
+        ({"external_id": "x"}, "external_id"),
+        ({"tags": {f"k{i}": "v" for i in range(51)}}, "50"),
+        ({"policy": "{not json"}, "policy"),
+        ({"region_name": "Mars"}, "region"),
+    ]
+    for options, expected in cases:
+        with pytest.raises(InvalidInputError, match=expected):
+            ecs_xrole.get_session(role, **options)
+    for bad_arn in ("arn:aws:iam::5555:role/x", "arn:aws:iam::555566667777:user/x", "nope"):
+        with pytest.raises(InvalidInputError, match="role_arn"):
+            ecs_xrole.get_session(bad_arn)
+    assert env.endpoint.requests == 0
+    assert env.aws.assume_role_calls == 0
+
+
+def test_dict_policy_limits_the_session(env: Any) -> None:
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "ecs:ListClusters", "Resource": "*"}],
+    }
+    sess = ecs_xrole.get_session(env.aws.destination_role_arn, policy=policy)
+    assert identity(sess)["Account"] == DESTINATION
+
+
+def test_no_endpoint_says_which_variables(env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(EndpointNotConfiguredError, match="AWS_CONTAINER_CREDENTIALS"):
+        ecs_xrole.get_session(env.aws.destination_role_arn)
+
+
+def test_region_comes_from_aws_region_first(env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-west-2")
+    assert ecs_xrole.get_session(env.aws.destination_role_arn).region_name == "eu-west-1"
+    sess = ecs_xrole.get_session(env.aws.destination_role_arn, region_name="ap-south-1")
+    assert sess.region_name == "ap-south-1"
+
+
+def test_region_falls_back_to_the_task_arn(env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    expected = env.endpoint.task_arn.split(":")[3]
+    assert session_module.resolve_region() == expected
+
+
+def test_static_stability_when_the_endpoint_and_sts_go_down(env: Any) -> None:
+    """Short-lived credentials; both stand-ins stop: calls keep working until the mandatory
+    margin, then fail clearly; the stand-ins come back and calls recover in-process."""
+    env.aws.sts_lifetime = 3.0  # background refresh due at ~1.2-1.5 s, mandatory margin 0.3 s
+    creds = ecs_xrole.get_credentials(env.aws.destination_role_arn)
+    first = creds.get_frozen_credentials()
+    assert creds.expiry is not None
+    mandatory_at = creds.expiry.timestamp() - 0.3
+    env.endpoint.stop()
+    env.aws.sts_down = True
+    served = 0
+    deadline = time.monotonic() + 8
+    while True:
+        try:
+            assert creds.get_frozen_credentials() == first
+            served += 1
+        except CredentialsUnavailableError as exc:
+            failed_at = time.time()
+            error = exc
+            break
+        assert time.monotonic() < deadline, "no error after the credentials expired"
+        time.sleep(0.02)
+    # Zero failed calls before the mandatory margin, then a clear error.
+    assert failed_at >= mandatory_at
+    assert served > 10
+    assert "failing since" in str(error)
+    assert env.aws.destination_role_arn in str(error)
+    assert creds.failing_since is not None
+    # The stand-ins come back: calls recover without restarting anything.
+    env.endpoint.start()
+    env.aws.sts_down = False
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            fresh = creds.get_frozen_credentials()
+            break
+        except CredentialsUnavailableError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+    assert fresh != first
+    assert creds.failing_since is None
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forked_child_keeps_working(env: Any) -> None:
+    role = env.aws.destination_role_arn
+    assert ecs_xrole.get_client("sts", role).get_caller_identity()["Account"] == DESTINATION
+    pid = os.fork()
+    if pid == 0:  # child
+        code = 1
+        try:
+            who = ecs_xrole.get_client("sts", role).get_caller_identity()
+            code = 0 if who["Account"] == DESTINATION else 3
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 8
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung")
+    # The parent is unaffected and made no new AssumeRole.
+    assert ecs_xrole.get_client("sts", role).get_caller_identity()["Account"] == DESTINATION
+    assert env.aws.assume_role_calls == 1
+
+
+def test_task_role_session_is_the_source_account(env: Any) -> None:
+    who = identity(session_module.get_task_role_session())
+    assert who["Account"] == SOURCE
+    assert ":assumed-role/my-ECS-task-role/" in who["Arn"]
