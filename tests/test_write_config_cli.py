@@ -37,6 +37,9 @@ def task_env(ecs_xrole_env: LocalStack, tmp_path: Path) -> dict[str, str]:
     """The environment of a process in the task, with a config file of this test's own."""
     env = dict(os.environ)
     env["AWS_CONFIG_FILE"] = str(tmp_path / "aws" / "config")
+    # The AWS CLI caches assumed-role credentials in ~/.aws/cli/cache: keep them out of the
+    # real home (and away from the next test, whose fake AWS would not know those keys).
+    env["HOME"] = str(tmp_path / "home")
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     return env
 
