@@ -10,7 +10,8 @@ What is shared, process-wide (thread-safe; each cache is a cachetools cache behi
 * one task-role credentials object per endpoint, shared by every destination role;
 * one destination credentials object per option set: any number of calls and threads asking
   for the same role with the same options cause one AssumeRole per credential lifetime;
-* one botocore data loader, so a new session does not parse service models again;
+* one botocore data loader, so a new session does not parse service models again, and one
+  copy of botocore's built-in event handlers that each new session starts from;
 * one client per (service, region, option set) for :func:`get_client` — botocore clients are
   thread-safe, boto3 sessions are not, so :func:`get_session` returns a new, cheap session on
   every call instead of one shared session.
@@ -21,6 +22,7 @@ credentials are kept.
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -31,6 +33,7 @@ import boto3
 import botocore.session
 from botocore.config import Config
 from botocore.credentials import CredentialProvider, CredentialResolver
+from botocore.hooks import HierarchicalEmitter
 from botocore.loaders import Loader
 from cachetools import LRUCache
 
@@ -68,6 +71,7 @@ _task_role: LRUCache[Endpoint, RefreshingCredentials] = LRUCache(maxsize=16)
 _roles: LRUCache[tuple[Any, ...], RefreshingCredentials] = LRUCache(maxsize=512)
 _clients: LRUCache[tuple[Any, ...], Any] = LRUCache(maxsize=512)
 _loader: Loader | None = None
+_handlers: HierarchicalEmitter | None = None
 
 
 class _UniquePaths(list[str]):
@@ -102,10 +106,28 @@ class _Provider(CredentialProvider):
         return self._credentials
 
 
+def _builtin_handlers() -> HierarchicalEmitter:
+    """An event emitter holding botocore's built-in handlers, registered once per process.
+
+    Registering them is most of the cost of a new botocore session (about 15 ms: each handler's
+    signature is inspected); every session here starts from a copy instead. Never mutated after
+    it is built, so concurrent copies are safe. Caller holds ``_lock``.
+    """
+    global _handlers
+    if _handlers is None:
+        emitter = HierarchicalEmitter()
+        botocore.session.Session(event_hooks=emitter)
+        _handlers = emitter
+    return _handlers
+
+
 def _botocore_session(credentials: Credentials, region: str | None) -> botocore.session.Session:
-    session = botocore.session.Session()
     with _lock:
         loader = _shared_loader()
+        handlers = _builtin_handlers()
+    session = botocore.session.Session(
+        event_hooks=copy.copy(handlers), include_builtin_handlers=False
+    )
     session.register_component("data_loader", loader)
     # The only credentials this session may use are ours: no env keys, no profile.
     session.register_component("credential_provider", CredentialResolver([_Provider(credentials)]))
