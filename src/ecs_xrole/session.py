@@ -43,6 +43,7 @@ from .credentials import TemporaryCredentials
 from .endpoint import Endpoint, detect_endpoint
 from .errors import InvalidInputError
 from .fetch import fetch_credentials
+from .metadata import clear_cache as clear_metadata_cache
 from .metadata import default_session_name, task_region
 from .refresh import RefreshingCredentials
 from .validate import RoleArn, check_region
@@ -391,7 +392,7 @@ def credential_expiry(credentials: Credentials) -> datetime | None:
 
 
 def clear_caches() -> None:
-    """Forget every cached credentials object and client (for tests; no I/O).
+    """Forget every cached credentials object, client and task-metadata answer (for tests).
 
     Credentials already handed out keep working; later calls build new ones.
     """
@@ -399,6 +400,7 @@ def clear_caches() -> None:
         _task_role.clear()
         _roles.clear()
         _clients.clear()
+    clear_metadata_cache()
 
 
 def _after_fork_in_child() -> None:
