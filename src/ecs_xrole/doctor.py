@@ -820,9 +820,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "doctor",
         help="check the endpoint, the task role, the profile and the AssumeRole, with fixes",
         description=(
-            "Check every link from the container credentials endpoint to the destination role, "
-            "one line per check, and print the fix for each failure. Checks that depend on a "
-            "failed one are skipped."
+            "Check every link from the container credentials endpoint to the destination role,\n"
+            "one line per check (PASS, FAIL or SKIP), and print the fix under each failure.\n"
+            "Checks that depend on a failed one are skipped. Without --profile or --role-arn\n"
+            "only the task role is checked. Nothing is written; secrets are never printed."
         ),
         epilog=(
             "checks, in order:\n  " + "\n  ".join(name for name, _, _ in CHECKS) + "\n\n"

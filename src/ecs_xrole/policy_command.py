@@ -116,9 +116,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "policy",
         help="print the identity policy, trust policy and task definition for two roles",
         description=(
-            "Print the three documents of AWS's cross-account recipe for a task role and a "
-            "destination role: the identity policy to attach to the task role, the trust "
-            "policy of the destination role, and a task-definition skeleton. Makes no AWS call."
+            "Print the three documents of AWS's cross-account recipe for a task role and a\n"
+            "destination role: the identity policy to attach to the task role, the trust policy\n"
+            "of the destination role, and a task-definition skeleton. Each is valid JSON; by\n"
+            "default each comes under a comment saying where it goes. Makes no AWS call."
         ),
         epilog=(
             "examples:\n"
