@@ -95,6 +95,19 @@ def test_all_checks_pass_with_a_profile_written_by_the_config_library(
     assert status(out, "destination-identity") == "PASS"
 
 
+def test_credential_process_profile(env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    from ecs_xrole.config import Profile, write_profiles
+
+    write_profiles(
+        [Profile("cp", EXTERNAL_ID_ROLE, external_id="ecs-xrole-demo-id", credential_process=True)]
+    )
+    code, out, err = doctor(capsys, "--profile", "cp")
+    assert code == 0, out + err
+    assert "credential_process = " in line(out, "profile")
+    assert EXTERNAL_ID_ROLE in line(out, "profile")
+    assert "external-id-role" in line(out, "destination-identity")
+
+
 def test_profile_from_another_config_file(
     env: Any, capsys: pytest.CaptureFixture[str], tmp_path: Any
 ) -> None:
@@ -380,3 +393,35 @@ def test_check_result_is_frozen_and_formats() -> None:
         "detail": "skipped: needs second to pass first",
         "fix": None,
     }
+
+
+@pytest.mark.parametrize(
+    ("skew", "ok", "said"),
+    [
+        (0.4, True, "0 s ahead of STS"),
+        (-45, True, "worth synchronising"),
+        (400, False, "400 s ahead of STS"),
+        (-400, False, "400 s behind STS"),
+    ],
+)
+def test_clock_skew_is_judged_against_the_sigv4_window(skew: float, ok: bool, said: str) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from ecs_xrole.doctor import DoctorContext, check_clock_skew
+
+    now = datetime(2025, 6, 1, 12, 0, 0, tzinfo=timezone.utc)
+    ctx = DoctorContext(sts_date=now, sts_local_time=now + timedelta(seconds=skew))
+    result = check_clock_skew(ctx)
+    assert result.ok is ok
+    assert said in result.detail
+    assert (result.fix is not None) is (not ok)
+    if not ok:
+        assert "5 minutes" in (result.fix or "")
+
+
+def test_clock_skew_without_a_date_header_is_skipped() -> None:
+    from ecs_xrole.doctor import DoctorContext, check_clock_skew
+
+    result = check_clock_skew(DoctorContext())
+    assert result.ok is None
+    assert "Date header" in result.detail
