@@ -137,6 +137,16 @@ def test_write_config_in_process_leaves_boto_out_of_sys_modules(tmp_path: Path) 
 # write-config
 
 
+def test_verbose_after_the_subcommand_logs_to_stderr(tmp_path: Path) -> None:
+    target = tmp_path / "config"
+    done = run("write-config", "--role-arn", DEST, "--config-file", str(target), "-v")
+    assert done.returncode == 0, done.stderr
+    assert f"ecs-xrole: INFO: wrote profiles cross-account to {target}" in done.stderr
+    quiet = run("write-config", "--role-arn", DEST, "--config-file", str(target))
+    assert quiet.stderr == ""
+    assert quiet.stdout == f"unchanged: profile cross-account in {target}\n"
+
+
 def test_writes_default_profile_then_reports_unchanged(
     cfg: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -582,3 +592,49 @@ def importlib_spec(name: str) -> object:
     import importlib.machinery
 
     return importlib.machinery.ModuleSpec(name, None)
+
+
+def test_read_only_directory_exits_2_untouched(tmp_path: Path) -> None:
+    """As an unprivileged user (root ignores permissions: the forked child drops to nobody)."""
+    import tempfile
+
+    shared = Path(tempfile.mkdtemp(prefix="ecs-xrole-cli-"))
+    try:
+        shared.chmod(0o755)
+        config = shared / "config"
+        config.write_text(EXISTING)
+        config.chmod(0o666)
+        shared.chmod(0o555)
+        data = config.read_bytes()
+        mtime = config.stat().st_mtime_ns
+        cli.build_parser()  # import every module first: the child may not read the stdlib
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child
+            code = 99
+            try:
+                os.close(read_end)
+                os.dup2(write_end, 2)  # the child's stderr into the pipe
+                if os.geteuid() == 0:
+                    os.setgroups([])
+                    os.setgid(65534)
+                    os.setuid(65534)
+                sys.stderr = os.fdopen(2, "w")
+                code = main(["write-config", "--role-arn", DEST, "--config-file", str(config)])
+                sys.stderr.flush()
+            except BaseException as exc:
+                os.write(write_end, repr(exc).encode())
+            finally:
+                os._exit(code)
+        os.close(write_end)
+        with os.fdopen(read_end) as handle:
+            err = handle.read()
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 2, err
+        assert err.startswith("ecs-xrole: error: cannot create the lock file")
+        assert "Fix: make" in err
+        assert config.read_bytes() == data
+        assert config.stat().st_mtime_ns == mtime
+    finally:
+        shared.chmod(0o755)
+        subprocess.run(["rm", "-rf", str(shared)], check=False)

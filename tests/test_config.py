@@ -450,6 +450,11 @@ def test_non_utf8_file_is_refused(cfg: Path) -> None:
             "credential_process",
             "plain",
         ),
+        (
+            {"name": "x", "role_arn": DEST, "credential_process": True, "command": ("/a #b",)},
+            "credential_process",
+            "comment",
+        ),
     ],
 )
 def test_bad_input_is_refused_before_touching_the_file(

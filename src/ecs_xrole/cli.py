@@ -130,6 +130,13 @@ class _ProfileOption(argparse.Action):
         namespace.profile_events = events
 
 
+def _add_verbose(parser: argparse.ArgumentParser) -> None:
+    """Accept -v after the subcommand too (SUPPRESS keeps a -v given before it)."""
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=argparse.SUPPRESS, help="log more to stderr"
+    )
+
+
 def _add_write_config(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "write-config",
@@ -177,6 +184,7 @@ def _add_write_config(subparsers: Any) -> None:
     parser.add_argument(
         "--dry-run", action="store_true", help="print the resulting file to stdout; write nothing"
     )
+    _add_verbose(parser)
     parser.set_defaults(func=_run_write_config)
 
 
@@ -430,6 +438,7 @@ def _add_whoami(subparsers: Any) -> None:
         "--config-file", metavar="PATH", help="read --profile from this file, not AWS_CONFIG_FILE"
     )
     parser.add_argument("--json", action="store_true", help="print JSON (shape below)")
+    _add_verbose(parser)
     parser.set_defaults(func=_run_whoami)
 
 
@@ -553,6 +562,7 @@ def _add_credential_process(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_role_options(parser, required=True)
+    _add_verbose(parser)
     parser.set_defaults(func=_run_credential_process)
 
 

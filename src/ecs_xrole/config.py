@@ -126,6 +126,7 @@ _SECTCRE = re.compile(r"\[(?P<header>.+)\]")
 _OPTCRE = re.compile(r"(?P<option>.*?)\s*(?P<vi>=|:)\s*(?P<value>.*)$")
 _NONSPACECRE = re.compile(r"\S")
 _NEWLINE = re.compile(r"\r\n|\r|\n")
+_INLINE_COMMENT = re.compile(r"\s[#;]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 
 
@@ -237,6 +238,11 @@ def _check_value(profile: str, key: str, value: str) -> None:
         problem = "it holds a control character (a newline would end the value)"
     elif value != value.strip():
         problem = "it has leading or trailing white space, which the parser strips"
+    elif _INLINE_COMMENT.search(value):
+        problem = (
+            "it holds white space followed by '#' or ';', which the JavaScript SDK and other "
+            "INI readers take as the start of a comment"
+        )
     if problem is not None:
         raise InvalidInputError(
             f"{key} of profile {profile!r}", value, problem, fix=f"pass a plain {key} value"
