@@ -366,6 +366,12 @@ def test_bad_role_arn_is_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--role-arn" in err
 
 
+def test_bad_timeout_is_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = doctor(capsys, "--timeout", "0")
+    assert code == 2
+    assert "--timeout" in err
+
+
 def test_profile_and_role_arn_are_exclusive(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = doctor(capsys, "--profile", "p", "--role-arn", ROLE)
     assert code == 2

@@ -34,7 +34,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
 from . import policy
-from .errors import Error, redact
+from .errors import Error, InvalidInputError, redact
 from .validate import (
     MAX_CHAINED_DURATION,
     check_external_id,
@@ -797,6 +797,10 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
         valid_region(args.region, name="--region")
     if args.role_session_name is not None:
         check_session_name(args.role_session_name, name="--role-session-name")
+    if not args.timeout > 0:
+        raise InvalidInputError(
+            "--timeout", args.timeout, "it must be a positive number of seconds", fix="pass e.g. 3"
+        )
     results = run_checks(
         profile=args.profile,
         role_arn=args.role_arn,
