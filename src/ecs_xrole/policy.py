@@ -61,9 +61,7 @@ def identity_policy(task_role_arn: str | RoleArn, role_arn: str | RoleArn) -> di
     }
 
 
-def trust_policy(
-    task_role_arn: str | RoleArn, *, external_id: str | None = None
-) -> dict[str, Any]:
+def trust_policy(task_role_arn: str | RoleArn, *, external_id: str | None = None) -> dict[str, Any]:
     """The destination role's trust policy: let the task role assume it.
 
     With ``external_id``, the statement requires it through an ``sts:ExternalId`` condition.
@@ -104,7 +102,9 @@ def task_definition(
         {"name": "ECS_XROLE_PROFILE", "value": profile},
     ]
     if external_id is not None:
-        environment.append({"name": "ECS_XROLE_EXTERNAL_ID", "value": check_external_id(external_id)})
+        environment.append(
+            {"name": "ECS_XROLE_EXTERNAL_ID", "value": check_external_id(external_id)}
+        )
     return {
         "family": family,
         "taskRoleArn": source.arn,

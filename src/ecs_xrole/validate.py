@@ -255,14 +255,20 @@ def check_policy_arns(value: object, *, name: str = "policy_arns") -> list[dict[
     """Normalise managed session policy ARNs to STS's ``[{"arn": ...}]`` form (at most 10)."""
     if isinstance(value, str) or not isinstance(value, Iterable):
         raise InvalidInputError(
-            name, value, "expected a list of policy ARNs", fix="pass ['arn:aws:iam::aws:policy/...']"
+            name,
+            value,
+            "expected a list of policy ARNs",
+            fix="pass ['arn:aws:iam::aws:policy/...']",
         )
     items: list[dict[str, str]] = []
     for item in value:
         arn = item.get("arn") if isinstance(item, Mapping) else item
         if not isinstance(arn, str) or not _POLICY_ARN.fullmatch(arn):
             raise InvalidInputError(
-                name, item, "it is not an IAM policy ARN", fix="pass arn:aws:iam::<account>:policy/<name>"
+                name,
+                item,
+                "it is not an IAM policy ARN",
+                fix="pass arn:aws:iam::<account>:policy/<name>",
             )
         items.append({"arn": arn})
     if len(items) > MAX_POLICY_ARNS:
@@ -283,19 +289,25 @@ def check_tags(value: object, *, name: str = "tags") -> list[dict[str, str]]:
         )
     if len(value) > MAX_TAGS:
         raise InvalidInputError(
-            name, f"<{len(value)} tags>", f"STS accepts at most {MAX_TAGS} session tags",
+            name,
+            f"<{len(value)} tags>",
+            f"STS accepts at most {MAX_TAGS} session tags",
             fix="pass fewer tags",
         )
     tags: list[dict[str, str]] = []
     for key, val in value.items():
         if not isinstance(key, str) or not _TAG_KEY.fullmatch(key):
             raise InvalidInputError(
-                name, key, "a tag key is 1-128 letters, digits, spaces or _.:/=+-@",
+                name,
+                key,
+                "a tag key is 1-128 letters, digits, spaces or _.:/=+-@",
                 fix="rename the key",
             )
         if not isinstance(val, str) or not _TAG_VALUE.fullmatch(val):
             raise InvalidInputError(
-                name, val, f"the value of tag {key!r} must be 0-256 letters, digits, spaces or _.:/=+-@",
+                name,
+                val,
+                f"the value of tag {key!r} must be 0-256 letters, digits, spaces or _.:/=+-@",
                 fix="change the value",
             )
         tags.append({"Key": key, "Value": val})
@@ -304,11 +316,15 @@ def check_tags(value: object, *, name: str = "tags") -> list[dict[str, str]]:
 
 def check_source_identity(value: object, *, name: str = "source_identity") -> str:
     """Return ``value`` if STS accepts it as a SourceIdentity: 2-64 of ``[\\w+=,.@-]``."""
-    if not isinstance(value, str) or not _SESSION_NAME.fullmatch(value) or value.lower().startswith(
-        "aws:"
+    if (
+        not isinstance(value, str)
+        or not _SESSION_NAME.fullmatch(value)
+        or value.lower().startswith("aws:")
     ):
         raise InvalidInputError(
-            name, value, "a source identity is 2-64 characters of letters, digits and +=,.@_-",
+            name,
+            value,
+            "a source identity is 2-64 characters of letters, digits and +=,.@_-",
             fix="pass e.g. a user name",
         )
     return value
@@ -348,4 +364,3 @@ def check_profile_name(value: object, *, name: str = "profile") -> str:
         )
     assert isinstance(value, str)
     return value
-
