@@ -681,26 +681,33 @@ write_profiles([Profile(sys.argv[2], sys.argv[3])], path=sys.argv[1])
 
 
 @pytest.mark.slow
-def test_twenty_concurrent_writer_processes_all_land(cfg: Path) -> None:
+def test_twenty_concurrent_writer_processes_all_land(
+    cfg: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     write_existing(cfg, RICH)
-    env = {**os.environ, "_ECS_XROLE_TEST_PAUSE_BEFORE_REPLACE": "0.02"}
     # The pause widens the read-merge-replace window: without the lock, writers would overwrite
     # each other's profiles.
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                WRITER,
-                str(cfg),
-                f"p{i:02d}",
-                f"arn:aws:iam::555566667777:role/r{i}",
-            ],
-            env=env,
-        )
-        for i in range(20)
-    ]
-    assert [p.wait(timeout=9) for p in procs] == [0] * 20
+    monkeypatch.setenv("_ECS_XROLE_TEST_PAUSE_BEFORE_REPLACE", "0.02")
+    go_read, go_write = os.pipe()
+    pids = []
+    for i in range(20):  # forked processes: as real as new interpreters, and much cheaper
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                os.close(go_write)
+                os.read(go_read, 1)  # all start together
+                profile = Profile(f"p{i:02d}", f"arn:aws:iam::555566667777:role/r{i}")
+                write_profiles([profile], path=str(cfg))
+                code = 0
+            finally:
+                os._exit(code)
+        pids.append(pid)
+    os.close(go_read)
+    os.write(go_write, b"x" * 20)
+    os.close(go_write)
+    codes = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in pids]
+    assert codes == [0] * 20
     found = profiles_of(cfg)
     for i in range(20):
         assert found[f"p{i:02d}"]["role_arn"] == f"arn:aws:iam::555566667777:role/r{i}"
