@@ -297,3 +297,16 @@ def test_timedelta_helpers_are_consistent() -> None:
     assert creds.expiry is not None
     assert creds.expiry.tzinfo is not None
     assert creds.expiry - datetime.fromtimestamp(START, timezone.utc) == timedelta(seconds=900)
+
+
+def test_scheduler_thread_is_a_daemon_and_stops_cleanly() -> None:
+    scheduler = Scheduler()
+    source = Source(time.time, lifetime=900)
+    creds = RefreshingCredentials(source, method="test", description="x", scheduler=scheduler)
+    creds.get_frozen_credentials()  # plans a refresh: the thread starts and sleeps until then
+    assert scheduler.thread_alive
+    assert scheduler._thread is not None
+    assert scheduler._thread.daemon
+    scheduler.stop()
+    assert not scheduler.thread_alive
+    assert source.calls == 1

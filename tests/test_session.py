@@ -307,3 +307,27 @@ def test_task_role_session_is_the_source_account(env: Any) -> None:
     who = identity(session_module.get_task_role_session())
     assert who["Account"] == SOURCE
     assert ":assumed-role/my-ECS-task-role/" in who["Arn"]
+
+
+def test_sts_goes_to_the_regional_endpoint(env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    source = session_module.get_task_role_credentials()
+    sts = session_module._sts_client(source, "eu-west-1")
+    assert sts.meta.endpoint_url == "https://sts.eu-west-1.amazonaws.com"
+
+
+def test_aws_endpoint_url_sts_is_honoured(env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:9")
+    source = session_module.get_task_role_credentials()
+    sts = session_module._sts_client(source, "eu-west-1")
+    assert sts.meta.endpoint_url == "http://127.0.0.1:9"
+
+
+def test_sessions_ignore_credentials_in_the_environment(
+    env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAENVIRONMENTKEY00")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "environment-secret")
+    sess = ecs_xrole.get_session(env.aws.destination_role_arn)
+    assert sess.get_credentials().get_frozen_credentials().access_key != "AKIAENVIRONMENTKEY00"
+    assert identity(sess)["Account"] == DESTINATION
