@@ -207,3 +207,9 @@ def test_iam_accepts_the_documents(iam_fake: Any, capsys: pytest.CaptureFixture[
     if isinstance(inline, str):
         inline = json.loads(inline)
     assert inline == docs["identity_policy"]
+
+
+def test_verbose_after_the_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = policy(capsys, "--only", "trust", "-v")
+    assert code == 0
+    assert json.loads(out)["Statement"][0]["Principal"] == {"AWS": TASK_ROLE}

@@ -284,5 +284,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         ),
         epilog="exit codes: 0 every step passed, 1 a step failed or moto is missing",
     )
+    # -v after the subcommand too, as the built-in subcommands accept (SUPPRESS keeps a -v
+    # given before it).
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=argparse.SUPPRESS, help="log more to stderr"
+    )
     parser.set_defaults(func=run)
     return parser

@@ -862,5 +862,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="bound for each network step (default: %(default)s)",
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    # -v after the subcommand too, as the built-in subcommands accept (SUPPRESS keeps a -v
+    # given before it).
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=argparse.SUPPRESS, help="log more to stderr"
+    )
     parser.set_defaults(func=run)
     return parser

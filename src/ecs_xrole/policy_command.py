@@ -171,5 +171,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         action="store_true",
         help='print one JSON object {"identity_policy", "trust_policy", "task_definition"}',
     )
+    # -v after the subcommand too, as the built-in subcommands accept (SUPPRESS keeps a -v
+    # given before it).
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=argparse.SUPPRESS, help="log more to stderr"
+    )
     parser.set_defaults(func=run)
     return parser
