@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -14,7 +15,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from ecs_xrole.credentials import TemporaryCredentials
-from ecs_xrole.errors import InvalidInputError
+from ecs_xrole.errors import Error, InvalidInputError
 from ecs_xrole.testing.aws import (
     CLUSTER_NAME,
     DESTINATION_ACCOUNT_ID,
@@ -29,7 +30,7 @@ from ecs_xrole.testing.aws import (
 NO_RETRIES = Config(retries={"total_max_attempts": 1}, connect_timeout=2, read_timeout=5)
 
 
-_SESSION = boto3.session.Session(region_name="us-east-1")  # one model cache for every client
+_SESSION: Any = boto3.session.Session(region_name="us-east-1")  # one model cache for every client
 
 
 def client(aws: FakeAWS, service: str, creds: TemporaryCredentials | dict[str, Any]) -> Any:
@@ -122,7 +123,7 @@ def test_untrusting_role_is_denied_like_sts_does(fake_aws: FakeAWS, task_sts: An
         f"User: arn:aws:sts::{SOURCE_ACCOUNT_ID}:assumed-role/{TASK_ROLE_NAME}/{TASK_ID} "
         f"is not authorized to perform: sts:AssumeRole on resource: {fake_aws.untrusting_role_arn}"
     )
-    assert exc.value.response["Error"]["Type"] == "Sender"
+    assert dict(exc.value.response["Error"]).get("Type") == "Sender"
     assert exc.value.response["ResponseMetadata"]["RequestId"]
 
 
@@ -357,11 +358,12 @@ def test_reset_clears_every_knob(fake_aws: FakeAWS, task_sts: Any) -> None:
     fake_aws.sts_down = True
     fake_aws.sts_lifetime = 5
     fake_aws.reset()
-    assert (fake_aws.queued_sts_faults, fake_aws.sts_down, fake_aws.sts_lifetime) == (
-        (),
-        False,
-        None,
+    state: tuple[object, ...] = (
+        fake_aws.queued_sts_faults,
+        fake_aws.sts_down,
+        fake_aws.sts_lifetime,
     )
+    assert state == ((), False, None)
     assert destination_creds(task_sts, fake_aws)["AccessKeyId"]
 
 
@@ -466,3 +468,24 @@ def test_reset_recreates_the_accounts_after_moto_state_is_wiped(fake_aws: FakeAW
     assert [arn.rsplit("/", 1)[1] for arn in dest.list_clusters()["clusterArns"]] == [CLUSTER_NAME]
     with pytest.raises(ClientError):
         sts.assume_role(RoleArn=fake_aws.untrusting_role_arn, RoleSessionName="nope")
+
+
+def test_moto_account_id_in_the_environment_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", "123456789012")
+    aws = FakeAWS()
+    with pytest.raises(Error, match="MOTO_ACCOUNT_ID"):
+        aws.start()
+    assert not aws.running
+
+
+def test_ipv6_loopback(fake_aws: FakeAWS) -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this host")
+    try:
+        socket.create_server(("::1", 0), family=socket.AF_INET6).close()
+    except OSError:
+        pytest.skip("no IPv6 loopback on this host")
+    with FakeAWS(host="::1") as aws:
+        assert aws.endpoint_url.startswith("http://[::1]:")
+        sts = client(aws, "sts", aws.task_role_credentials())
+        assert destination_creds(sts, aws)["AccessKeyId"]

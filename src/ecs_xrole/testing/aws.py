@@ -443,6 +443,7 @@ class FakeAWS:
         #: Bumped each time the accounts are (re)created; caches of issued keys compare it.
         self.generation = 0
         self._lock = threading.Lock()
+        self._life_lock = threading.RLock()  # start() and stop(); re-entered when start fails
         self._port = 0
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -463,8 +464,12 @@ class FakeAWS:
 
         Raises :class:`~ecs_xrole.errors.Error` when moto is missing or the port is taken.
         """
-        if self._server is not None:
-            return self
+        with self._life_lock:
+            if self._server is None:
+                self._start()
+        return self
+
+    def _start(self) -> None:
         if "MOTO_ACCOUNT_ID" in os.environ:
             raise Error(
                 "MOTO_ACCOUNT_ID is set, so moto would serve every request from one account",
@@ -511,17 +516,17 @@ class FakeAWS:
         except BaseException:
             self.stop()
             raise
-        return self
 
     def stop(self) -> None:
         """Stop serving and close the port (connections are refused); state is kept."""
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
+        with self._life_lock:
+            server, thread = self._server, self._thread
+            self._server = self._thread = None
+            if server is not None:
+                server.shutdown()
+                server.server_close()
+            if thread is not None:
+                thread.join(timeout=5)
 
     def __enter__(self) -> FakeAWS:
         return self.start()
