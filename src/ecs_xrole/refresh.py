@@ -367,7 +367,8 @@ class RefreshingCredentials(RefreshableCredentials):
         error = CredentialsUnavailableError(
             f"{self.description}: could not refresh credentials (failing since "
             f"{since.isoformat() if since else 'now'}); the credentials in hand {state}"
-            f"{' at ' + expires.isoformat() if expires else ''}. Last error: {cause}",
+            f"{' at ' + expires.isoformat() if expires else ''}. Last error: "
+            f"{getattr(cause, 'what', cause)}",
             fix=getattr(cause, "fix", None) or "check the credentials source and retry",
             failing_since=since,
             expires_at=expires,
@@ -391,7 +392,9 @@ class RefreshingCredentials(RefreshableCredentials):
                 self._refresh_locked(now)
             except Exception as exc:
                 self._record_failure(exc, now)
-                self._scheduler.schedule(self, now + self._backoff(now))
+                # Count the backoff from the failure's end: the fetch may have taken seconds.
+                ended = self._clock()
+                self._scheduler.schedule(self, ended + self._backoff(ended))
         finally:
             self._lock.release()
 
