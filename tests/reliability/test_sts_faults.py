@@ -3,6 +3,7 @@ retry mode retries them, otherwise a typed error naming the STS code and a fix."
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -75,3 +76,16 @@ def test_expired_source_token_twice_is_a_typed_error(env: Any, secret_guard: Any
     assert "clock" in error.fix
     assert env.aws.assume_role_calls == 2
     assert env.endpoint.served == 2  # the source credentials were fetched again once
+
+
+def test_a_slow_sts_is_waited_for_once(env: Any, secret_guard: Any) -> None:
+    """FakeAWS.assume_role_delay (used by the benchmarks) delays AssumeRole answers only."""
+    env.aws.assume_role_delay = 0.3
+    began = time.monotonic()
+    sts = ecs_xrole.get_client("sts", env.aws.destination_role_arn)
+    assert time.monotonic() - began >= 0.3  # the first call waited for STS
+    for _ in range(3):
+        assert sts.get_caller_identity()["Account"] == DESTINATION
+    assert env.aws.assume_role_calls == 1  # later calls reuse the credentials in hand
+    env.aws.reset()
+    assert env.aws.assume_role_delay == 0.0

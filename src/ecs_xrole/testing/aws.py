@@ -33,6 +33,7 @@ import json
 import os
 import re
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -329,6 +330,9 @@ class _StsGate:
         caller = fake._caller(match.group(1)) if match else None
         if not admin:
             fault = fake._count_and_take_fault(target)
+            delay = fake.assume_role_delay
+            if delay:
+                time.sleep(delay)  # a slow STS round trip, for latency measurements
             if fault is not None:
                 status, kind, message = STS_FAULTS[fault]
                 if fault == "AccessDenied":
@@ -454,6 +458,7 @@ class FakeAWS:
         self._faults: collections.deque[str] = collections.deque()
         self._sts_down = False
         self._sts_lifetime: float | None = None
+        self._assume_role_delay = 0.0
         self._identity_removed = False
         self._cluster_generation = -1
 
@@ -772,6 +777,19 @@ class FakeAWS:
             self._sts_lifetime = value
 
     @property
+    def assume_role_delay(self) -> float:
+        """Seconds every AssumeRole answer waits before it is sent (admin requests never wait)."""
+        with self._lock:
+            return self._assume_role_delay
+
+    @assume_role_delay.setter
+    def assume_role_delay(self, value: float) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            raise InvalidInputError("assume_role_delay", value, "it must be seconds >= 0")
+        with self._lock:
+            self._assume_role_delay = float(value)
+
+    @property
     def sts_down(self) -> bool:
         """When true, every STS request gets 503 ServiceUnavailable; other services work."""
         with self._lock:
@@ -813,6 +831,7 @@ class FakeAWS:
             self._faults.clear()
             self._sts_down = False
             self._sts_lifetime = None
+            self._assume_role_delay = 0.0
             removed = self._identity_removed
         if self._server is not None and not self.ensure_accounts() and removed:
             self.restore_identity_policy()
