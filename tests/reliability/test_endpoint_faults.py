@@ -260,12 +260,12 @@ def test_faults_during_the_task_roles_refresh_never_reach_callers(
             break
         assert time.monotonic() < deadline, "the refresh never succeeded"
         time.sleep(0.02)
-    secret_guard.seen_all(exc for _, exc in failures)
+    secret_guard.seen_all(error for _, error in failures)
     # No caller saw an error while the credentials in hand were outside the mandatory margin
     # (on a loaded machine the faults may outlast it: then the error is the typed one).
-    for when, exc in failures:
+    for when, error in failures:
         assert when >= mandatory_at
-        assert isinstance(exc, CredentialsUnavailableError)
+        assert isinstance(error, CredentialsUnavailableError)
     assert server.pending_faults == 0
     assert server.requests == server.served + len(faults)
     assert creds.failing_since is None

@@ -56,7 +56,7 @@ def test_eight_forked_children_of_a_preloaded_parent_all_work(env: Any, secret_g
     env.aws.sts_lifetime = 4.0  # children must refresh on their own after the fork
     sts = ecs_xrole.get_client("sts", role)
     assert sts.get_caller_identity()["Account"] == DESTINATION  # the preload
-    first_key = ecs_xrole.get_credentials(role).get_frozen_credentials().access_key
+    first_key = str(ecs_xrole.get_credentials(role).get_frozen_credentials().access_key)
     calls_before = env.aws.assume_role_calls
     served_before = env.endpoint.served
 
@@ -93,8 +93,8 @@ def test_eight_forked_children_of_a_preloaded_parent_all_work(env: Any, secret_g
     codes: dict[int, int | None] = dict.fromkeys(pids)
     deadline = time.monotonic() + 8
     while time.monotonic() < deadline and any(c is None for c in codes.values()):
-        for pid, code in codes.items():
-            if code is None:
+        for pid, exit_code in codes.items():
+            if exit_code is None:
                 done, status = os.waitpid(pid, os.WNOHANG)
                 if done:
                     codes[pid] = os.waitstatus_to_exitcode(status)

@@ -56,10 +56,10 @@ def test_valid_role_arns_round_trip(role: RoleArn) -> None:
 
 
 def _mutations(draw: Any) -> str:
-    text = draw(_role_arns).arn
-    at = draw(st.integers(0, len(text)))
-    how = draw(st.sampled_from(["insert", "replace", "delete", "cut"]))
-    char = draw(st.characters())
+    text: str = draw(_role_arns).arn
+    at: int = draw(st.integers(0, len(text)))
+    how: str = draw(st.sampled_from(["insert", "replace", "delete", "cut"]))
+    char: str = draw(st.characters())
     if how == "insert":
         return text[:at] + char + text[at:]
     if how == "replace":
@@ -173,7 +173,8 @@ def _owner(header_line: str) -> str | None:
 
 
 def _read_back(path: Path) -> dict[str, dict[str, Any]]:
-    return botocore.configloader.raw_config_parse(str(path))  # type: ignore[no-any-return]
+    parsed: dict[str, dict[str, Any]] = botocore.configloader.raw_config_parse(str(path))
+    return parsed
 
 
 @QUICK
