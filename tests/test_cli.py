@@ -117,6 +117,9 @@ def test_write_config_never_imports_boto(tmp_path: Path) -> None:
     ]
     assert "ecs_xrole.config" in imported  # the probe works...
     assert not [m for m in imported if m.split(".")[0] in {"boto3", "botocore", "urllib3"}]
+    # ...and neither the other modules' subcommands nor the HTTP stack come along.
+    assert not {"ecs_xrole.doctor", "ecs_xrole.demo", "ecs_xrole.endpoint"} & set(imported)
+    assert not {"http.client", "urllib.request", "ssl"} & set(imported)
 
 
 def test_write_config_in_process_leaves_boto_out_of_sys_modules(tmp_path: Path) -> None:

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 
 from ._lazy import lazy_exports
 from ._version import __version__
-from .endpoint import Endpoint, detect_endpoint
 from .errors import (
     AssumeRoleDeniedError,
     AssumeRoleError,
@@ -34,6 +33,7 @@ from .errors import (
 
 if TYPE_CHECKING:
     from .credentials import TemporaryCredentials
+    from .endpoint import Endpoint, detect_endpoint
     from .fetch import fetch_credentials
     from .session import get_client, get_credentials, get_session, get_task_role_credentials
 
@@ -63,6 +63,8 @@ __all__ = [
 
 # Loaded on first use so that `import ecs_xrole` does not import urllib3, botocore or boto3.
 _LAZY = {
+    "Endpoint": "endpoint",
+    "detect_endpoint": "endpoint",
     "TemporaryCredentials": "credentials",
     "fetch_credentials": "fetch",
     "get_client": "session",

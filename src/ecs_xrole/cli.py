@@ -56,8 +56,10 @@ exit codes:
 # calls its ``add_parser(subparsers)``, which adds the subcommand and sets ``func`` (the handler,
 # ``func(args) -> exit code``) with ``set_defaults``. Importing these modules must stay light
 # (standard library only at import time; boto3 and botocore are imported inside the handlers),
-# because build_parser runs for every subcommand, write-config included.
+# because build_parser runs for --help and for their own commands (main leaves them out when
+# the command is one of this module's).
 _PLUGGED = ("ecs_xrole.doctor", "ecs_xrole.demo", "ecs_xrole.policy_command")
+_BUILTIN = frozenset({"write-config", "whoami", "credential-process"})
 
 # --------------------------------------------------------------------------------------------
 # write-config
@@ -602,8 +604,12 @@ def _run_credential_process(args: argparse.Namespace) -> int:
 # The parser and main
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Build the argument parser with every subcommand (plugged ones included when installed)."""
+def build_parser(*, plugged: bool = True) -> argparse.ArgumentParser:
+    """Build the argument parser with every subcommand.
+
+    With ``plugged=False`` the subcommands of other modules are left out (``main`` does that
+    when the command is one of this module's, so write-config does not import them).
+    """
     parser = argparse.ArgumentParser(
         prog="ecs-xrole",
         description="Act as an IAM role in another AWS account from an Amazon ECS task.",
@@ -618,7 +624,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_write_config(subparsers)
     _add_whoami(subparsers)
     _add_credential_process(subparsers)
-    for module_name in _PLUGGED:
+    for module_name in _PLUGGED if plugged else ():
         if importlib.util.find_spec(module_name) is not None:
             importlib.import_module(module_name).add_parser(subparsers)
     return parser
@@ -626,8 +632,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the tool; return the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    # write-config runs at every container start: skip importing the other modules' commands.
+    command = next((w for w in words if not w.startswith("-")), None)
+    parser = build_parser(plugged=command not in _BUILTIN)
+    args = parser.parse_args(words)
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(
         level=level, stream=sys.stderr, format="ecs-xrole: %(levelname)s: %(message)s"

@@ -25,12 +25,9 @@ import os
 import shlex
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
 from . import policy
@@ -173,6 +170,11 @@ def check_endpoint_variables(ctx: DoctorContext) -> CheckResult:
 
 def check_endpoint_reachable(ctx: DoctorContext) -> CheckResult:
     """One GET to the endpoint (no retries), timed. Any HTTP answer counts as reachable."""
+    # Imported here: building the command-line parser imports this module, and write-config
+    # (run at every container start) must not pay for http.client and email.
+    import urllib.error
+    import urllib.request
+
     name = "endpoint-reachable"
     assert ctx.endpoint is not None
     request = urllib.request.Request(ctx.endpoint.url)  # noqa: S310 - host judged by detect_endpoint
@@ -331,6 +333,8 @@ def check_task_role_identity(ctx: DoctorContext) -> CheckResult:
     ctx.caller_arn = str(response["Arn"])
     date = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
     if date:
+        from email.utils import parsedate_to_datetime
+
         try:
             ctx.sts_date = parsedate_to_datetime(date)
             ctx.sts_local_time = before + (after - before) / 2
