@@ -7,6 +7,7 @@ EndpointServer acts out the faults, moto plays STS.
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -217,7 +218,10 @@ def precise_endpoint(secret_guard: Any) -> Iterator[tuple[EndpointServer, Endpoi
         try:
             yield server, endpoint
         finally:
+            # Drop the credentials while the server still answers, so that no background
+            # refresh of them outlives the test (retrying a stopped server for seconds).
             session_module.clear_caches()
+            gc.collect()
 
 
 def test_faults_during_the_task_roles_refresh_never_reach_callers(

@@ -9,6 +9,7 @@ target section, read-back through a real write, and secrets kept out of parse er
 
 from __future__ import annotations
 
+import gc
 import json
 import tempfile
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 import botocore.configloader
 import botocore.exceptions
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -23,6 +25,15 @@ from ecs_xrole.config import KEPT_UNLESS_GIVEN, MANAGED_KEYS, Profile, write_pro
 from ecs_xrole.errors import ConfigFileError, EndpointResponseError, Error, InvalidInputError
 from ecs_xrole.fetch import parse_credentials
 from ecs_xrole.validate import PARTITIONS, RoleArn, parse_role_arn
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _no_stray_refreshes() -> None:
+    """Collect credentials objects earlier tests dropped: until the cyclic collector frees them
+    they keep refreshing in the background, and their retries draw from the global ``random``,
+    which Hypothesis then blames on the strategies below."""
+    gc.collect()
+
 
 QUICK = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
