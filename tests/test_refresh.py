@@ -310,3 +310,21 @@ def test_scheduler_thread_is_a_daemon_and_stops_cleanly() -> None:
     scheduler.stop()
     assert not scheduler.thread_alive
     assert source.calls == 1
+
+
+def test_dropped_credentials_are_freed_at_once_and_stop_refreshing() -> None:
+    import gc
+    import weakref
+
+    clock, source, scheduler, creds = make()
+    creds.get_frozen_credentials()  # loaded, and a background refresh is planned
+    ref = weakref.ref(creds)
+    gc.disable()
+    try:
+        del creds
+        assert ref() is None  # no reference cycle: freed without the cyclic collector
+    finally:
+        gc.enable()
+    clock.advance(900)
+    assert scheduler.run_pending() == 0
+    assert source.calls == 1

@@ -165,9 +165,10 @@ def test_task_role_credentials_are_cached_until_near_expiry(fake_aws: FakeAWS) -
         if time.monotonic() - made < 1.4:  # a stalled machine may legitimately renew here
             assert second.access_key_id == first.access_key_id
             assert stack.task_role_assume_role_calls == 1
-        # The answer's Expiration is truncated to the second: 0.6 s before it, under half of
-        # the real 3 s lifetime is left, so the next request must renew.
-        time.sleep(max(0.0, (first.seconds_left() or 0.0) - 0.6))
+        # The answer's Expiration is truncated to the second, so the real expiry is up to 1 s
+        # later: 0.3 s before the sent one, at most 1.3 s of the real 3 s lifetime is left
+        # (under half), so the next request must renew.
+        time.sleep(max(0.0, (first.seconds_left() or 0.0) - 0.3))
         renewed = fetch(stack)
         assert renewed.access_key_id not in (first.access_key_id, second.access_key_id)
         assert fake_aws.assume_role_calls == 0  # the agent's own AssumeRoles are not counted

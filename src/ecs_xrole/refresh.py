@@ -144,12 +144,23 @@ class RefreshingCredentials(RefreshableCredentials):
         rng: random.Random | None = None,
     ) -> None:
         # botocore's state is unused here (the snapshot holds it); placeholders satisfy __init__.
+        # botocore keeps refresh_using on the instance: through a weak reference, so that no
+        # reference cycle keeps dropped credentials (and their background refreshes) alive
+        # until the cyclic garbage collector runs.
+        this = weakref.ref(self)
+
+        def refresh_using() -> dict[str, str | None]:
+            credentials = this()
+            if credentials is None:  # pragma: no cover - unreachable while botocore holds us
+                raise CredentialsUnavailableError("the credentials object is gone")
+            return credentials._botocore_metadata()
+
         super().__init__(
             access_key="",
             secret_key="",
             token="",
             expiry_time=datetime.fromtimestamp(0, timezone.utc),
-            refresh_using=self._botocore_metadata,
+            refresh_using=refresh_using,
             method=method,
         )
         self._fetch = fetch
