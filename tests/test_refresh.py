@@ -328,3 +328,20 @@ def test_dropped_credentials_are_freed_at_once_and_stop_refreshing() -> None:
     clock.advance(900)
     assert scheduler.run_pending() == 0
     assert source.calls == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forked_children_draw_different_jitter() -> None:
+    creds = RefreshingCredentials(Source(time.time), method="test", description="jitter")
+    readers = []
+    for _ in range(2):
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child: report its first draw
+            os.write(write_fd, repr(creds._rng.random()).encode())
+            os._exit(0)
+        os.close(write_fd)
+        os.waitpid(pid, 0)
+        readers.append(os.read(read_fd, 100))
+        os.close(read_fd)
+    assert readers[0] != readers[1]

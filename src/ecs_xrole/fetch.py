@@ -58,6 +58,9 @@ QUOTE_CHARS = 200
 MIN_ATTEMPT = 0.1
 
 _pool: urllib3.PoolManager | None = None
+# A generator of our own: the jitter must not draw from (or be steered by a seed of) the
+# application's global random state.
+_jitter = random.Random()
 _pool_lock = threading.Lock()
 
 
@@ -84,6 +87,7 @@ def _forget_pool_after_fork() -> None:
     global _pool, _pool_lock
     _pool = None
     _pool_lock = threading.Lock()
+    _jitter.seed()  # forked workers must not all draw the same jitter
 
 
 os.register_at_fork(after_in_child=_forget_pool_after_fork)
@@ -182,7 +186,7 @@ def fetch_credentials(
                 gave_up = "the deadline passed"
                 break
             cap = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempts - 1), budget)
-            wait = random.uniform(0, cap)  # full jitter: spread retries of many clients
+            wait = _jitter.uniform(0, cap)  # full jitter: spread retries of many clients
         log.debug("retrying the credentials endpoint in %.3f s (%s)", wait, result.cause)
         time.sleep(wait)
     assert last is not None  # the first attempt always runs: deadline > 0

@@ -419,8 +419,10 @@ class RefreshingCredentials(RefreshableCredentials):
         return base * self._rng.uniform(0.5, 1.0)
 
     def _after_fork(self) -> None:
-        # The parent's lock may have been held by a thread that does not exist here.
+        # The parent's lock may have been held by a thread that does not exist here; and
+        # forked workers must not all draw the same jitter (random reseeds only its global).
         self._lock = threading.Lock()
+        self._rng.seed()
 
 
 class Scheduler:
