@@ -730,25 +730,24 @@ def _make_dirs(directory: str) -> None:
 def _locked(path: str) -> Iterator[None]:
     """Hold an exclusive lock on ``<path>.lock`` (created 0600) while the block runs."""
     lock_path = path + ".lock"
+
+    def cannot(exc: OSError) -> ConfigFileError:
+        return ConfigFileError(
+            f"cannot create the lock file {lock_path}: {exc.strerror or exc}",
+            fix=f"make {os.path.dirname(lock_path)} writable by this user, or choose a "
+            "writable place with --config-file or AWS_CONFIG_FILE",
+            path=path,
+        )
+
     try:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except PermissionError:
         try:  # an existing lock file we may not write still serves for flock
             fd = os.open(lock_path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError as exc:
-            raise ConfigFileError(
-                f"cannot create the lock file {lock_path}: {exc.strerror or exc}",
-                fix=f"make {os.path.dirname(lock_path)} writable by this user, or choose a "
-                "writable place with --config-file or AWS_CONFIG_FILE",
-                path=path,
-            ) from None
+            raise cannot(exc) from None
     except OSError as exc:
-        raise ConfigFileError(
-            f"cannot create the lock file {lock_path}: {exc.strerror or exc}",
-            fix=f"make {os.path.dirname(lock_path)} writable by this user, or choose a "
-            "writable place with --config-file or AWS_CONFIG_FILE",
-            path=path,
-        ) from None
+        raise cannot(exc) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
