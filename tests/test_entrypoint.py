@@ -207,27 +207,3 @@ def test_task_definition_is_the_recipes_and_feeds_write_config() -> None:
     variables = {e["name"]: e["value"] for e in document["containerDefinitions"][0]["environment"]}
     [profile] = profiles_from_env(variables, command=("ecs-xrole",))
     assert (profile.name, profile.role_arn) == ("cross-account", DEST)
-
-
-def _linter(name: str) -> str:
-    path = BIN / name
-    if not path.exists():
-        pytest.skip(f"{name} is not installed next to {sys.executable}")
-    return str(path)
-
-
-def test_entrypoint_passes_shellcheck() -> None:
-    done = subprocess.run(
-        [_linter("shellcheck"), str(ENTRYPOINT)], capture_output=True, text=True, timeout=9
-    )
-    assert done.returncode == 0, done.stdout
-
-
-def test_dockerfile_passes_hadolint() -> None:
-    done = subprocess.run(
-        [_linter("hadolint"), str(EXAMPLES / "Dockerfile")],
-        capture_output=True,
-        text=True,
-        timeout=9,
-    )
-    assert done.returncode == 0, done.stdout
