@@ -62,31 +62,6 @@ def test_demo_without_moto_says_how_to_install() -> None:
     # moto made unimportable in a child: find_spec sees None in sys.modules.
     code = (
         "import sys; sys.modules['moto'] = None\n"
-        "import argparse\n"
-        "from ecs_xrole import demo\n"
-        "from ecs_xrole.errors import Error\n"
-        "try:\n"
-        "    demo.run(argparse.Namespace())\n"
-        "except Error as exc:\n"
-        "    print(f'ecs-xrole: error: {exc}', file=sys.stderr); sys.exit(1)\n"
-        "sys.exit(0)\n"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=9,
-        env=_env(),
-        check=False,
-    )
-    assert proc.returncode == 1
-    assert "pip install 'ecs-xrole[local]'" in proc.stderr
-    assert proc.stdout == ""
-
-
-def test_demo_without_moto_through_the_cli() -> None:
-    code = (
-        "import sys; sys.modules['moto'] = None\n"
         "from ecs_xrole.cli import main\n"
         "sys.exit(main(['demo']))\n"
     )
@@ -100,3 +75,4 @@ def test_demo_without_moto_through_the_cli() -> None:
     )
     assert proc.returncode == 1
     assert "pip install 'ecs-xrole[local]'" in proc.stderr
+    assert proc.stdout == ""
