@@ -233,6 +233,9 @@ def _role_credentials(
                 description=f"role {params.role_arn}",
             )
             _roles[key] = credentials
+    # Load now (no I/O while fresh), so that a denial or a dead endpoint surfaces at the call
+    # that asked for the role rather than at its first API call.
+    credentials.get_frozen_credentials()
     return credentials, region
 
 
@@ -297,7 +300,6 @@ def get_credentials(
         tags=tags,
         source_identity=source_identity,
     )
-    credentials.get_frozen_credentials()
     return credentials
 
 
@@ -336,7 +338,6 @@ def get_session(
         tags=tags,
         source_identity=source_identity,
     )
-    credentials.get_frozen_credentials()
     return boto3.Session(botocore_session=_botocore_session(credentials, region))
 
 
@@ -376,7 +377,6 @@ def get_client(
     with _lock:
         client = _clients.get(key)
     if client is None:
-        credentials.get_frozen_credentials()
         session = _botocore_session(credentials, region)
         client = session.create_client(service_name, config=Config(user_agent_extra=_USER_AGENT))
         with _lock:
