@@ -7,10 +7,8 @@ import signal
 import stat
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import botocore.configloader
@@ -551,17 +549,6 @@ def test_environment_chooses_the_file(tmp_path: Path) -> None:
 def test_target_that_is_a_directory_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigFileError, match="is a directory"):
         write_profiles([Profile("x", DEST)], path=str(tmp_path))
-
-
-@pytest.fixture
-def shared_dir() -> Iterator[Path]:
-    """A directory an unprivileged user can reach (pytest's tmp_path is root-only)."""
-    path = Path(tempfile.mkdtemp(prefix="ecs-xrole-test-"))
-    path.chmod(0o755)
-    try:
-        yield path
-    finally:
-        subprocess.run(["rm", "-rf", str(path)], check=False)
 
 
 def write_unprivileged(path: Path) -> tuple[int, str]:

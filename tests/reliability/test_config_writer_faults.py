@@ -16,9 +16,7 @@ import shutil
 import signal
 import stat
 import subprocess
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -138,20 +136,6 @@ def test_fifty_writers_killed_at_random_points_lose_nothing_that_finished(
     # The next writer removes what killed writers left behind.
     write_profiles([Profile("after", arn(99))], path=str(cfg))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config", "config.lock"]
-
-
-@pytest.fixture
-def shared_dir() -> Iterator[Path]:
-    """A directory an unprivileged user can reach (pytest's tmp_path is private to root)."""
-    path = Path(tempfile.mkdtemp(prefix="ecs-xrole-reliability-"))
-    path.chmod(0o755)
-    try:
-        yield path
-    finally:
-        for sub in [path, *path.rglob("*")]:
-            if sub.is_dir() and not sub.is_symlink():
-                sub.chmod(0o755)
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def write_as_unprivileged(path: Path) -> tuple[int, str]:
