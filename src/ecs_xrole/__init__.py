@@ -35,9 +35,11 @@ if TYPE_CHECKING:
     from .credentials import TemporaryCredentials
     from .endpoint import Endpoint, detect_endpoint
     from .fetch import fetch_credentials
+    from .options import AssumeOptions
     from .session import get_client, get_credentials, get_session, get_task_role_credentials
 
 __all__ = [
+    "AssumeOptions",
     "AssumeRoleDeniedError",
     "AssumeRoleError",
     "ConfigFileError",
@@ -63,6 +65,7 @@ __all__ = [
 
 # Loaded on first use so that `import ecs_xrole` does not import urllib3, botocore or boto3.
 _LAZY = {
+    "AssumeOptions": "options",
     "Endpoint": "endpoint",
     "detect_endpoint": "endpoint",
     "TemporaryCredentials": "credentials",

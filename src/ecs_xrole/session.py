@@ -25,8 +25,8 @@ from __future__ import annotations
 import copy
 import os
 import threading
-from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -45,12 +45,14 @@ from .errors import InvalidInputError
 from .fetch import fetch_credentials
 from .metadata import clear_cache as clear_metadata_cache
 from .metadata import default_session_name, task_region
+from .options import AssumeOptions, check_option_names
 from .refresh import RefreshingCredentials
 from .validate import RoleArn, check_region
 
 if TYPE_CHECKING:
     from botocore.credentials import Credentials
     from mypy_boto3_sts import STSClient
+    from typing_extensions import Unpack
 
 __all__ = [
     "clear_caches",
@@ -202,14 +204,20 @@ def _sts_client(source: Credentials, region: str | None) -> STSClient:
 
 
 def _role_credentials(
-    role_arn: str | RoleArn,
-    *,
-    region_name: str | None,
-    source_session: boto3.Session | None,
-    **options: Any,
+    role_arn: str | RoleArn, options: AssumeOptions
 ) -> tuple[RefreshingCredentials, str | None]:
-    params = AssumeRoleParams.build(role_arn, **options)
-    region = resolve_region(region_name)
+    source_session = options.get("source_session")
+    params = AssumeRoleParams.build(
+        role_arn,
+        external_id=options.get("external_id"),
+        role_session_name=options.get("role_session_name"),
+        duration_seconds=options.get("duration_seconds"),
+        policy=options.get("policy"),
+        policy_arns=options.get("policy_arns"),
+        tags=options.get("tags"),
+        source_identity=options.get("source_identity"),
+    )
+    region = resolve_region(options.get("region_name"))
     if source_session is not None:
         source: Credentials | None = source_session.get_credentials()
         if source is None:
@@ -254,24 +262,15 @@ def _assume_with(
 
 
 def get_credentials(
-    role_arn: str | RoleArn,
-    *,
-    external_id: str | None = None,
-    role_session_name: str | None = None,
-    duration_seconds: int | timedelta | None = None,
-    region_name: str | None = None,
-    policy: Mapping[str, Any] | str | None = None,
-    policy_arns: Iterable[str] | None = None,
-    tags: Mapping[str, str] | None = None,
-    source_identity: str | None = None,
-    source_session: boto3.Session | None = None,
+    role_arn: str | RoleArn, **options: Unpack[AssumeOptions]
 ) -> RefreshingCredentials:
     """Credentials for ``role_arn``, assumed from the task role, refreshing themselves.
 
     A botocore ``RefreshableCredentials`` for libraries that take botocore credentials. Every
     call with the same options returns the same object for the life of the process.
 
-    Options: ``external_id``; ``role_session_name`` (default: the ECS task ID, else the host
+    Options (all keyword, typed by :class:`~ecs_xrole.options.AssumeOptions`):
+    ``external_id``; ``role_session_name`` (default: the ECS task ID, else the host
     name, so CloudTrail shows which task acted); ``duration_seconds`` (``int`` or ``timedelta``,
     900-3600: this AssumeRole is role chaining, limited to one hour); ``region_name`` (default
     ``AWS_REGION``, ``AWS_DEFAULT_REGION``, then the task's region; the STS call goes to that
@@ -288,34 +287,12 @@ def get_credentials(
     :class:`~ecs_xrole.errors.AssumeRoleDeniedError` (with the policies that would allow the
     call) and :class:`~ecs_xrole.errors.AssumeRoleError`.
     """
-    credentials, _ = _role_credentials(
-        role_arn,
-        region_name=region_name,
-        source_session=source_session,
-        external_id=external_id,
-        role_session_name=role_session_name,
-        duration_seconds=duration_seconds,
-        policy=policy,
-        policy_arns=policy_arns,
-        tags=tags,
-        source_identity=source_identity,
-    )
+    check_option_names("get_credentials", options)
+    credentials, _ = _role_credentials(role_arn, options)
     return credentials
 
 
-def get_session(
-    role_arn: str | RoleArn,
-    *,
-    external_id: str | None = None,
-    role_session_name: str | None = None,
-    duration_seconds: int | timedelta | None = None,
-    region_name: str | None = None,
-    policy: Mapping[str, Any] | str | None = None,
-    policy_arns: Iterable[str] | None = None,
-    tags: Mapping[str, str] | None = None,
-    source_identity: str | None = None,
-    source_session: boto3.Session | None = None,
-) -> boto3.Session:
+def get_session(role_arn: str | RoleArn, **options: Unpack[AssumeOptions]) -> boto3.Session:
     """A new boto3 session acting as ``role_arn``, with credentials that refresh themselves.
 
     Takes the options of :func:`get_credentials` and shares its credentials: sessions for the
@@ -326,53 +303,20 @@ def get_session(
 
     I/O and errors as :func:`get_credentials`.
     """
-    credentials, region = _role_credentials(
-        role_arn,
-        region_name=region_name,
-        source_session=source_session,
-        external_id=external_id,
-        role_session_name=role_session_name,
-        duration_seconds=duration_seconds,
-        policy=policy,
-        policy_arns=policy_arns,
-        tags=tags,
-        source_identity=source_identity,
-    )
+    check_option_names("get_session", options)
+    credentials, region = _role_credentials(role_arn, options)
     return boto3.Session(botocore_session=_botocore_session(credentials, region))
 
 
-def get_client(
-    service_name: str,
-    role_arn: str | RoleArn,
-    *,
-    region_name: str | None = None,
-    external_id: str | None = None,
-    role_session_name: str | None = None,
-    duration_seconds: int | timedelta | None = None,
-    policy: Mapping[str, Any] | str | None = None,
-    policy_arns: Iterable[str] | None = None,
-    tags: Mapping[str, str] | None = None,
-    source_identity: str | None = None,
-    source_session: boto3.Session | None = None,
-) -> Any:
+def get_client(service_name: str, role_arn: str | RoleArn, **options: Unpack[AssumeOptions]) -> Any:
     """A botocore client for ``service_name`` acting as ``role_arn``; cached and thread-safe.
 
     The same (service, region, options) returns the same client for the life of the process
     (a new one in a forked child), so calling this per request is cheap. Options, I/O and
     errors as :func:`get_credentials`.
     """
-    credentials, region = _role_credentials(
-        role_arn,
-        region_name=region_name,
-        source_session=source_session,
-        external_id=external_id,
-        role_session_name=role_session_name,
-        duration_seconds=duration_seconds,
-        policy=policy,
-        policy_arns=policy_arns,
-        tags=tags,
-        source_identity=source_identity,
-    )
+    check_option_names("get_client", options)
+    credentials, region = _role_credentials(role_arn, options)
     key = ("client", os.getpid(), service_name, region, id(credentials))
     with _lock:
         client = _clients.get(key)
