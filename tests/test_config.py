@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import botocore.configloader
 import botocore.exceptions
@@ -399,7 +400,7 @@ def test_profile_in_two_sections_is_refused(cfg: Path, text: str, names: list[st
     ("text", "match"),
     [
         ("[profile x]\nregion = a\n[profile x]\nregion = b\n", "line 3"),
-        ("region = us-east-1\n", "no section headers"),
+        ("region = us-east-1\n", r"line 1 \(key 'region'\) comes before the first \[section\]"),
         ("[default]\nthis is not a setting\n", "line 2"),
         ("[default]\nregion = a\nregion = b\n", "line 3"),
         ("[default]\ns3 =\n    no equals sign here\n", "indented lines"),
@@ -666,6 +667,32 @@ from ecs_xrole.config import Profile, write_profiles
 write_profiles([Profile(sys.argv[2], sys.argv[3])], path=sys.argv[1])
 """
 
+# A writer that holds its written temporary file 30 s before the rename, so that it can be
+# killed at exactly that point: the pause is patched in here, not built into ecs-xrole.
+PAUSED_WRITER = (
+    """\
+import os, time
+real_replace = os.replace
+def replace(*args, **kwargs):
+    time.sleep(30)
+    real_replace(*args, **kwargs)
+os.replace = replace
+"""
+    + WRITER
+)
+
+
+def pause_before_replace(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """Make every write in this process (and in children forked from it) hold its written
+    temporary file ``seconds`` before the rename."""
+    real_replace = os.replace
+
+    def replace(*args: Any, **kwargs: Any) -> None:
+        time.sleep(seconds)
+        real_replace(*args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", replace)
+
 
 @pytest.mark.slow
 def test_twenty_concurrent_writer_processes_all_land(
@@ -674,7 +701,7 @@ def test_twenty_concurrent_writer_processes_all_land(
     write_existing(cfg, RICH)
     # The pause widens the read-merge-replace window: without the lock, writers would overwrite
     # each other's profiles.
-    monkeypatch.setenv("_ECS_XROLE_TEST_PAUSE_BEFORE_REPLACE", "0.02")
+    pause_before_replace(monkeypatch, 0.02)
     go_read, go_write = os.pipe()
     pids = []
     for i in range(20):  # forked processes: as real as new interpreters, and much cheaper
@@ -714,8 +741,7 @@ def wait_for_temp(directory: Path, deadline: float) -> Path:
 
 def test_writer_killed_before_replace_leaves_old_file(cfg: Path) -> None:
     data, _ = write_existing(cfg, RICH)
-    env = {**os.environ, "_ECS_XROLE_TEST_PAUSE_BEFORE_REPLACE": "30"}
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(cfg), "x", DEST], env=env)
+    proc = subprocess.Popen([sys.executable, "-c", PAUSED_WRITER, str(cfg), "x", DEST])
     try:
         temp = wait_for_temp(cfg.parent, time.monotonic() + 8)
         assert f"role_arn = {DEST}" in temp.read_text()  # the new text was fully written...

@@ -19,6 +19,7 @@ from ._version import __version__
 from .errors import (
     AssumeRoleDeniedError,
     AssumeRoleError,
+    ConfigFileBusyError,
     ConfigFileError,
     CredentialsUnavailableError,
     EndpointError,
@@ -42,6 +43,7 @@ __all__ = [
     "AssumeOptions",
     "AssumeRoleDeniedError",
     "AssumeRoleError",
+    "ConfigFileBusyError",
     "ConfigFileError",
     "CredentialsUnavailableError",
     "Endpoint",

@@ -26,7 +26,7 @@ from typing import Any, TextIO
 # config and validate are standard library only: importing them keeps write-config light.
 from ._version import __version__
 from .config import DEFAULT_PROFILE, Profile, default_command, read_profile, write_profiles
-from .errors import ConfigFileError, Error, InvalidInputError
+from .errors import ConfigFileBusyError, ConfigFileError, Error, InvalidInputError
 from .validate import (
     check_external_id,
     check_profile_name,
@@ -105,9 +105,10 @@ several profiles:
 
 exit codes:
   0  written, or already up to date
-  1  --check: the file would change
+  1  --check: the file would change; or another process held the file's lock for 10 s
   2  bad usage or input, or a config file that cannot be read, parsed (as botocore would)
-     or written; nothing was changed
+     or written, or that another user could replace (a directory or symlink they own, a
+     directory others may write without the sticky bit); nothing was changed
 """
 
 _FIELDS = ("role_arn", "external_id", "role_session_name", "duration_seconds", "region")
@@ -647,6 +648,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         code: int = func(args)
+    except ConfigFileBusyError as exc:  # another writer holds the lock: may pass on a retry
+        print(f"ecs-xrole: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except (InvalidInputError, ConfigFileError) as exc:
         print(f"ecs-xrole: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -36,12 +36,22 @@ What it refuses (:class:`~ecs_xrole.errors.InvalidInputError` or
 
 How it writes (:func:`write_profiles`)
     Under an exclusive :func:`fcntl.flock` on ``<config>.lock`` (created 0600 and left in place:
-    removing a lock file races with the next writer), it re-reads the file, merges, writes a
-    temporary file in the same directory, fsyncs it, :func:`os.replace` s it over the config and
-    fsyncs the directory. A killed writer leaves the old file or the new one, never a torn one;
-    its temporary file is removed by the next writer. A new directory is made 0700 and a new
-    file 0600; an existing file keeps its mode (and its owner, when running as root). A
-    symlinked config file is written through: the link's target is replaced, the link stays.
+    removing a lock file races with the next writer; waited for at most ``lock_timeout``
+    seconds), it re-reads the file, merges, writes a temporary file in the same directory,
+    fsyncs it, :func:`os.replace` s it over the config and fsyncs the directory. A killed writer
+    leaves the old file or the new one, never a torn one; its temporary file is removed by the
+    next writer. A new directory is made 0700 and a new file 0600; an existing file keeps its
+    mode (and its owner, when running as root). A symlinked config file is written through: the
+    link's target is replaced, the link stays.
+
+What it will not write into (:class:`~ecs_xrole.errors.ConfigFileError`, also for ``check``
+and ``dry_run``)
+    A file another local user could swap, since AWS tools run a profile's ``credential_process``
+    as whoever loads it: a path through a symlink that someone other than this user or root
+    owns; a directory (the file's own or any parent) that another user owns, or that its group
+    or others may write without the sticky bit; in a shared sticky directory, a config or lock
+    file another user owns. And anything but a regular file (a FIFO or a device is refused
+    before it is opened, so nothing blocks) or a file over :data:`MAX_CONFIG_BYTES`.
 
 It never writes access keys or tokens: there is no way to ask for them. Standard library only:
 this module must not import botocore or boto3 (``write-config`` runs before the application and
@@ -52,10 +62,12 @@ from __future__ import annotations
 
 import configparser
 import contextlib
+import errno
 import fcntl
 import io
 import logging
 import os
+import pwd
 import re
 import shlex
 import shutil
@@ -66,7 +78,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass
 
-from .errors import ConfigFileError, InvalidInputError
+from .errors import ConfigFileBusyError, ConfigFileError, InvalidInputError
 from .validate import (
     check_external_id,
     check_profile_name,
@@ -80,7 +92,9 @@ __all__ = [
     "CREDENTIAL_SOURCE",
     "DEFAULT_PROFILE",
     "KEPT_UNLESS_GIVEN",
+    "LOCK_TIMEOUT",
     "MANAGED_KEYS",
+    "MAX_CONFIG_BYTES",
     "Profile",
     "WriteResult",
     "config_path",
@@ -114,9 +128,13 @@ KEPT_UNLESS_GIVEN = frozenset({"region"})
 #: The subcommand a ``credential_process`` line runs.
 CREDENTIAL_PROCESS_COMMAND = "credential-process"
 
-# Tests set this to a number of seconds to hold a written temporary file before os.replace,
-# so that a writer can be killed at exactly that point. Not for production use.
-_PAUSE_BEFORE_REPLACE_ENV = "_ECS_XROLE_TEST_PAUSE_BEFORE_REPLACE"
+#: A config file larger than this is refused: an AWS config file is a few KiB, and botocore
+#: reads the whole file on every load.
+MAX_CONFIG_BYTES = 1024 * 1024
+#: How long :func:`write_profiles` waits, by default, for another writer's lock (seconds).
+LOCK_TIMEOUT = 10.0
+_MAX_LINKS = 40  # as the kernel's MAXSYMLINKS
+_O_NOCTTY = getattr(os, "O_NOCTTY", 0)
 _TEMP_SUFFIX = ".ecs-xrole.tmp"
 _BOM = "\ufeff"
 
@@ -127,6 +145,7 @@ _OPTCRE = re.compile(r"(?P<option>.*?)\s*(?P<vi>=|:)\s*(?P<value>.*)$")
 _NONSPACECRE = re.compile(r"\S")
 _NEWLINE = re.compile(r"\r\n|\r|\n")
 _INLINE_COMMENT = re.compile(r"\s[#;]")
+_KEY_LIKE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 
 
@@ -310,7 +329,7 @@ def _parse(text: str, source: str) -> dict[str, dict[str, str]]:
     except configparser.Error as exc:
         raise ConfigFileError(
             f"{source} cannot be parsed, so botocore and the AWS CLI cannot read it either: "
-            f"{_one_line(str(exc))}",
+            f"{_parse_problem(exc, text)}",
             fix="correct the line it names (or move the file aside) and run again",
             path=source,
         ) from None
@@ -331,8 +350,41 @@ def _parse(text: str, source: str) -> dict[str, dict[str, str]]:
     return sections
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
+def _parse_problem(exc: configparser.Error, text: str) -> str:
+    """What configparser found wrong, by line number and key: never a line's value.
+
+    configparser's own messages quote the offending line, which may be an
+    ``aws_secret_access_key = ...`` that someone put in the config file.
+    """
+    lines = _universal(text).split("\n")
+    if isinstance(exc, configparser.DuplicateSectionError):
+        return f"section [{exc.section}] appears more than once (again at line {exc.lineno})"
+    if isinstance(exc, configparser.DuplicateOptionError):
+        return (
+            f"key {exc.option!r} appears more than once in [{exc.section}] "
+            f"(again at line {exc.lineno})"
+        )
+    numbers: list[int] = []
+    lineno = getattr(exc, "lineno", None)
+    if isinstance(lineno, int):
+        numbers.append(lineno)
+    for entry in getattr(exc, "errors", None) or []:
+        if isinstance(entry, tuple) and entry and isinstance(entry[0], int):
+            numbers.append(entry[0])
+    where = ", ".join(_line_ref(lines, n) for n in dict.fromkeys(numbers)) or "a line"
+    if isinstance(exc, configparser.MissingSectionHeaderError):
+        return f"{where} comes before the first [section] header"
+    if isinstance(exc, configparser.ParsingError):
+        return f"{where}: not a [section] header, a comment, nor 'key = value'"
+    return f"{type(exc).__name__} at {where}"
+
+
+def _line_ref(lines: Sequence[str], lineno: int) -> str:
+    """``line 3 (key 'region')``: the key only when it looks like one, never the value."""
+    line = lines[lineno - 1] if 0 < lineno <= len(lines) else ""
+    match = _OPTCRE.match(line.strip())
+    key = match["option"].strip() if match else ""
+    return f"line {lineno} (key {key!r})" if _KEY_LIKE.fullmatch(key) else f"line {lineno}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -657,30 +709,248 @@ class WriteResult:
     created: bool = False
 
 
-def _read_text(path: str) -> tuple[str | None, os.stat_result | None]:
-    """The file's text and stat, or ``(None, None)`` when it does not exist."""
+def _name_of(uid: int) -> str:
+    """``uid 1000 (alice)``, or just the number when it has no name."""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-            info = os.fstat(handle.fileno())
-    except FileNotFoundError:
-        return None, None
-    except IsADirectoryError:
+        return f"uid {uid} ({pwd.getpwuid(uid).pw_name})"
+    except (KeyError, OverflowError):
+        return f"uid {uid}"
+
+
+def _trusted(uid: int) -> bool:
+    """Whether a file or directory owned by ``uid`` is ours to trust: this user's or root's."""
+    return uid in (os.geteuid(), 0)
+
+
+def _chosen(path: str | None, environ: Mapping[str, str] | None) -> str:
+    """The file named by ``path`` (``~`` expanded) or :func:`config_path`, as an absolute path."""
+    return os.path.abspath(os.path.expanduser(path)) if path else config_path(environ)
+
+
+def _resolve(path: str) -> str:
+    """``path`` with its symlinks resolved, like :func:`os.path.realpath`, checking each link.
+
+    A link is followed only when this user or root owns it: a link planted by another user
+    (in ``/tmp``, say) could otherwise send this user's write anywhere it may write. (The
+    kernel's ``protected_symlinks`` guards ``open``, not a path resolved by hand.) A missing
+    part ends the resolution: the rest is taken as written. Reads the file system; raises
+    :class:`ConfigFileError`.
+    """
+    resolved = "/"
+    pending = [part for part in reversed(path.split("/")) if part]
+    links = 0
+    while pending:
+        name = pending.pop()
+        if name == ".":
+            continue
+        if name == "..":
+            resolved = os.path.dirname(resolved)
+            continue
+        candidate = os.path.join(resolved, name)
+        try:
+            info = os.lstat(candidate)
+        except OSError:  # missing (or not searchable): what follows is taken as written
+            return os.path.normpath(os.path.join(candidate, *reversed(pending)))
+        if not stat.S_ISLNK(info.st_mode):
+            resolved = candidate
+            continue
+        if not _trusted(info.st_uid):
+            raise ConfigFileError(
+                f"refusing to write {path}: it goes through the symlink {candidate}, which "
+                f"{_name_of(info.st_uid)} owns, not this user ({_name_of(os.geteuid())}) or "
+                "root; that user could point it at any file this user may write",
+                fix="remove the link and run again, or choose a path without it with "
+                "--config-file or AWS_CONFIG_FILE",
+                path=path,
+            )
+        links += 1
+        if links > _MAX_LINKS:
+            raise ConfigFileError(
+                f"cannot resolve {path}: more than {_MAX_LINKS} symlinks (a loop?)",
+                fix="point AWS_CONFIG_FILE (or --config-file) at the real file",
+                path=path,
+            )
+        target = os.readlink(candidate)
+        if target.startswith("/"):
+            resolved = "/"
+        pending.extend(part for part in reversed(target.split("/")) if part)
+    return resolved
+
+
+def _check_directories(path: str) -> bool:
+    """Refuse ``path``'s directory and its parents if another user could swap the file.
+
+    Each existing directory from ``path``'s own up to ``/`` must be owned by this user or root,
+    and must not be writable by its group or others unless it has the sticky bit (as ``/tmp``
+    has: there only an entry's owner may rename or remove it). Returns whether ``path``'s own
+    directory is such a shared sticky directory. Reads the file system; raises
+    :class:`ConfigFileError`.
+    """
+    directory = os.path.dirname(path)
+    shared = False
+    current = directory
+    while True:
+        try:
+            info = os.lstat(current)
+        except FileNotFoundError:
+            info = None  # created later, 0700, by this user
+        if info is not None:
+            mode = info.st_mode
+            why = None
+            if not _trusted(info.st_uid):
+                why = (
+                    f"{current} is owned by {_name_of(info.st_uid)}, not by this user "
+                    f"({_name_of(os.geteuid())}) or root"
+                )
+                fix = (
+                    "use a directory only this user (or root) controls, such as ~/.aws "
+                    f"(unset AWS_CONFIG_FILE), or `chown {os.geteuid()} {current}` if it "
+                    "should be this user's"
+                )
+            elif mode & 0o022 and not mode & stat.S_ISVTX:
+                who = (
+                    "its group and others"
+                    if mode & 0o022 == 0o022
+                    else ("its group" if mode & 0o020 else "others")
+                )
+                why = (
+                    f"{current} is writable by {who} (mode {stat.S_IMODE(mode):04o}) and has "
+                    "no sticky bit"
+                )
+                fix = f"`chmod go-w {current}`, or use a directory only this user controls"
+            if why is not None:
+                raise ConfigFileError(
+                    f"refusing to write {path}: {why}, so another user could replace the "
+                    "config file with one whose credential_process runs their command as "
+                    "this user",
+                    fix=fix,
+                    path=path,
+                )
+            if current == directory:
+                shared = bool(mode & 0o022)
+        parent = os.path.dirname(current)
+        if parent == current:
+            return shared
+        current = parent
+
+
+def _check_owner(path: str, info: os.stat_result, shared: bool) -> None:
+    """In a shared sticky directory, refuse a file (config or lock) another user owns."""
+    if shared and not _trusted(info.st_uid):
         raise ConfigFileError(
-            f"{path} is a directory, not a config file",
-            fix="set AWS_CONFIG_FILE (or --config-file) to a file path",
+            f"refusing to use {path}: {path} is owned by {_name_of(info.st_uid)} in a "
+            "directory others may write, so that user controls what it holds",
+            fix="remove it (or use a directory only this user controls) and run again",
             path=path,
-        ) from None
+        )
+
+
+def _not_regular(path: str, mode: int, fix: str | None = None) -> ConfigFileError:
+    kind = (
+        "a directory"
+        if stat.S_ISDIR(mode)
+        else "a FIFO"
+        if stat.S_ISFIFO(mode)
+        else "a symlink"
+        if stat.S_ISLNK(mode)
+        else "a device"
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+        else "a socket"
+        if stat.S_ISSOCK(mode)
+        else "not a regular file"
+    )
+    return ConfigFileError(
+        f"{path} is {kind}, not a regular file",
+        fix=fix
+        or "point AWS_CONFIG_FILE (or --config-file) at a regular file, or at a path that "
+        "does not exist yet",
+        path=path,
+    )
+
+
+def _refuse_special(path: str) -> None:
+    """Refuse ``path`` early when it exists as anything but a regular file."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return  # missing, or unreadable: the open that follows explains
+    if not stat.S_ISREG(mode):
+        raise _not_regular(path, mode)
+
+
+def _open_regular(path: str, flags: int, *, fix: str | None = None) -> int | None:
+    """Open ``path`` without following a symlink or blocking; ``None`` when it is missing.
+
+    Anything but a regular file is refused before it is opened (a FIFO would block, a device
+    would read forever) and checked again once open. Raises :class:`ConfigFileError` for what is
+    refused, :class:`OSError` for what the caller explains.
+    """
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        info = None
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        raise _not_regular(path, info.st_mode, fix)
+    if info is None and not flags & os.O_CREAT:
+        return None
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | _O_NOCTTY, 0o600)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # replaced by a symlink since the lstat
+            raise _not_regular(path, stat.S_IFLNK, fix) from None
+        raise
+    opened = os.fstat(fd).st_mode
+    if not stat.S_ISREG(opened):
+        os.close(fd)
+        raise _not_regular(path, opened, fix)
+    return fd
+
+
+def _read_text(path: str, *, shared: bool = False) -> tuple[str | None, os.stat_result | None]:
+    """The file's text and stat, or ``(None, None)`` when it does not exist.
+
+    Never blocks and never reads more than :data:`MAX_CONFIG_BYTES` (plus one) bytes: only a
+    regular file is opened (see :func:`_open_regular`). Raises :class:`ConfigFileError`.
+    """
+    try:
+        fd = _open_regular(path, os.O_RDONLY)
     except OSError as exc:
         raise ConfigFileError(
             f"cannot read {path}: {exc.strerror or exc}",
             fix="make it readable by this user (or choose another file with --config-file)",
             path=path,
         ) from None
-    if not stat.S_ISREG(info.st_mode):
+    if fd is None:
+        return None, None
+    try:
+        info = os.fstat(fd)
+        _check_owner(path, info, shared)
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_CONFIG_BYTES:
+            chunk = os.read(fd, MAX_CONFIG_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
         raise ConfigFileError(
-            f"{path} is not a regular file", fix="point AWS_CONFIG_FILE at a file", path=path
+            f"cannot read {path}: {exc.strerror or exc}",
+            fix="make it readable by this user (or choose another file with --config-file)",
+            path=path,
+        ) from None
+    finally:
+        os.close(fd)
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigFileError(
+            f"{path} is larger than {MAX_CONFIG_BYTES // 1024} KiB, far more than an AWS config "
+            "file holds (is it the right file?)",
+            fix="point AWS_CONFIG_FILE (or --config-file) at the AWS config file",
+            path=path,
         )
+    data = b"".join(chunks)
     try:
         return data.decode("utf-8"), info
     except UnicodeDecodeError as exc:
@@ -689,16 +959,6 @@ def _read_text(path: str) -> tuple[str | None, os.stat_result | None]:
             fix="convert it to UTF-8 (e.g. `iconv -f latin1 -t utf-8`) and run again",
             path=path,
         ) from None
-
-
-def _target(path: str | None, environ: Mapping[str, str] | None) -> str:
-    """The file to read and replace: ``path`` (``~`` expanded) or :func:`config_path`.
-
-    Symlinks are followed, so a symlinked config has its target replaced and keeps the link,
-    and every writer locks the same file whatever path it was given.
-    """
-    chosen = os.path.expanduser(path) if path else config_path(environ)
-    return os.path.realpath(chosen)
 
 
 def _make_dirs(directory: str) -> None:
@@ -716,7 +976,7 @@ def _make_dirs(directory: str) -> None:
             os.mkdir(path, 0o700)
             os.chmod(path, 0o700)
         except FileExistsError:
-            continue
+            continue  # made meanwhile: _check_directories judges it next
         except OSError as exc:
             raise ConfigFileError(
                 f"cannot create the directory {path}: {exc.strerror or exc}",
@@ -727,9 +987,14 @@ def _make_dirs(directory: str) -> None:
 
 
 @contextlib.contextmanager
-def _locked(path: str) -> Iterator[None]:
-    """Hold an exclusive lock on ``<path>.lock`` (created 0600) while the block runs."""
+def _locked(path: str, timeout: float, shared: bool) -> Iterator[None]:
+    """Hold an exclusive lock on ``<path>.lock`` (created 0600) while the block runs.
+
+    Waits at most ``timeout`` seconds for another holder, then raises
+    :class:`ConfigFileBusyError`. The lock file must be a regular file, not a symlink.
+    """
     lock_path = path + ".lock"
+    odd = f"remove {lock_path} (write-config makes a new one) and run again"
 
     def cannot(exc: OSError) -> ConfigFileError:
         return ConfigFileError(
@@ -740,16 +1005,39 @@ def _locked(path: str) -> Iterator[None]:
         )
 
     try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = _open_regular(lock_path, os.O_RDWR | os.O_CREAT, fix=odd)
     except PermissionError:
         try:  # an existing lock file we may not write still serves for flock
-            fd = os.open(lock_path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = _open_regular(lock_path, os.O_RDONLY, fix=odd)
         except OSError as exc:
             raise cannot(exc) from None
+        if fd is None:
+            raise cannot(PermissionError(errno.EACCES, os.strerror(errno.EACCES))) from None
     except OSError as exc:
         raise cannot(exc) from None
+    assert fd is not None  # O_CREAT: never missing
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        _check_owner(lock_path, os.fstat(fd), shared)
+        deadline = time.monotonic() + timeout
+        pause = 0.001
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise ConfigFileBusyError(
+                        f"cannot lock {lock_path}: another process has held it for "
+                        f"{timeout:g} s (a write-config that is stuck, or a process holding "
+                        "it on purpose); nothing was written",
+                        fix=f"find the holder with `fuser -v {lock_path}`, let it finish or "
+                        "stop it, and run again",
+                        path=path,
+                        lock_path=lock_path,
+                    ) from None
+                time.sleep(min(pause, left))
+                pause = min(pause * 2, 0.02)
         yield
     finally:
         os.close(fd)  # closing releases the lock
@@ -809,9 +1097,6 @@ def _replace(path: str, data: bytes, info: os.stat_result | None) -> None:
                     with contextlib.suppress(OSError):  # allowed if we are in that group
                         os.fchown(handle.fileno(), -1, info.st_gid)
             os.fsync(handle.fileno())
-        pause = os.environ.get(_PAUSE_BEFORE_REPLACE_ENV)
-        if pause:
-            time.sleep(float(pause))
         os.replace(temp, path)
     except BaseException as exc:
         with contextlib.suppress(OSError):
@@ -833,34 +1118,36 @@ def write_profiles(
     dry_run: bool = False,
     check: bool = False,
     environ: Mapping[str, str] | None = None,
+    lock_timeout: float = LOCK_TIMEOUT,
 ) -> WriteResult:
     """Merge ``profiles`` into the AWS config file and write it atomically; return what happened.
 
     ``path`` overrides :func:`config_path` (``environ`` defaults to :data:`os.environ`). With
     ``dry_run`` or ``check`` nothing is created or written; the result says whether a write
     would change the file. Otherwise the merge and write run under the lock described in the
-    module docstring, and an unchanged file is not rewritten (its mtime stays). Raises
-    :class:`InvalidInputError` (bad profiles) or :class:`ConfigFileError` (unreadable,
-    unparseable or unwritable file); on any error the file is untouched.
+    module docstring, waiting at most ``lock_timeout`` seconds for it, and an unchanged file is
+    not rewritten (its mtime stays). Both refuse a file another user could swap (see the
+    module docstring) and anything but a regular file of at most :data:`MAX_CONFIG_BYTES`.
+    Raises :class:`InvalidInputError` (bad profiles), :class:`ConfigFileBusyError` (the lock
+    stayed taken) or :class:`ConfigFileError` (a file that is unsafe, unreadable, unparseable
+    or unwritable); on any error the file is untouched.
     """
     if not profiles:
         raise InvalidInputError("profiles", [], "no profile given", fix="pass at least one Profile")
     names = tuple(profile.name for profile in profiles)
-    target = _target(path, environ)
-    if os.path.isdir(target):
-        raise ConfigFileError(
-            f"{target} is a directory, not a config file",
-            fix="set AWS_CONFIG_FILE (or --config-file) to a file path",
-            path=target,
-        )
+    target = _resolve(_chosen(path, environ))
+    _refuse_special(target)
     if dry_run or check:
-        old, _ = _read_text(target)
+        shared = _check_directories(target)
+        old, _ = _read_text(target, shared=shared)
         new = merge(old or "", profiles, source=target)
         return WriteResult(target, new != (old or "") or old is None, new, names, old is None)
+    _check_directories(target)  # before creating anything in them
     _make_dirs(os.path.dirname(target))
-    with _locked(target):
+    shared = _check_directories(target)  # and again: a directory made meanwhile by another
+    with _locked(target, lock_timeout, shared):
         _remove_stale_temps(target)
-        old, info = _read_text(target)
+        old, info = _read_text(target, shared=shared)
         new = merge(old or "", profiles, source=target)
         if old is not None and new == old:
             log.info("%s already holds profiles %s", target, ", ".join(names))
@@ -887,7 +1174,7 @@ def read_profile(
     holds invalid values, :class:`ConfigFileError` when the file cannot be read or parsed.
     """
     check_profile_name(name)
-    target = _target(path, environ)
+    target = os.path.realpath(_chosen(path, environ))
     text, _ = _read_text(target)
     sections = _parse(text or "", target)
     values: dict[str, str] | None = None

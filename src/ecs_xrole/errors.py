@@ -17,6 +17,7 @@ from typing import Any
 __all__ = [
     "AssumeRoleDeniedError",
     "AssumeRoleError",
+    "ConfigFileBusyError",
     "ConfigFileError",
     "CredentialsUnavailableError",
     "EndpointError",
@@ -204,3 +205,14 @@ class ConfigFileError(Error):
     def __init__(self, what: str, *, fix: str | None = None, path: str) -> None:
         self.path = path
         super().__init__(what, fix=fix)
+
+
+class ConfigFileBusyError(ConfigFileError):
+    """Another process held the config file's lock longer than the writer would wait.
+
+    ``lock_path`` names the lock file. Nothing was written; running again may succeed.
+    """
+
+    def __init__(self, what: str, *, fix: str | None = None, path: str, lock_path: str) -> None:
+        self.lock_path = lock_path
+        super().__init__(what, fix=fix, path=path)

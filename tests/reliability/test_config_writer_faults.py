@@ -102,7 +102,13 @@ def test_fifty_writers_killed_at_random_points_lose_nothing_that_finished(
     cfg.write_text(BASE)
     # Each writer holds its written temporary file a moment before the rename, so kills land
     # in every phase: waiting for the lock, merging, written but not renamed, renamed.
-    monkeypatch.setenv("_ECS_XROLE_TEST_PAUSE_BEFORE_REPLACE", "0.01")
+    real_replace = os.replace
+
+    def replace(*args: Any, **kwargs: Any) -> None:  # inherited by the forked writers
+        time.sleep(0.01)
+        real_replace(*args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", replace)
     rng = random.Random(50)
     names = [(f"w{i:02d}", arn(i)) for i in range(50)]
     pids, gate = fork_writers(cfg, names)
