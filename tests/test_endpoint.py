@@ -249,9 +249,17 @@ def test_token_file_refusals(tmp_path: Path, content: bytes, says: str) -> None:
 
 
 def test_unreadable_token_file_names_the_path(tmp_path: Path) -> None:
-    ep = Endpoint("http://127.0.0.1:9/", auth="token_file", token_file=str(tmp_path))
+    ep = Endpoint("http://127.0.0.1:9/", auth="token_file", token_file=str(tmp_path / "missing"))
     with pytest.raises(TokenError, match="cannot read") as info:
-        ep.authorization()  # a directory: unreadable as a file, even for root
+        ep.authorization()
+    assert str(tmp_path / "missing") in str(info.value)
+    assert TOKEN_FILE in str(info.value)
+
+
+def test_a_directory_as_token_file_is_refused_unread(tmp_path: Path) -> None:
+    ep = Endpoint("http://127.0.0.1:9/", auth="token_file", token_file=str(tmp_path))
+    with pytest.raises(TokenError, match="is a directory, not a regular file") as info:
+        ep.authorization()
     assert str(tmp_path) in str(info.value)
     assert TOKEN_FILE in str(info.value)
 

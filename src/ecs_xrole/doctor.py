@@ -31,6 +31,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TextIO
 
 from . import policy
+from .endpoint import shown_url
 from .errors import Error, InvalidInputError, redact
 from .validate import (
     MAX_CHAINED_DURATION,
@@ -51,6 +52,7 @@ __all__ = [
     "DoctorContext",
     "add_parser",
     "format_results",
+    "printable",
     "run",
     "run_checks",
 ]
@@ -129,13 +131,6 @@ class DoctorContext:
 Check = Callable[[DoctorContext], CheckResult]
 
 
-def _show_url(url: str) -> str:
-    """The endpoint URL with the credentials ID of an ECS relative URI hidden."""
-    marker = "/v2/credentials/"
-    head, sep, _ = url.partition(marker)
-    return f"{head}{marker}<id>" if sep else url
-
-
 def _ago(seconds: float) -> str:
     minutes = int(abs(seconds) // 60)
     if minutes >= 60:
@@ -165,51 +160,58 @@ def check_endpoint_variables(ctx: DoctorContext) -> CheckResult:
         "explicit": "the mapping passed in",
     }[ctx.endpoint.source]
     names = ", ".join(ctx.endpoint.variables) or "endpoint variables"
-    return CheckResult(name, True, f"{names} from {where} -> {_show_url(ctx.endpoint.url)}")
+    return CheckResult(name, True, f"{names} from {where} -> {shown_url(ctx.endpoint.url)}")
 
 
 def check_endpoint_reachable(ctx: DoctorContext) -> CheckResult:
-    """One GET to the endpoint (no retries), timed. Any HTTP answer counts as reachable."""
-    # Imported here: building the command-line parser imports this module, and write-config
-    # (run at every container start) must not pay for http.client and email.
-    import urllib.error
-    import urllib.request
+    """One GET to the endpoint (no retries, no redirects), timed. Any HTTP answer counts as
+    reachable. Made by the library's own client (:func:`ecs_xrole.fetch.http_get`): the URL
+    passed the allow-list when the endpoint was found, a redirect is reported and never
+    followed (it would carry the token elsewhere), the body is read up to the library's limit
+    and dropped, and the whole probe ends within ``--timeout`` seconds."""
+    from .fetch import MAX_BODY, WallClockTimeout, http_get
 
     name = "endpoint-reachable"
     assert ctx.endpoint is not None
-    request = urllib.request.Request(ctx.endpoint.url)  # noqa: S310 - host judged by detect_endpoint
+    shown = shown_url(ctx.endpoint.url)
+    headers: dict[str, str] = {}
     try:
         header = ctx.endpoint.authorization()
     except Error:
         header = None  # the token check reports it; still see whether the endpoint answers
     if header is not None:
-        request.add_header("Authorization", header)
-    # The container endpoint is link-local or loopback: never send it through a proxy.
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        headers["Authorization"] = header
     started = time.monotonic()
     try:
-        with opener.open(request, timeout=ctx.timeout) as response:
-            response.read()  # the credentials: read and dropped, never shown
-            ctx.probe_status = int(response.status)
-    except urllib.error.HTTPError as exc:
-        ctx.probe_status = int(exc.code)
-        exc.close()
-    except (OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
+        answer = http_get(
+            ctx.endpoint.url,
+            headers=headers,
+            deadline=started + ctx.timeout,
+            connect_timeout=ctx.timeout,
+            read_timeout=ctx.timeout,
+        )
+    except Exception as exc:  # urllib3, http.client and socket errors: all mean "no answer"
+        if isinstance(exc, WallClockTimeout):
+            reason = "it was still answering when the time was up"
+        else:
+            reason = str(getattr(exc, "reason", None) or exc)
         return CheckResult(
             name,
             False,
-            f"{_show_url(ctx.endpoint.url)} did not answer within {ctx.timeout:g} s ({reason})",
+            f"{shown} did not answer within {ctx.timeout:g} s ({reason})",
             "in ECS the agent serves this address: check that the container runs in the task "
             "(not on the host) and, for bridge or host networking, that ECS_ENABLE_TASK_IAM_ROLE "
             "is on; in EKS check that the Pod Identity agent DaemonSet runs; on a laptop start "
             "the local stand-ins (`ecs-xrole demo` shows them)",
         )
+    ctx.probe_status = answer.status
     elapsed_ms = (time.monotonic() - started) * 1000
-    return CheckResult(
-        name, True, f"{_show_url(ctx.endpoint.url)} answered HTTP {ctx.probe_status} in "
-        f"{elapsed_ms:.0f} ms",
-    )  # fmt: skip
+    detail = f"{shown} answered HTTP {answer.status} in {elapsed_ms:.0f} ms"
+    if 300 <= answer.status <= 399:
+        detail += " (a redirect: not followed, it would carry the token to another address)"
+    if answer.body is None:
+        detail += f" with a body over {MAX_BODY} bytes (not read)"
+    return CheckResult(name, True, detail)
 
 
 def check_token(ctx: DoctorContext) -> CheckResult:
@@ -771,14 +773,34 @@ def run_checks(
     return list(results.values())
 
 
+def printable(text: str) -> str:
+    """``text`` with every character a terminal would act on written as an escape.
+
+    Control characters (ANSI escape sequences start with one), line and paragraph separators,
+    bidirectional overrides and other invisible format characters become ``\\x1b``,
+    ``\\n``, ``\\u202e``...: a value that came from the network (the endpoint's RoleArn, an
+    error message) can neither recolour the terminal nor forge a line of the report.
+    """
+    if text.isprintable():
+        return text
+    return "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
+    )
+
+
 def format_results(results: list[CheckResult]) -> str:
-    """The human form: one line per check (PASS, FAIL or SKIP), each fix indented below."""
+    """The human form: one line per check (PASS, FAIL or SKIP), each fix indented below.
+
+    Details are escaped with :func:`printable`; a fix keeps its own line breaks, each line
+    escaped likewise.
+    """
     width = max(len(r.name) for r in results)
     lines = []
     for result in results:
-        lines.append(f"{result.status.upper():4}  {result.name:{width}}  {result.detail}")
+        detail = printable(result.detail)
+        lines.append(f"{result.status.upper():4}  {result.name:{width}}  {detail}")
         if result.ok is False and result.fix:
-            fix_lines = result.fix.splitlines()
+            fix_lines = [printable(part) for part in result.fix.split("\n")]
             pad = " " * (width + 8)
             lines.append(f"{pad}fix: {fix_lines[0]}")
             lines.extend(f"{pad}     {line}" for line in fix_lines[1:])

@@ -23,6 +23,8 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -41,6 +43,7 @@ __all__ = [
     "check_endpoint_url",
     "check_token",
     "detect_endpoint",
+    "shown_url",
 ]
 
 log = logging.getLogger(__name__)
@@ -115,6 +118,14 @@ class Endpoint:
     variables: tuple[str, ...] = ()
     token: _Token | str | None = field(default=None, repr=False, compare=False)
 
+    def __repr__(self) -> str:
+        # The credentials ID in the URL is a bearer capability: shown shortened, as everywhere.
+        return (
+            f"Endpoint(url={shown_url(self.url)!r}, auth={self.auth!r}, "
+            f"token_file={self.token_file!r}, source={self.source!r}, "
+            f"variables={self.variables!r})"
+        )
+
     def __post_init__(self) -> None:
         check_endpoint_url(self.url, name="Endpoint.url")
         if isinstance(self.token, str):
@@ -135,13 +146,13 @@ class Endpoint:
         if self.auth == "token":
             if not isinstance(self.token, _Token):
                 raise TokenError(
-                    f"Endpoint(auth='token') for {self.url} holds no token",
+                    f"Endpoint(auth='token') for {shown_url(self.url)} holds no token",
                     fix=f"build the endpoint with token=... or set {TOKEN}",
                 )
             return check_token(self.token.value, origin=TOKEN)
         if self.token_file is None:
             raise TokenError(
-                f"Endpoint(auth='token_file') for {self.url} names no token file",
+                f"Endpoint(auth='token_file') for {shown_url(self.url)} names no token file",
                 fix=f"build the endpoint with token_file=... or set {TOKEN_FILE}",
             )
         return _read_token_file(self.token_file)
@@ -186,16 +197,32 @@ def check_token(raw: str, *, origin: str) -> str:
 
 
 def _read_token_file(path: str) -> str:
+    """Read a token file without ever blocking: anything but a regular file is refused.
+
+    The file is opened with ``O_NONBLOCK`` and judged by ``fstat`` on that same descriptor
+    (no check-then-open race): opening a FIFO this way returns at once instead of waiting for
+    a writer, and a FIFO, device (``/dev/zero``), socket or directory is refused unread.
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
     try:
-        with open(path, "rb") as handle:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise _unreadable(path, exc) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise TokenError(
+                f"the authorization token file {path!r} ({TOKEN_FILE}) is {_file_kind(mode)}, "
+                "not a regular file: refused without reading it (it could block or never end)",
+                fix=f"point {TOKEN_FILE} at the token file itself (EKS Pod Identity mounts it "
+                "at /var/run/secrets/pods.eks.amazonaws.com/serviceaccount/eks-pod-identity-token)",
+            )
+        with os.fdopen(fd, "rb", closefd=False) as handle:
             data = handle.read(_MAX_TOKEN_BYTES + 1)
     except OSError as exc:
-        raise TokenError(
-            f"cannot read the authorization token file {path!r} ({TOKEN_FILE}): "
-            f"{exc.strerror or type(exc).__name__}",
-            fix="check the path and that this user may read it (EKS Pod Identity mounts it "
-            "at /var/run/secrets/pods.eks.amazonaws.com/serviceaccount/eks-pod-identity-token)",
-        ) from None
+        raise _unreadable(path, exc) from None
+    finally:
+        os.close(fd)
     if len(data) > _MAX_TOKEN_BYTES:
         raise TokenError(
             f"the authorization token file {path!r} is larger than {_MAX_TOKEN_BYTES} bytes",
@@ -212,15 +239,64 @@ def _read_token_file(path: str) -> str:
     return check_token(text, origin=f"file {path!r}")
 
 
-def _shown_url(url: str) -> str:
-    """The URL as it may appear in a message: any userinfo (maybe a password) hidden."""
+def _unreadable(path: str, exc: OSError) -> TokenError:
+    return TokenError(
+        f"cannot read the authorization token file {path!r} ({TOKEN_FILE}): "
+        f"{exc.strerror or type(exc).__name__}",
+        fix="check the path and that this user may read it (EKS Pod Identity mounts it "
+        "at /var/run/secrets/pods.eks.amazonaws.com/serviceaccount/eks-pod-identity-token)",
+    )
+
+
+def _file_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a special file"
+
+
+# The ECS agent's credentials ID: the path segment after /credentials/ (a bearer capability).
+_CREDENTIALS_ID = re.compile(r"(/credentials/)([^/?#]+)")
+#: How many characters of the credentials ID a message shows (enough to tell two IDs apart).
+SHOWN_ID_CHARS = 4
+
+
+def shown_url(url: str) -> str:
+    """The URL as every message, ``repr`` and log line shows it.
+
+    The credentials ID of an ECS URL (``/v2/credentials/<id>``: whoever has it can fetch the
+    task role's credentials from the agent) is cut to its first four characters
+    (``/v2/credentials/1a2b...``), a query string or fragment (credentials URLs need none,
+    so it could only carry something secret) becomes ``?...`` or ``#...``, and userinfo
+    (``user:password@``) becomes ``<redacted>@``. Pure; shared by every module that names an
+    endpoint.
+    """
     scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url
-    netloc, slash, tail = rest.partition("/")
-    if "@" in netloc:
-        netloc = "<redacted>@" + netloc.rpartition("@")[2]
-    return f"{scheme}{sep}{netloc}{slash}{tail}"
+    if sep:
+        netloc, slash, tail = rest.partition("/")
+        if "@" in netloc:
+            netloc = "<redacted>@" + netloc.rpartition("@")[2]
+        url = f"{scheme}{sep}{netloc}{slash}{tail}"
+    cut = min((i for i in (url.find("?"), url.find("#")) if i >= 0), default=len(url))
+    head = _CREDENTIALS_ID.sub(lambda m: m.group(1) + _short_id(m.group(2)), url[:cut])
+    return head + (url[cut : cut + 1] + "..." if cut < len(url) else "")
+
+
+def credentials_id(url: str) -> str | None:
+    """The ECS credentials ID in ``url`` (what :func:`shown_url` shortens), or ``None``."""
+    match = _CREDENTIALS_ID.search(url.partition("?")[0].partition("#")[0])
+    return match.group(2) if match else None
+
+
+def _short_id(value: str) -> str:
+    return (value[:SHOWN_ID_CHARS] if len(value) > SHOWN_ID_CHARS else "") + "..."
 
 
 def check_endpoint_url(url: str, *, name: str = FULL_URI) -> str:
@@ -233,7 +309,7 @@ def check_endpoint_url(url: str, *, name: str = FULL_URI) -> str:
 
     Raises :class:`~ecs_xrole.errors.EndpointNotAllowedError` naming the host and the rule.
     """
-    shown = _shown_url(url)
+    shown = shown_url(url)
 
     def refuse(problem: str, fix: str = _URL_FIX) -> EndpointNotAllowedError:
         return EndpointNotAllowedError(name, shown, problem, fix=fix)
@@ -291,7 +367,7 @@ def _endpoint_from(
             # Without this check "@evil.example/" would make the host evil.example.
             raise EndpointNotAllowedError(
                 RELATIVE_URI,
-                relative,
+                shown_url(relative),
                 "a relative URI must start with '/' (it is appended to http://169.254.170.2)",
                 fix="set it to the path the ECS agent gave, such as /v2/credentials/<id>",
             )

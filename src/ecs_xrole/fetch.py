@@ -3,13 +3,18 @@
 One GET with short timeouts, retried with exponential backoff and full jitter on what can
 pass (connection errors, timeouts, resets, 5xx, 429 with its ``Retry-After``), all under one
 overall deadline: no attempt starts and no sleep runs past it, and each attempt's timeouts
-are clipped to the time left. Errors that retrying cannot fix (400 "Credentials not found",
+are clipped to the time left. The deadline is wall-clock time whatever the server does: a
+watchdog shuts the socket down when it passes, so an endpoint that drip-feeds its answer one
+byte at a time (which never trips a per-read timeout) cannot hold a caller past it. Errors
+that retrying cannot fix (400 "Credentials not found",
 401/403 token errors, an unusable 200 body) fail at once with the endpoint's own words and
 a fix.
 
 The HTTP client is one :class:`urllib3.PoolManager` shared by the process (connections are
 kept alive between fetches) and dropped in a child after ``os.fork``, so a child never
-writes on its parent's sockets. urllib3 is used directly, never botocore.
+writes on its parent's sockets. urllib3 is used directly, never botocore. :func:`http_get` is
+the one way ecs-xrole makes a plain HTTP request (this module, the task metadata and
+``doctor``): no redirects, a size limit, a wall-clock deadline.
 """
 
 from __future__ import annotations
@@ -21,14 +26,18 @@ import logging
 import os
 import random
 import re
+import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import (
     ConnectTimeoutError,
     NewConnectionError,
@@ -39,7 +48,16 @@ from urllib3.exceptions import (
 
 from ._version import __version__
 from .credentials import TemporaryCredentials
-from .endpoint import RELATIVE_URI, TOKEN, TOKEN_FILE, Endpoint, detect_endpoint
+from .endpoint import (
+    RELATIVE_URI,
+    SHOWN_ID_CHARS,
+    TOKEN,
+    TOKEN_FILE,
+    Endpoint,
+    credentials_id,
+    detect_endpoint,
+    shown_url,
+)
 from .errors import EndpointRequestError, EndpointResponseError, InvalidInputError, redact
 
 __all__ = ["fetch_credentials", "parse_credentials", "parse_expiration"]
@@ -56,6 +74,10 @@ QUOTE_CHARS = 200
 #: Below this many seconds left, another attempt is not worth starting (its timeouts would be
 #: too short to mean anything).
 MIN_ATTEMPT = 0.1
+#: The shortest wait between two attempts, whatever ``Retry-After`` or the jitter say: no
+#: fault pattern (``Retry-After: 0``, a date in the past, instant resets) makes more than
+#: about 10 requests a second (the ECS agent allows 40 per task).
+MIN_WAIT = 0.1
 
 _pool: urllib3.PoolManager | None = None
 # A generator of our own: the jitter must not draw from (or be steered by a seed of) the
@@ -67,30 +89,266 @@ _pool_lock = threading.Lock()
 def http_pool() -> urllib3.PoolManager:
     """Return the process's shared connection pool, creating it on first use (thread-safe).
 
-    Shared with :mod:`ecs_xrole.metadata`. Retries and redirects are off: callers retry
-    themselves, under their own deadline.
+    Retries and redirects are off: callers retry themselves, under their own deadline. Its
+    connections report to the deadline watchdog (see :func:`http_get`).
     """
     global _pool
     pool = _pool
     if pool is None:
         with _pool_lock:
             if _pool is None:
-                _pool = urllib3.PoolManager(num_pools=4, maxsize=4, block=False, retries=False)
+                made = urllib3.PoolManager(num_pools=4, maxsize=4, block=False, retries=False)
+                made.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+                _pool = made
             pool = _pool
     return pool
+
+
+class WallClockTimeout(urllib3.exceptions.TimeoutError):
+    """A request's wall-clock deadline passed while it was still connecting or reading."""
+
+
+class _Guard:
+    """One request's deadline and what it used (read by the watchdog thread).
+
+    Both the connections and their sockets are kept: http.client detaches the socket from
+    a connection that is to close once the headers are read (``Connection: close``), and
+    the body is then read from that socket alone.
+    """
+
+    __slots__ = ("at", "connections", "fired", "sockets")
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+        self.connections: list[Any] = []
+        self.sockets: list[Any] = []
+        self.fired = False
+
+    def cut(self) -> None:
+        """Shut down the sockets (caller holds the watchdog's lock). Idempotent."""
+        self.fired = True
+        live = [getattr(connection, "sock", None) for connection in self.connections]
+        for sock in [*live, *self.sockets]:
+            if sock is None:
+                continue
+            # The plain socket's shutdown, also for a TLS socket (ssl's own would drop its state
+            # under the reading thread): the blocked recv returns at once. A socket already
+            # closed raises, and is left alone.
+            with suppress(OSError, TypeError, ValueError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+class _Watchdog:
+    """One daemon thread that cuts the sockets of requests whose deadline passed.
+
+    urllib3's timeouts bound each socket operation, not a request: a server sending a byte a
+    second never trips them. Cheap when nothing is late: a request costs two lock rounds and
+    a notify; the thread starts with the first request and sleeps until the earliest deadline.
+    """
+
+    #: A cut request is cut again this often until it ends: a socket made after the first cut
+    #: (the TLS handshake of a connection that was still opening) is cut too.
+    RECUT = 0.05
+    #: The cut comes this long after the deadline: a silent server is ended by the socket
+    #: timeout (clipped to the deadline), which says more ("read timed out"); the watchdog is
+    #: for what that timeout cannot end.
+    GRACE = 0.05
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._guards: set[_Guard] = set()
+        self._thread: threading.Thread | None = None
+
+    def add(self, guard: _Guard) -> None:
+        with self._cond:
+            self._guards.add(guard)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="ecs-xrole-deadline-watchdog", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+
+    def watch(self, guard: _Guard, connection: Any) -> None:
+        with self._cond:
+            if connection not in guard.connections:
+                guard.connections.append(connection)
+            sock = getattr(connection, "sock", None)
+            if sock is not None and sock not in guard.sockets:
+                guard.sockets.append(sock)
+            if guard.fired:
+                guard.cut()
+
+    def remove(self, guard: _Guard) -> bool:
+        """Stop watching; return whether the deadline cut the request."""
+        with self._cond:
+            self._guards.discard(guard)
+            return guard.fired
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                wake: float | None = None
+                for guard in self._guards:
+                    if guard.at <= now:
+                        guard.cut()
+                        due = now + self.RECUT
+                    else:
+                        due = guard.at
+                    wake = due if wake is None else min(wake, due)
+                self._cond.wait(None if wake is None else max(wake - now, 0.001))
+
+
+_watchdog = _Watchdog()
+# The guard of the request this thread is making, for the connection classes below.
+_current = threading.local()
+
+
+def _watch(connection: Any) -> None:
+    guard = getattr(_current, "guard", None)
+    if guard is not None:
+        _watchdog.watch(guard, connection)
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    # connect() covers a new connection (and the TLS handshake), getresponse() a kept-alive one.
+    def connect(self) -> None:
+        _watch(self)
+        super().connect()
+
+    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
+        _watch(self)
+        return super().getresponse(*args, **kwargs)
+
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    def connect(self) -> None:
+        _watch(self)
+        super().connect()
+
+    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
+        _watch(self)
+        return super().getresponse(*args, **kwargs)
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+@contextmanager
+def _deadline(at: float) -> Iterator[_Guard]:
+    guard = _Guard(at + _Watchdog.GRACE)
+    _current.guard = guard
+    _watchdog.add(guard)
+    try:
+        yield guard
+    finally:
+        _current.guard = None
+        _watchdog.remove(guard)
 
 
 def _forget_pool_after_fork() -> None:
     # The child must not reuse the parent's keep-alive sockets: two processes writing one
     # connection interleave requests. Drop the pool (closing only our copies of the fds) and
-    # replace the lock, which another parent thread may have held at fork time.
-    global _pool, _pool_lock
+    # replace the lock, which another parent thread may have held at fork time; the watchdog
+    # thread did not survive the fork.
+    global _pool, _pool_lock, _watchdog
     _pool = None
     _pool_lock = threading.Lock()
+    _watchdog = _Watchdog()
     _jitter.seed()  # forked workers must not all draw the same jitter
 
 
 os.register_at_fork(after_in_child=_forget_pool_after_fork)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What :func:`http_get` got: the status, the headers, and the body (``None`` when it was
+    larger than the limit and was not read to its end)."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes | None
+
+
+def http_get(
+    url: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    deadline: float,
+    connect_timeout: float,
+    read_timeout: float,
+    limit: int = MAX_BODY,
+) -> Answer:
+    """GET ``url`` once and read at most ``limit`` bytes of its body, all by ``deadline``.
+
+    ``deadline`` is a :func:`time.monotonic` time: whatever the server does (drip-feeding its
+    status line, headers or body, or saying nothing), this returns or raises by then, plus
+    the few milliseconds the watchdog needs. Each socket operation is bounded by
+    ``connect_timeout`` / ``read_timeout`` and by the time left. Redirects are never followed
+    (a 3xx is returned as it is), no proxy is used, the body is not decompressed. Uses the
+    shared pool; a connection goes back to it only when the body was read to its end in time.
+    The caller judges the URL first (:func:`~ecs_xrole.endpoint.check_endpoint_url`).
+
+    Shared by :func:`fetch_credentials`, :mod:`ecs_xrole.metadata` and ``doctor``. Raises
+    :class:`WallClockTimeout` when the deadline cut the request, and urllib3's, http.client's
+    and socket errors otherwise.
+    """
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise WallClockTimeout("the deadline passed before the request started")
+    with _deadline(deadline) as guard:
+        response: Any = None
+        chunks: list[bytes] = []
+        size = 0
+        complete = False
+        try:
+            response = http_pool().request(
+                "GET",
+                url,
+                headers=dict(headers or {}),
+                timeout=urllib3.Timeout(
+                    connect=min(connect_timeout, left), read=min(read_timeout, left)
+                ),
+                retries=False,
+                redirect=False,
+                preload_content=False,
+                decode_content=False,
+            )
+            # Streamed, with the clock checked between reads (the watchdog cuts a read that
+            # would not return in time).
+            while size <= limit and time.monotonic() < deadline:
+                chunk = response.read(min(16384, limit + 1 - size))
+                if not chunk:
+                    complete = True
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+        except Exception:
+            if response is not None:
+                response.close()
+            if _watchdog.remove(guard):  # the cut made the error: say what really happened
+                raise WallClockTimeout("the deadline passed during the request") from None
+            raise
+        # Settle under the watchdog's lock whether the deadline won: a connection it cut must
+        # not go back to the pool, and one going back must not be cut afterwards. (A cut can
+        # also look like a clean end of a body that has no Content-Length.)
+        cut = _watchdog.remove(guard)
+        if cut or (not complete and size <= limit):
+            response.close()
+            raise WallClockTimeout("the deadline passed while the answer was still arriving")
+        if complete:
+            response.release_conn()  # clean: keep it alive for the next request
+        else:
+            response.close()  # over the limit: the rest is never read
+        body = b"".join(chunks) if complete else None
+        return Answer(status=response.status, headers=response.headers, body=body)
 
 
 @dataclass(frozen=True)
@@ -141,7 +399,6 @@ def fetch_credentials(
         raise InvalidInputError("max_attempts", max_attempts, "it must be a whole number >= 1")
     if endpoint is None:
         endpoint = detect_endpoint()
-    pool = http_pool()
     started = time.monotonic()
     end = started + deadline
     attempts = 0
@@ -159,9 +416,9 @@ def fetch_credentials(
         authorization = endpoint.authorization()  # re-read each time: the token file rotates
         attempts += 1
         result = _attempt(
-            pool,
             endpoint,
             authorization,
+            end=end,
             connect=min(connect_timeout, left),
             read=min(read_timeout, left),
             attempt=attempts,
@@ -171,7 +428,8 @@ def fetch_credentials(
         last = result
         if result.status is not None:
             answered = result
-        # Sleep only as long as still leaves a useful attempt before the deadline.
+        # Sleep only as long as still leaves a useful attempt before the deadline, and never
+        # less than MIN_WAIT: Retry-After: 0 must not become a tight loop.
         budget = end - time.monotonic() - MIN_ATTEMPT
         if result.retry_after is not None:
             if result.retry_after > budget:
@@ -180,13 +438,14 @@ def fetch_credentials(
                     f"beyond the deadline ({max(budget + MIN_ATTEMPT, 0):.1f} s left)"
                 )
                 break
-            wait = result.retry_after
+            wait = max(result.retry_after, MIN_WAIT)
         else:
-            if budget <= 0:
-                gave_up = "the deadline passed"
-                break
             cap = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempts - 1), budget)
-            wait = _jitter.uniform(0, cap)  # full jitter: spread retries of many clients
+            # Full jitter above the floor: spread the retries of many clients.
+            wait = _jitter.uniform(MIN_WAIT, cap) if cap > MIN_WAIT else MIN_WAIT
+        if wait > budget:
+            gave_up = "the deadline passed" if budget <= 0 else "no time left for another attempt"
+            break
         log.debug("retrying the credentials endpoint in %.3f s (%s)", wait, result.cause)
         time.sleep(wait)
     assert last is not None  # the first attempt always runs: deadline > 0
@@ -195,10 +454,10 @@ def fetch_credentials(
 
 
 def _attempt(
-    pool: urllib3.PoolManager,
     endpoint: Endpoint,
     authorization: str | None,
     *,
+    end: float,
     connect: float,
     read: float,
     attempt: int,
@@ -208,45 +467,39 @@ def _attempt(
     if authorization is not None:
         headers["Authorization"] = authorization
     url = endpoint.url
+    shown = shown_url(url)
     began = time.monotonic()
     try:
-        response = pool.request(
-            "GET",
-            url,
-            headers=headers,
-            timeout=urllib3.Timeout(connect=connect, read=read),
-            retries=False,
-            redirect=False,
-            preload_content=False,
+        answer = http_get(
+            url, headers=headers, deadline=end, connect_timeout=connect, read_timeout=read
         )
-        body = read_limited(response)
     except SSLError as exc:
         raise EndpointRequestError(
-            f"TLS failed with the container credentials endpoint {url}: {_describe(exc)}",
+            f"TLS failed with the container credentials endpoint {shown}: {_describe(exc)}",
             fix="check the endpoint's certificate, or use the plain-http endpoint it offers",
-            url=url,
+            url=shown,
             attempts=attempt,
         ) from None
     except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as exc:
         cause = _describe(exc, connect=connect, read=read)
-        log.debug("GET %s -> %s after %.3f s (attempt %d)", url, cause, _since(began), attempt)
+        log.debug("GET %s -> %s after %.3f s (attempt %d)", shown, cause, _since(began), attempt)
         return _Failure(cause=cause)
-    status = response.status
-    log.debug("GET %s -> HTTP %d in %.3f s (attempt %d)", url, status, _since(began), attempt)
-    if body is None:
+    status = answer.status
+    log.debug("GET %s -> HTTP %d in %.3f s (attempt %d)", shown, status, _since(began), attempt)
+    if answer.body is None:
         raise EndpointResponseError(
-            f"the container credentials endpoint {url} answered HTTP {status} with a body "
+            f"the container credentials endpoint {shown} answered HTTP {status} with a body "
             f"larger than {MAX_BODY} bytes",
             fix="check that the URL points at a credentials endpoint",
         )
     if status == 200:
-        return parse_credentials(body)
-    code, message = _error_text(body, authorization)
+        return parse_credentials(answer.body)
+    code, message = _error_text(answer.body, authorization, url)
     if status == 429 or 500 <= status <= 599:
         cause = (
             f"HTTP {status}" + (f" {code}" if code else "") + (f": {message}" if message else "")
         )
-        retry_after = _retry_after(response.headers.get("Retry-After"))
+        retry_after = _retry_after(answer.headers.get("Retry-After"))
         return _Failure(cause, status=status, code=code, message=message, retry_after=retry_after)
     raise _refused(endpoint, status, code, message, attempt)
 
@@ -255,33 +508,10 @@ def _since(began: float) -> float:
     return time.monotonic() - began
 
 
-def read_limited(response: Any, limit: int = MAX_BODY) -> bytes | None:
-    """Read a urllib3 response's whole body, or return ``None`` when it exceeds ``limit`` bytes.
-
-    Returns the connection to the pool when the body was read to its end, else closes it.
-    Shared with :mod:`ecs_xrole.metadata`.
-    """
-    chunks: list[bytes] = []
-    size = 0
-    complete = False
-    try:
-        while size <= limit:
-            chunk = response.read(limit + 1 - size)
-            if not chunk:
-                complete = True
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-    finally:
-        if complete:
-            response.release_conn()  # the connection is clean: keep it alive for the next fetch
-        else:
-            response.close()
-    return b"".join(chunks) if complete else None
-
-
 def _describe(exc: BaseException, *, connect: float = 0.0, read: float = 0.0) -> str:
     """Say in a few words what went wrong on the wire."""
+    if isinstance(exc, WallClockTimeout):
+        return "timed out: the deadline passed before the answer was complete"
     if isinstance(exc, NewConnectionError):
         return f"cannot connect ({_os_reason(exc) or 'connection failed'})"
     if isinstance(exc, ConnectTimeoutError):
@@ -311,7 +541,12 @@ def _os_reason(exc: BaseException) -> str | None:
     return None
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+# C0 and C1 controls (ANSI escapes start with ESC or CSI), line and paragraph separators and
+# bidirectional overrides: none may reach a terminal from what an endpoint said.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]+")
+
+
+_HEADER_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _clean(text: str, limit: int = QUOTE_CHARS) -> str:
@@ -319,11 +554,14 @@ def _clean(text: str, limit: int = QUOTE_CHARS) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _error_text(body: bytes, authorization: str | None) -> tuple[str | None, str | None]:
-    """The endpoint's ``code`` and ``message`` (JSON), or up to 200 characters of plain text."""
-    text = body.decode("utf-8", "replace")
-    if authorization:
-        text = text.replace(authorization, redact(authorization))  # never echo the token back
+def _error_text(body: bytes, authorization: str | None, url: str) -> tuple[str | None, str | None]:
+    """The endpoint's ``code`` and ``message`` (JSON), or up to 200 characters of plain text.
+
+    The token and the credentials ID are hidden before decoding and again after it: JSON can
+    spell them with escapes (``\\/``, ``\\u0041``) that only decoding turns back into them.
+    """
+    hide = _Hider(authorization, credentials_id(url))
+    text = hide(body.decode("utf-8", "replace"))
     try:
         data = json.loads(text)
     except (ValueError, RecursionError):
@@ -334,10 +572,27 @@ def _error_text(body: bytes, authorization: str | None) -> tuple[str | None, str
         message = lowered.get("message")
         if isinstance(code, str) or isinstance(message, str):
             return (
-                _clean(code, 80) if isinstance(code, str) and code else None,
-                _clean(message) if isinstance(message, str) and message else None,
+                _clean(hide(code), 80) if isinstance(code, str) and code else None,
+                _clean(hide(message)) if isinstance(message, str) and message else None,
             )
     return None, (_clean(text) or None)
+
+
+class _Hider:
+    """Replace the token and the credentials ID in a text the endpoint sent."""
+
+    def __init__(self, token: str | None, credentials: str | None) -> None:
+        pairs = []
+        if token:
+            pairs.append((token, redact(token)))
+        if credentials and len(credentials) > SHOWN_ID_CHARS:
+            pairs.append((credentials, credentials[:SHOWN_ID_CHARS] + "..."))
+        self._pairs = pairs
+
+    def __call__(self, text: str) -> str:
+        for secret, stand_in in self._pairs:
+            text = text.replace(secret, stand_in)
+        return text
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -372,7 +627,7 @@ def _quote(status: int, code: str | None, message: str | None) -> str:
 def _refused(
     endpoint: Endpoint, status: int, code: str | None, message: str | None, attempts: int
 ) -> EndpointRequestError:
-    url = endpoint.url
+    url = shown_url(endpoint.url)
     said = _quote(status, code, message)
     if status in (401, 403):
         if endpoint.auth == "token_file":
@@ -431,6 +686,7 @@ def _exhausted(
     if answered is not None and answered is not last:
         cause += f" (before that: {answered.cause})"
     last = answered or last
+    url = shown_url(endpoint.url)
     if last.code == "CredentialsUninitialized":
         fix = (
             "the ECS agent has not loaded this task's credentials yet (it restarted?): "
@@ -451,11 +707,11 @@ def _exhausted(
         )
     plural = "s" if attempts != 1 else ""
     return EndpointRequestError(
-        f"could not get credentials from the container credentials endpoint {endpoint.url}: "
+        f"could not get credentials from the container credentials endpoint {url}: "
         f"gave up after {attempts} attempt{plural} in {elapsed:.1f} s (deadline {deadline:g} s; "
         f"{gave_up}); last: {cause}",
         fix=fix,
-        url=endpoint.url,
+        url=url,
         status=last.status,
         code=last.code,
         endpoint_message=last.message,
@@ -588,7 +844,7 @@ def _fields(data: Mapping[str, Any]) -> dict[str, str]:
             continue
         if not isinstance(value, str):
             raise _bad(f"field {key} is a JSON {_json_kind(value)}, not a string")
-        if lowered in _SECRET_KEYS and _CONTROL.search(value):
+        if lowered in _SECRET_KEYS and _HEADER_CONTROL.search(value):
             # Would be sent in an HTTP header when signing: refuse, as for the token.
             raise _bad(f"field {key} ({redact(value)}) holds a control character")
         fields[lowered] = value

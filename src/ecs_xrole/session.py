@@ -40,7 +40,7 @@ from cachetools import LRUCache
 from ._version import __version__
 from .assume import AssumeRoleParams, assume_role
 from .credentials import TemporaryCredentials
-from .endpoint import Endpoint, detect_endpoint
+from .endpoint import Endpoint, detect_endpoint, shown_url
 from .errors import InvalidInputError
 from .fetch import fetch_credentials
 from .metadata import clear_cache as clear_metadata_cache
@@ -171,7 +171,7 @@ def get_task_role_credentials(*, endpoint: Endpoint | None = None) -> Refreshing
             credentials = RefreshingCredentials(
                 lambda: fetch_credentials(found),
                 method="ecs-xrole-container",
-                description=f"task role credentials from {found.url}",
+                description=f"task role credentials from {shown_url(found.url)}",
             )
             _task_role[found] = credentials
     return credentials
