@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from ecs_xrole.testing.pytest_plugin import _clear_ecs_xrole_caches
 
 pytest_plugins = ["pytester"]
 
@@ -28,3 +32,44 @@ def shared_dir() -> Iterator[Path]:
             if sub.is_dir() and not sub.is_symlink():
                 sub.chmod(0o755)
         shutil.rmtree(path, ignore_errors=True)
+
+
+_REFRESHER_THREAD_PREFIX = "ecs-xrole-refresh"
+
+
+@pytest.fixture(autouse=True)
+def _isolated() -> Iterator[None]:
+    """Every test starts and ends in a clean process state, whatever order the tests run in.
+
+    After the test: ecs-xrole's caches are cleared, dropped credentials collected and the
+    background refresher stopped (a later test gets a new one), so no refresh started here
+    runs, logs or calls AssumeRole during another test. The test fails if it left a change
+    in ``os.environ`` (use ``monkeypatch``) or a refresher thread that would not stop.
+    """
+    before = _environ()
+    yield
+    _clear_ecs_xrole_caches(stop_refreshes=True)
+    after = _environ()
+    if after != before:
+        changed = sorted({k for k in before.keys() | after.keys() if before.get(k) != after.get(k)})
+        for name in changed:
+            if name in before:
+                os.environ[name] = before[name]
+            else:
+                del os.environ[name]
+        pytest.fail(
+            f"the test left os.environ changed ({', '.join(changed)}); use monkeypatch",
+            pytrace=False,
+        )
+    leftover = [
+        t.name
+        for t in threading.enumerate()
+        if t.name.startswith(_REFRESHER_THREAD_PREFIX) and t.is_alive()
+    ]
+    if leftover:
+        pytest.fail(f"background refresher threads outlived the test: {leftover}", pytrace=False)
+
+
+def _environ() -> dict[str, str]:
+    # pytest itself sets PYTEST_CURRENT_TEST for each phase of a test.
+    return {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}

@@ -95,7 +95,8 @@ def test_ecs_endpoint_was_stopped(ecs_endpoint):
 
 
 # Inner runs skip hypothesis's plugin: it imports all of hypothesis (seconds) in its summary.
-INNER = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
+# The inner suite runs in file order: its tests check what the ones before them left.
+INNER = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:randomly")
 
 
 def test_a_user_suite_can_use_every_fixture(pytester: pytest.Pytester) -> None:

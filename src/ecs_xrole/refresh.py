@@ -47,6 +47,7 @@ __all__ = [
     "Scheduler",
     "default_scheduler",
     "refresh_windows",
+    "stop_default_scheduler",
 ]
 
 logger = logging.getLogger(__name__)
@@ -547,6 +548,21 @@ def default_scheduler() -> Scheduler:
             if _default is None:
                 _default = Scheduler()
     return _default
+
+
+def stop_default_scheduler(timeout: float = 5.0) -> None:
+    """Stop the process-wide scheduler's thread and forget the scheduler (for tests).
+
+    Waits up to ``timeout`` seconds for a refresh in progress. Credentials made before keep
+    serving what they hold and refresh when a caller needs it, but never again in the
+    background; credentials made after get a new scheduler. Test suites call this between
+    tests so that no background refresh of one test runs during another.
+    """
+    global _default
+    with _default_lock:
+        scheduler, _default = _default, None
+    if scheduler is not None:
+        scheduler.stop(timeout)
 
 
 def _after_fork_in_child() -> None:

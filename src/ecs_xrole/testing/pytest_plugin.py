@@ -15,7 +15,8 @@ Needs the ``local`` extra: ``pip install 'ecs-xrole[local]'``.
 
 from __future__ import annotations
 
-import importlib
+import gc
+import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -93,7 +94,7 @@ def ecs_xrole_env(
     for name, value in stack.environ.items():
         monkeypatch.setenv(name, value)
     yield stack
-    _clear_ecs_xrole_caches()
+    _clear_ecs_xrole_caches(stop_refreshes=True)
     stack.reset()
 
 
@@ -109,12 +110,22 @@ def ecs_endpoint() -> Iterator[EndpointServer]:
         yield server
 
 
-def _clear_ecs_xrole_caches() -> None:
-    """Call ``ecs_xrole.session.clear_caches()`` if it exists (it is optional)."""
-    try:
-        session = importlib.import_module("ecs_xrole.session")
-    except ImportError:
-        return
-    clear = getattr(session, "clear_caches", None)
-    if callable(clear):
-        clear()
+def _clear_ecs_xrole_caches(*, stop_refreshes: bool = False) -> None:
+    """Forget ecs-xrole's process-wide caches; with ``stop_refreshes``, also collect the
+    credentials objects dropped from them and stop the background refresher, so that no
+    refresh of this test runs during the next one (later credentials get a new refresher).
+
+    Modules that were never imported are left alone: this costs nothing for a suite that does
+    not use the library itself.
+    """
+    session = sys.modules.get("ecs_xrole.session")
+    if session is not None:
+        session.clear_caches()  # the metadata cache too
+    else:
+        metadata = sys.modules.get("ecs_xrole.metadata")
+        if metadata is not None:
+            metadata.clear_cache()
+    refresh = sys.modules.get("ecs_xrole.refresh")
+    if stop_refreshes and refresh is not None:
+        gc.collect()  # dropped credentials may live on in reference cycles until collected
+        refresh.stop_default_scheduler()
