@@ -85,6 +85,37 @@ def test_write_config_help_documents_groups_and_env(capsys: pytest.CaptureFixtur
         assert text in out
 
 
+@pytest.mark.parametrize("command", ["whoami", "credential-process", "write-config", "doctor"])
+def test_help_texts_fit_the_terminal(command: str) -> None:
+    # argparse wraps to $COLUMNS; a raw description must carry its own line breaks.
+    env = dict(os.environ, COLUMNS="100")
+    done = run(command, "--help", env=env)
+    assert done.returncode == 0
+    assert max(len(line) for line in done.stdout.splitlines()) <= 100
+
+
+def test_credential_process_help_lists_its_own_exit_codes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["credential-process", "--help"])
+    out = capsys.readouterr().out
+    codes = out.split("exit codes:")[1]
+    assert "0  the credentials were printed" in codes
+    assert "AssumeRole was refused" in codes
+    assert "--check" not in codes  # write-config's, not this command's
+    assert "config file" not in codes
+
+
+def test_whoami_options_without_a_role_name_what_is_missing(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["whoami", "--external-id", "abc"]) == 2
+    err = capsys.readouterr().err
+    assert "--role-arn or --profile is missing" in err
+    assert " None " not in err
+
+
 def test_no_command_is_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 2
     assert "usage:" in capsys.readouterr().err
@@ -259,6 +290,9 @@ def assert_fails_untouched(
     assert captured.out == ""
     assert captured.err.startswith("ecs-xrole: error: ")
     assert "Fix:" in captured.err
+    # Shell users see no Python: no "None" for a missing option, no "timedelta".
+    assert " None " not in captured.err
+    assert "timedelta" not in captured.err
     for needle in needles:
         assert needle in captured.err
     if before is None:
@@ -282,7 +316,12 @@ def assert_fails_untouched(
         (["--role-arn", DEST, "--external-id", "x"], ["--external-id", "trust policy"]),
         (["--role-arn", DEST, "--region", "Mars-1"], ["--region", "us-east-1"]),
         (["--role-arn", DEST, "--role-session-name", "a b"], ["--role-session-name"]),
-        (["--profile", "x"], ["--role-arn", "required for profile 'x'"]),
+        (["--profile", "x"], ["--role-arn is missing", "destination role of profile 'x'"]),
+        ([], ["--role-arn is missing: write-config needs the destination role. Fix: pass"]),
+        (
+            ["--role-arn", DEST, "--duration-seconds", "1h"],
+            ["--duration-seconds '1h' is not valid: expected a whole number of seconds"],
+        ),
         (["--role-arn", DEST, "--role-arn", OTHER], ["given twice"]),
         (
             ["--role-arn", DEST, "--profile", "a", "--profile", "b", "--role-arn", OTHER],

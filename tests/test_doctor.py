@@ -7,6 +7,7 @@ the endpoint server, the token and moto with its two accounts, over real HTTP on
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 from typing import Any
@@ -275,8 +276,26 @@ def test_identity_policy_missing(env: Any, capsys: pytest.CaptureFixture[str]) -
     _assert_statements(failing, ROLE)
 
 
-def test_duration_over_an_hour(env: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = doctor(capsys, "--role-arn", ROLE, "--duration-seconds", "7200")
+def test_duration_option_over_an_hour_is_bad_input(
+    env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A bad option exits 2, as in every other command, before any check runs.
+    code, out, err = doctor(capsys, "--role-arn", ROLE, "--duration-seconds", "7200")
+    assert code == 2
+    assert out == ""
+    assert "--duration-seconds '7200' is not valid" in err
+    assert "role chaining" in err
+    assert "Fix: pass 3600 or less" in err
+
+
+def test_duration_in_the_profile_over_an_hour(env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    # In the profile it is a finding: the duration check fails, the run exits 1.
+    with open(os.environ["AWS_CONFIG_FILE"], "w", encoding="utf-8") as handle:
+        handle.write(
+            f"[profile long]\nrole_arn = {ROLE}\ncredential_source = EcsContainer\n"
+            "duration_seconds = 7200\n"
+        )
+    code, out, _ = doctor(capsys, "--profile", "long")
     assert code == 1
     failing = line(out, "duration")
     assert failing.startswith("FAIL")

@@ -226,4 +226,8 @@ def test_whoami_denied_prints_the_policies(
     assert text.returncode == 1
     assert "task role:" in text.stdout
     assert f"cannot act as role {role}" in text.stderr
-    assert "trust policy" in text.stderr
+    # A statement to add, never a document that would replace the trust policy.
+    assert "add this statement to the destination role's trust policy" in text.stderr
+    assert "make this" not in text.stderr
+    statement = json.loads(text.stderr.split("keep its other statements):\n", 1)[1])
+    assert statement == trust

@@ -232,12 +232,13 @@ def _profile_from(
     name = check_profile_name(name_item[1], name=name_item[0]) if name_item else name_default
     arn_item = get("role_arn")
     if arn_item is None:
-        where = f" for profile {name!r}" if name_item else ""
+        where = f" of profile {name!r}" if name_item else ""
         raise InvalidInputError(
             "--role-arn",
             None,
-            f"it is required{where}",
+            f"write-config needs the destination role{where}",
             fix="pass --role-arn arn:aws:iam::<account>:role/<name>",
+            missing=True,
         )
     checked: dict[str, Any] = {}
     checks: dict[str, Callable[..., Any]] = {
@@ -303,6 +304,7 @@ def profiles_from_env(
                 None,
                 f"it must be set for profile {name!r}",
                 fix=f"set {prefix}ROLE_ARN to the destination role's ARN in the task definition",
+                missing=True,
             )
         return _profile_from(values, name_default=name, command=cmd)
 
@@ -400,8 +402,8 @@ _WHOAMI_EPILOG = """\
    "profile": NAME | null, "role_arn": ARN | null,
    "error": null | {"stage": "task_role" | "destination", "message",
                     "identity_policy"?, "trust_policy"?}}
-  (the policies are given when AssumeRole was denied: attach the first to the task role, put
-  the second in the destination role's trust policy)
+  (the policies are given when AssumeRole was denied: attach the first to the task role, add
+  the second's statement to the destination role's trust policy, keeping its other statements)
 
 exit codes:
   0  every identity was found
@@ -424,8 +426,8 @@ def _add_whoami(subparsers: Any) -> None:
         "whoami",
         help="show the task role's identity and, given a profile or role, the destination's",
         description=(
-            "AWS's verification step as one command: call sts get-caller-identity with the "
-            "container's task-role credentials, then (given --profile or --role-arn) with the "
+            "AWS's verification step as one command: call sts get-caller-identity with the\n"
+            "container's task-role credentials, then (given --profile or --role-arn) with the\n"
             "assumed destination role."
         ),
         epilog=_WHOAMI_EPILOG,
@@ -485,10 +487,11 @@ def _run_whoami(args: argparse.Namespace) -> int:
         role_arn = parse_role_arn(args.role_arn, name="--role-arn").arn
     elif kwargs.keys() - {"region_name"}:
         raise InvalidInputError(
-            "--external-id/--role-session-name/--duration-seconds",
+            "--role-arn or --profile",
             None,
-            "they need a role to assume",
+            "--external-id, --role-session-name and --duration-seconds need a role to assume",
             fix="add --role-arn ARN or --profile NAME",
+            missing=True,
         )
 
     from botocore.exceptions import BotoCoreError, ClientError
@@ -540,8 +543,9 @@ def _print_whoami(report: Mapping[str, Any], *, as_json: bool, out: TextIO) -> N
         print(
             "ecs-xrole: attach this identity policy to the task role:\n"
             + json.dumps(error["identity_policy"], indent=2)
-            + "\necs-xrole: and make this the destination role's trust policy:\n"
-            + json.dumps(error["trust_policy"], indent=2),
+            + "\necs-xrole: and add this statement to the destination role's trust policy "
+            "(keep its other statements):\n"
+            + json.dumps(error["trust_policy"]["Statement"][0], indent=2),
             file=sys.stderr,
         )
 
@@ -550,18 +554,27 @@ def _print_whoami(report: Mapping[str, Any], *, as_json: bool, out: TextIO) -> N
 # credential-process
 
 
+_CREDENTIAL_PROCESS_EPILOG = """\
+exit codes:
+  0  the credentials were printed
+  1  no credentials: the task role's endpoint failed, or AssumeRole was refused (the reason
+     goes to stderr; the AWS tool that ran this command shows it)
+  2  bad usage or input (a malformed --role-arn, --duration-seconds outside 900-3600, ...)
+"""
+
+
 def _add_credential_process(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "credential-process",
         help="print the destination role's credentials in the AWS credential_process format",
         description=(
-            "Assume the role from the ECS task role and print its temporary credentials as the "
-            'AWS credential_process JSON: {"Version": 1, "AccessKeyId", "SecretAccessKey", '
-            '"SessionToken", "Expiration"}. This is the only command that prints secrets, '
-            "because that is its contract: run it from a credential_process line (see "
+            "Assume the role from the ECS task role and print its temporary credentials as the\n"
+            'AWS credential_process JSON: {"Version": 1, "AccessKeyId", "SecretAccessKey",\n'
+            '"SessionToken", "Expiration"}. This is the only command that prints secrets,\n'
+            "because that is its contract: run it from a credential_process line (see\n"
             "write-config --credential-process), not by hand."
         ),
-        epilog=_EPILOG,
+        epilog=_CREDENTIAL_PROCESS_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_role_options(parser, required=True)

@@ -823,6 +823,11 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
         valid_region(args.region, name="--region")
     if args.role_session_name is not None:
         check_session_name(args.role_session_name, name="--role-session-name")
+    seconds = None
+    if args.duration_seconds is not None:
+        # A bad option is bad input (exit 2), as in every other command; a bad
+        # duration_seconds in the profile is a finding of the duration check (exit 1).
+        seconds = duration_seconds(args.duration_seconds, name="--duration-seconds")
     if not args.timeout > 0:
         raise InvalidInputError(
             "--timeout", args.timeout, "it must be a positive number of seconds", fix="pass e.g. 3"
@@ -831,7 +836,7 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
         profile=args.profile,
         role_arn=args.role_arn,
         external_id=args.external_id,
-        duration_seconds=args.duration_seconds,
+        duration_seconds=seconds,
         role_session_name=args.role_session_name,
         region_name=args.region,
         config_file=args.config_file,
@@ -869,9 +874,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--external-id", metavar="ID", help="the external ID to pass")
     parser.add_argument(
         "--duration-seconds",
-        type=int,
         metavar="SECONDS",
-        help="the session duration to check (the limit is 3600)",
+        help="the session duration to check (900-3600)",
     )
     parser.add_argument(
         "--role-session-name", metavar="NAME", help=f"default: {DOCTOR_SESSION_NAME}"

@@ -76,13 +76,29 @@ class InvalidInputError(Error, ValueError):
     """A value given to ecs-xrole (argument, option, environment variable) is not valid.
 
     Raised before any network call or file write. ``name`` is the input's name, ``value`` the
-    offending value as shown in the message (already redacted where needed).
+    offending value as shown in the message (already redacted where needed); with
+    ``missing=True`` the input was required but not given, and the message says so instead of
+    quoting a value.
     """
 
-    def __init__(self, name: str, value: object, problem: str, *, fix: str | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        value: object,
+        problem: str,
+        *,
+        fix: str | None = None,
+        missing: bool = False,
+    ) -> None:
         self.name = name
         self.value = value
-        super().__init__(f"{name} {value!r} is not valid: {problem}", fix=fix)
+        # A required input that was not given has no value worth quoting ("None").
+        what = (
+            f"{name} is missing: {problem}"
+            if missing
+            else f"{name} {value!r} is not valid: {problem}"
+        )
+        super().__init__(what, fix=fix)
 
 
 class EndpointError(Error):

@@ -191,6 +191,13 @@ def duration_seconds(value: object, *, name: str = "duration_seconds") -> int:
         seconds = value
     elif isinstance(value, str) and value.strip().isdigit():
         seconds = int(value.strip())
+    elif isinstance(value, str):  # from a command line, a variable or a config file
+        raise InvalidInputError(
+            name,
+            value,
+            "expected a whole number of seconds (900-3600); units such as '1h' are not read",
+            fix="pass e.g. 3600 for one hour",
+        )
     else:
         raise InvalidInputError(
             name, value, "expected whole seconds or a timedelta", fix="pass e.g. 3600"
