@@ -213,3 +213,58 @@ def test_verbose_after_the_subcommand(capsys: pytest.CaptureFixture[str]) -> Non
     code, out, _ = policy(capsys, "--only", "trust", "-v")
     assert code == 0
     assert json.loads(out)["Statement"][0]["Principal"] == {"AWS": TASK_ROLE}
+
+
+OTHER = "arn:aws:iam::222233334444:role/billing-reader"
+
+
+def test_several_roles_give_one_statement_and_one_profile_each(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # 0.1.0 kept only the last --role-arn, silently.
+    code, out, _ = policy(capsys, "--role-arn", OTHER, "--json")
+    assert code == 0
+    docs = json.loads(out)
+    statements = docs["identity_policy"]["Statement"]
+    assert [s["Resource"] for s in statements] == [ROLE, OTHER]
+    assert len({s["Sid"] for s in statements}) == 2  # IAM refuses repeated Sids
+    assert docs["trust_policy"]["Statement"][0]["Principal"] == {"AWS": TASK_ROLE}
+    env = {
+        item["name"]: item["value"]
+        for item in docs["task_definition"]["containerDefinitions"][0]["environment"]
+    }
+    profiles = cli.profiles_from_env(env, command=("ecs-xrole",))
+    assert [(p.name, p.role_arn) for p in profiles] == [
+        ("destination-account-role", ROLE),
+        ("billing-reader", OTHER),
+    ]
+
+
+def test_several_roles_headings_name_each_role(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = policy(capsys, "--role-arn", OTHER)
+    assert code == 0
+    assert "update-assume-role-policy --role-name destination-account-role" in out
+    assert "update-assume-role-policy --role-name billing-reader" in out
+    assert f"--role-arn {ROLE} --role-arn {OTHER} --only identity" in out
+
+
+def test_several_roles_take_one_profile_name_each(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = policy(
+        capsys, "--role-arn", OTHER, "--profile", "dest", "--profile", "billing",
+        "--only", "task-definition",
+    )  # fmt: skip
+    assert code == 0
+    env = {e["name"]: e["value"] for e in json.loads(out)["containerDefinitions"][0]["environment"]}
+    assert env["ECS_XROLE_PROFILES"] == "dest billing"
+    assert env["ECS_XROLE_BILLING_ROLE_ARN"] == OTHER
+
+    code, out, err = policy(capsys, "--role-arn", OTHER, "--profile", "only-one")
+    assert code == 2
+    assert out == ""
+    assert "--profile 'only-one' is not valid: 1 profile name(s) for 2 --role-arn" in err
+
+
+def test_a_role_given_twice_is_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = policy(capsys, "--role-arn", ROLE)
+    assert code == 2
+    assert "given twice" in err
