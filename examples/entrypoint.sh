@@ -7,10 +7,14 @@
 # `ecs-xrole write-config --help`) and merges the profiles into AWS_CONFIG_FILE or
 # ~/.aws/config. Without those variables it writes nothing and the command runs as usual.
 #
-# A bad setting stops the container loudly, before the application starts: write-config
-# exits 2 for bad input (a malformed role ARN, an unreadable or unparseable config file) and
-# 1 for other failures, and this script exits with the same code without running the command,
-# so ECS reports the task as stopped with that exit code and the reason is in the log.
+# A bad setting stops the container loudly, before the application starts: this script then
+# exits with write-config's exit code without running the command, so ECS reports the task as
+# stopped with that code, and the log holds write-config's error followed by one line saying
+# where to look:
+#   2    bad input: an ECS_XROLE_* variable (a malformed role ARN, ...) or the config file
+#        (unreadable, unparseable as botocore would, or in a directory that cannot be written)
+#   1    the write itself failed: the file system (read-only, full)
+#   127  ecs-xrole is not installed in the image
 #
 # The command is started with `exec`: it replaces this shell, keeps its PID (PID 1 in the
 # container) and receives the signals ECS sends (SIGTERM on stop).
@@ -19,10 +23,10 @@ set -eu
 write_config() {
     if command -v ecs-xrole >/dev/null 2>&1; then
         ecs-xrole write-config --from-env
-    elif command -v python3 >/dev/null 2>&1; then
+    elif command -v python3 >/dev/null 2>&1 \
+        && python3 -c 'import importlib.util as u, sys; sys.exit(u.find_spec("ecs_xrole") is None)'; then
         python3 -m ecs_xrole write-config --from-env
     else
-        echo "entrypoint: neither ecs-xrole nor python3 is on PATH ($PATH)" >&2
         return 127
     fi
 }
@@ -30,8 +34,28 @@ write_config() {
 status=0
 write_config || status=$?
 if [ "$status" -ne 0 ]; then
+    config="${AWS_CONFIG_FILE:-${HOME:-}/.aws/config}"
+    case "$status" in
+        2)
+            hint="Fix the ECS_XROLE_* variables in the task definition, or the AWS config"
+            hint="$hint file $config (or its directory), as the error above says."
+            ;;
+        1)
+            hint="The config file $config could not be written: check the file system"
+            hint="$hint (a read-only root file system? a full disk?). AWS_CONFIG_FILE can"
+            hint="$hint name a file on a writable volume."
+            ;;
+        127)
+            hint="ecs-xrole is not installed in this image: neither the ecs-xrole command"
+            hint="$hint nor python3's ecs_xrole module was found (PATH=$PATH). Install it"
+            hint="$hint in the image (see examples/Dockerfile)."
+            ;;
+        *)
+            hint="See the error above."
+            ;;
+    esac
     echo "entrypoint: 'ecs-xrole write-config --from-env' failed with exit code $status;" \
-        "not starting the command. Fix the ECS_XROLE_* variables in the task definition." >&2
+        "not starting the command. $hint" >&2
     exit "$status"
 fi
 

@@ -3,8 +3,10 @@ documents checked against ecs_xrole.policy."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -140,6 +142,64 @@ def test_falls_back_to_python3_module(env: dict[str, str], tmp_path: Path) -> No
     assert Path(env["AWS_CONFIG_FILE"]).exists()
 
 
+def stub_bin(tmp_path: Path, **scripts: str) -> Path:
+    """A bin directory holding ``sh``, ``cat`` and ``true`` and the given shell scripts."""
+    bin_dir = tmp_path / "stub-bin"
+    bin_dir.mkdir()
+    for tool in ("cat", "sh", "true"):
+        found = shutil.which(tool)
+        assert found is not None
+        (bin_dir / tool).symlink_to(found)
+    for name, body in scripts.items():
+        script = bin_dir / name.replace("_", "-")
+        script.write_text(f"#!/bin/sh\n{body}\n")
+        script.chmod(0o755)
+    return bin_dir
+
+
+def test_exit_2_blames_the_variables_or_the_config_file(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    env["ECS_XROLE_ROLE_ARN"] = "arn:aws:iam::5555:role/typo"
+    code, _, err = finish(start(env, "true"))
+    assert code == 2
+    hint = err.splitlines()[-1]
+    assert hint.startswith(
+        "entrypoint: 'ecs-xrole write-config --from-env' failed with exit code 2"
+    )
+    assert "Fix the ECS_XROLE_* variables in the task definition, or the AWS config" in hint
+    assert env["AWS_CONFIG_FILE"] in hint
+
+
+def test_exit_1_blames_the_file_system(env: dict[str, str], tmp_path: Path) -> None:
+    # write-config turns every failure it foresees into exit 2; exit 1 is what is left (an
+    # OSError it did not foresee, a crash). A stand-in command gives that exit status here.
+    env["PATH"] = str(stub_bin(tmp_path, ecs_xrole="echo 'disk trouble' >&2; exit 1"))
+    marker = tmp_path / "command-ran"
+    code, _, err = finish(start(env, "touch", str(marker)))
+    assert code == 1
+    assert err.splitlines()[0] == "disk trouble"
+    hint = err.splitlines()[-1]
+    assert "failed with exit code 1; not starting the command" in hint
+    assert f"The config file {env['AWS_CONFIG_FILE']} could not be written" in hint
+    assert "file system" in hint
+    assert "ECS_XROLE_" not in hint  # not the variables' fault
+    assert not marker.exists()
+
+
+def test_python3_without_ecs_xrole_is_not_installed(env: dict[str, str], tmp_path: Path) -> None:
+    # python3 is there, but the image lacks the package: 127, "not installed".
+    # -I -S: no site-packages, no PYTHONPATH, so no ecs_xrole; the standard library only.
+    bare = f'exec "{sys.executable}" -I -S "$@"'
+    env["PATH"] = str(stub_bin(tmp_path, python3=bare))
+    env["ECS_XROLE_ROLE_ARN"] = DEST
+    code, _, err = finish(start(env, "true"))
+    assert code == 127, err
+    assert "ecs-xrole is not installed in this image" in err
+    assert "python3's ecs_xrole module" in err
+    assert "ECS_XROLE_" not in err.replace("python3's ecs_xrole", "")
+
+
 def test_neither_tool_found_fails(env: dict[str, str], tmp_path: Path) -> None:
     empty = tmp_path / "empty-bin"
     empty.mkdir()
@@ -152,7 +212,8 @@ def test_neither_tool_found_fails(env: dict[str, str], tmp_path: Path) -> None:
         timeout=9,
     )
     assert proc.returncode == 127
-    assert "neither ecs-xrole nor python3" in proc.stderr
+    assert "ecs-xrole is not installed in this image" in proc.stderr
+    assert "Fix the ECS_XROLE_*" not in proc.stderr
 
 
 def test_no_command_is_an_error(env: dict[str, str]) -> None:
@@ -207,3 +268,53 @@ def test_task_definition_is_the_recipes_and_feeds_write_config() -> None:
     variables = {e["name"]: e["value"] for e in document["containerDefinitions"][0]["environment"]}
     [profile] = profiles_from_env(variables, command=("ecs-xrole",))
     assert (profile.name, profile.role_arn) == ("cross-account", DEST)
+
+
+# ---------------------------------------------------------------------------------------------
+# The Dockerfile's build context
+
+
+def dockerignore_patterns() -> list[str]:
+    text = (EXAMPLES.parent / ".dockerignore").read_text()
+    return [line.strip() for line in text.splitlines() if line.strip() and line[0] != "#"]
+
+
+def ignored(path: str, patterns: list[str]) -> bool:
+    """Docker's rule, as far as these patterns need it: a pattern excludes a path it matches
+    or a directory above it; ``**/`` matches any depth."""
+    parts = path.split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    for pattern in patterns:
+        bare = pattern.removeprefix("**/")
+        for prefix in prefixes:
+            names = [prefix] if bare == pattern else [prefix, prefix.rsplit("/", 1)[-1]]
+            if any(fnmatch.fnmatchcase(name, bare) for name in names):
+                return True
+    return False
+
+
+def test_dockerignore_keeps_the_context_small_and_the_build_whole() -> None:
+    patterns = dockerignore_patterns()
+    dockerfile = (EXAMPLES / "Dockerfile").read_text()
+    copied = re.findall(r"^COPY (?:--\S+ )*(.+) \S+$", dockerfile, re.MULTILINE)
+    sources = [src for line in copied for src in line.split()]
+    assert sources == ["pyproject.toml", "README.md", "src", "examples/entrypoint.sh",
+                       "examples/app.py"]  # fmt: skip
+    for source in sources:
+        assert not ignored(source, patterns), source
+    assert not ignored("src/ecs_xrole/cli.py", patterns)
+    for junk in (".tox/py311/lib/x.py", ".git/HEAD", ".venv/bin/python", "venv/bin/python",
+                 "site/index.html", "src/ecs_xrole/__pycache__/cli.cpython-311.pyc",
+                 ".mypy_cache/3.11/x.json", ".pytest_cache/v", ".ruff_cache/x",
+                 ".hypothesis/examples/x"):  # fmt: skip
+        assert ignored(junk, patterns), junk
+
+
+def test_dockerfile_builds_a_wheel_and_declares_its_syntax() -> None:
+    text = (EXAMPLES / "Dockerfile").read_text()
+    assert text.startswith("# syntax=docker/dockerfile:1\n")  # COPY --chmod, RUN --mount
+    assert "AS build" in text
+    assert "pip wheel" in text
+    assert "@sha256:" in text  # how to pin the base image by digest
+    runtime = text.split("AS build", 1)[1].split("\nFROM ", 1)[1]
+    assert "COPY src" not in runtime  # no source tree in the runtime image
