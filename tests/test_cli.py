@@ -680,3 +680,95 @@ def test_read_only_directory_exits_2_untouched(tmp_path: Path) -> None:
     finally:
         shared.chmod(0o755)
         subprocess.run(["rm", "-rf", str(shared)], check=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# write-config --json and the session name
+
+
+def write_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, object]]:
+    code = main(["write-config", *argv, "--json"])
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    report: dict[str, object] = json.loads(captured.out)
+    return code, report
+
+
+def test_write_config_json_reports_written_and_unchanged(
+    cfg: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = ["--profile", "a", "--role-arn", DEST, "--profile", "b", "--role-arn", OTHER]
+    code, report = write_json(capsys, *first)
+    assert code == 0
+    assert report == {
+        "path": str(cfg),
+        "mode": "write",
+        "changed": True,
+        "created": True,
+        "written": ["a", "b"],
+        "unchanged": [],
+    }
+    # b changes, a stays as it is.
+    again = ["--profile", "a", "--role-arn", DEST, "--profile", "b", "--role-arn", DEST]
+    code, report = write_json(capsys, *again, "--check")
+    assert code == 1
+    assert (report["mode"], report["written"], report["unchanged"]) == ("check", ["b"], ["a"])
+    code, report = write_json(capsys, *again, "--dry-run")
+    assert code == 0
+    assert report["mode"] == "dry-run"
+    assert f"[profile b]\nrole_arn = {DEST}\n" in str(report["text"])
+    assert profiles_of(cfg)["b"]["role_arn"] == OTHER  # nothing written yet
+    code, report = write_json(capsys, *again)
+    assert (report["changed"], report["created"], report["written"]) == (True, False, ["b"])
+    code, report = write_json(capsys, *again)
+    assert (report["changed"], report["written"], report["unchanged"]) == (False, [], ["a", "b"])
+
+
+def test_write_config_json_errors_stay_text_with_exit_2(
+    cfg: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["write-config", "--json"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("ecs-xrole: error: --role-arn is missing")
+
+
+def test_write_config_json_keeps_the_import_path_light(tmp_path: Path) -> None:
+    env = {**os.environ, "AWS_CONFIG_FILE": str(tmp_path / "config")}
+    env.pop("ECS_CONTAINER_METADATA_URI_V4", None)
+    done = run("write-config", "--role-arn", DEST, env=env)
+    assert done.returncode == 0, done.stderr
+    probe = (
+        "import sys, runpy; sys.argv = ['ecs-xrole', 'write-config', '--role-arn', "
+        f"{DEST!r}]; "
+        "code = 0\n"
+        "try:\n    runpy.run_module('ecs_xrole', run_name='__main__')\n"
+        "except SystemExit as exc:\n    code = exc.code\n"
+        "print(sorted(m for m in sys.modules if m.startswith('ecs_xrole.')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=9
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = done.stdout.splitlines()[-1]
+    assert "ecs_xrole.metadata" not in loaded  # outside a task no metadata request is made
+
+
+def test_session_name_is_not_guessed_outside_a_task(
+    cfg: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ECS_CONTAINER_METADATA_URI_V4", raising=False)
+    assert main(["write-config", "--role-arn", DEST]) == 0
+    assert profiles_of(cfg)["cross-account"] == {
+        "role_arn": DEST,
+        "credential_source": "EcsContainer",
+    }
+
+
+def test_session_name_given_wins_over_the_task_id(
+    cfg: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A metadata URI nobody answers: with a name given, no request is made at all.
+    monkeypatch.setenv("ECS_CONTAINER_METADATA_URI_V4", "http://127.0.0.1:9/v4/x")
+    assert main(["write-config", "--role-arn", DEST, "--role-session-name", "batch-7"]) == 0
+    assert profiles_of(cfg)["cross-account"]["role_session_name"] == "batch-7"

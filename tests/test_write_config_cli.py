@@ -231,3 +231,49 @@ def test_whoami_denied_prints_the_policies(
     assert "make this" not in text.stderr
     statement = json.loads(text.stderr.split("keep its other statements):\n", 1)[1])
     assert statement == trust
+
+
+def test_session_name_defaults_to_the_task_id_and_reaches_sts(
+    ecs_xrole_env: LocalStack, task_env: dict[str, str]
+) -> None:
+    """CloudTrail sees which task acted: the profile carries the task ID from the metadata
+    endpoint, and the AWS CLI's AssumeRole uses it (the session ARN ends with it)."""
+    from ecs_xrole.testing.aws import TASK_ID
+
+    write_config(task_env, "--role-arn", ecs_xrole_env.aws.destination_role_arn)
+    config = Path(task_env["AWS_CONFIG_FILE"]).read_text()
+    assert f"role_session_name = {TASK_ID}\n" in config
+    identity = aws(task_env, "sts", "get-caller-identity", "--profile", "cross-account")
+    assert str(identity["Arn"]).endswith(f":assumed-role/destination-account-role/{TASK_ID}")
+
+
+def test_role_session_name_option_reaches_sts(
+    ecs_xrole_env: LocalStack, task_env: dict[str, str]
+) -> None:
+    write_config(
+        task_env, "--role-arn", ecs_xrole_env.aws.destination_role_arn,
+        "--role-session-name", "nightly-report",
+    )  # fmt: skip
+    identity = aws(task_env, "sts", "get-caller-identity", "--profile", "cross-account")
+    assert str(identity["Arn"]).endswith(":assumed-role/destination-account-role/nightly-report")
+
+
+def test_no_session_name_when_the_metadata_endpoint_is_silent(
+    ecs_xrole_env: LocalStack, task_env: dict[str, str]
+) -> None:
+    # The endpoint's task metadata answers 404: nothing to name the session after.
+    ecs_xrole_env.endpoint.metadata_answer = 404
+    write_config(task_env, "--role-arn", ecs_xrole_env.aws.destination_role_arn)
+    assert "role_session_name" not in Path(task_env["AWS_CONFIG_FILE"]).read_text()
+    identity = aws(task_env, "sts", "get-caller-identity", "--profile", "cross-account")
+    assert identity["Account"] == DESTINATION_ACCOUNT
+
+
+def test_credential_process_profiles_get_no_fixed_session_name(
+    ecs_xrole_env: LocalStack, task_env: dict[str, str]
+) -> None:
+    # The command such a profile runs names the session after the task itself, at each call.
+    write_config(
+        task_env, "--role-arn", ecs_xrole_env.aws.destination_role_arn, "--credential-process"
+    )
+    assert "--role-session-name" not in Path(task_env["AWS_CONFIG_FILE"]).read_text()

@@ -99,6 +99,21 @@ several profiles:
   Both forms may be combined. Empty variables count as unset. When no ECS_XROLE_ROLE_ARN
   nor ECS_XROLE_PROFILES is set, nothing is written (exit 0) and a note goes to stderr.
 
+role_session_name:
+  In an ECS task (ECS_CONTAINER_METADATA_URI_V4 set), a profile without --role-session-name
+  gets the task ID, as the task role's own session has, so the destination account's
+  CloudTrail shows which task acted (botocore's default is botocore-session-<epoch>).
+  Outside a task, or when the metadata endpoint does not answer, none is written.
+
+--json prints one object (with --dry-run it adds "text", the whole file):
+  {"path", "mode": "write" | "check" | "dry-run", "changed", "created",
+   "written": [profiles whose section changed or would], "unchanged": [the others]}
+
+the lock file:
+  Writes happen under a lock on <config>.lock (for ~/.aws/config: ~/.aws/config.lock),
+  created 0600 next to the file and left in place, since removing it would race with the
+  next writer. It holds nothing; deleting it while no write runs is harmless.
+
 --credential-process writes, instead of role_arn and credential_source,
     credential_process = /path/to/ecs-xrole credential-process --role-arn ARN ...
   for tools whose SDK cannot read credential_source (the AWS CRT, mountpoint-s3).
@@ -186,6 +201,11 @@ def _add_write_config(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--dry-run", action="store_true", help="print the resulting file to stdout; write nothing"
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="report what was done as one JSON object on stdout (see below)",
     )
     _add_verbose(parser)
     parser.set_defaults(func=_run_write_config)
@@ -374,7 +394,10 @@ def _run_write_config(args: argparse.Namespace) -> int:
             _profile_from(group, name_default=DEFAULT_PROFILE, command=command)
             for group in _group_events(events)
         ]
+    profiles = _with_task_session_name(profiles)
     result = write_profiles(profiles, path=args.config_file, dry_run=args.dry_run, check=args.check)
+    if args.json:
+        return _report_write_json(args, result)
     names = ", ".join(result.profiles)
     noun = "profile" if len(result.profiles) == 1 else "profiles"
     if args.dry_run:
@@ -390,6 +413,57 @@ def _run_write_config(args: argparse.Namespace) -> int:
     else:
         print(f"unchanged: {noun} {names} in {result.path}", file=status)
     return EXIT_OK
+
+
+def _with_task_session_name(profiles: list[Profile]) -> list[Profile]:
+    """Give each credential_source profile without a session name the ECS task ID.
+
+    botocore's own default (``botocore-session-<epoch>``) tells CloudTrail nothing; the task
+    ID is what ECS names the task role's session and what the library uses. Outside a task
+    (no ``ECS_CONTAINER_METADATA_URI_V4``) or when the metadata endpoint does not answer,
+    nothing is added. credential_process profiles are left alone: the command they run
+    defaults to the task ID itself, at each call.
+    """
+    if not os.environ.get("ECS_CONTAINER_METADATA_URI_V4"):
+        return profiles  # not in a task: no request, no import
+    wanting = [p for p in profiles if p.role_session_name is None and not p.credential_process]
+    if not wanting:
+        return profiles
+    import dataclasses
+
+    from .metadata import task_metadata
+    from .validate import safe_session_name
+
+    metadata = task_metadata()
+    if metadata is None or not metadata.task_id:
+        return profiles
+    name = safe_session_name(metadata.task_id)
+    return [
+        dataclasses.replace(p, role_session_name=name)
+        if p.role_session_name is None and not p.credential_process
+        else p
+        for p in profiles
+    ]
+
+
+def _report_write_json(args: argparse.Namespace, result: Any) -> int:
+    """``write-config --json``: one JSON object on stdout saying what was (or would be) done."""
+    import json
+
+    changed = set(result.changed_profiles)
+    report: dict[str, Any] = {
+        "path": result.path,
+        "mode": "check" if args.check else "dry-run" if args.dry_run else "write",
+        "changed": result.changed,
+        "created": result.created,
+        "written": [name for name in result.profiles if name in changed],
+        "unchanged": [name for name in result.profiles if name not in changed],
+    }
+    if args.dry_run:
+        report["text"] = result.text
+    sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    sys.stdout.flush()
+    return EXIT_FAILED if args.check and result.changed else EXIT_OK
 
 
 # --------------------------------------------------------------------------------------------

@@ -707,6 +707,8 @@ class WriteResult:
     text: str
     profiles: tuple[str, ...]
     created: bool = False
+    #: The profiles whose section changed (or would): the others already held what was asked.
+    changed_profiles: tuple[str, ...] = ()
 
 
 def _name_of(uid: int) -> str:
@@ -1141,7 +1143,10 @@ def write_profiles(
         shared = _check_directories(target)
         old, _ = _read_text(target, shared=shared)
         new = merge(old or "", profiles, source=target)
-        return WriteResult(target, new != (old or "") or old is None, new, names, old is None)
+        changed = _changed_profiles(old, profiles, target)
+        return WriteResult(
+            target, new != (old or "") or old is None, new, names, old is None, changed
+        )
     _check_directories(target)  # before creating anything in them
     _make_dirs(os.path.dirname(target))
     shared = _check_directories(target)  # and again: a directory made meanwhile by another
@@ -1152,9 +1157,17 @@ def write_profiles(
         if old is not None and new == old:
             log.info("%s already holds profiles %s", target, ", ".join(names))
             return WriteResult(target, False, new, names)
+        changed = _changed_profiles(old, profiles, target)
         _replace(target, new.encode("utf-8"), info)
     log.info("wrote profiles %s to %s", ", ".join(names), target)
-    return WriteResult(target, True, new, names, old is None)
+    return WriteResult(target, True, new, names, old is None, changed)
+
+
+def _changed_profiles(old: str | None, profiles: Sequence[Profile], source: str) -> tuple[str, ...]:
+    """The names of the profiles whose section a merge into ``old`` changes."""
+    if old is None:
+        return tuple(profile.name for profile in profiles)
+    return tuple(p.name for p in profiles if merge(old, [p], source=source) != old)
 
 
 # --------------------------------------------------------------------------------------------
