@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
+import io
 import os
+import shutil
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -24,6 +27,17 @@ def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ECS_"))}
 
 
+def _env_without_aws_cli() -> dict[str, str]:
+    """:func:`_env` with no ``aws`` program on PATH (the AWS CLI step has a test of its own:
+    two CLI runs would not fit this test's time budget on a slow machine)."""
+    env = _env()
+    keep = [
+        d for d in env.get("PATH", "").split(os.pathsep) if d and not shutil.which("aws", path=d)
+    ]
+    env["PATH"] = os.pathsep.join(keep)
+    return env
+
+
 @pytest.mark.skipif(_ready() is not None, reason=str(_ready()))
 def test_demo_passes_every_step() -> None:
     proc = subprocess.run(
@@ -31,7 +45,7 @@ def test_demo_passes_every_step() -> None:
         capture_output=True,
         text=True,
         timeout=9.5,
-        env=_env(),
+        env=_env_without_aws_cli(),
         check=False,
     )
     out = proc.stdout
@@ -40,7 +54,12 @@ def test_demo_passes_every_step() -> None:
     assert '"Action": "sts:AssumeRole"' in out
     assert '"AWS": "arn:aws:iam::111122223333:role/my-ECS-task-role"' in out
     assert '"taskRoleArn": "arn:aws:iam::111122223333:role/my-ECS-task-role"' in out
-    # the config file as written
+    # the command, then the config file as written (no Python internals under the heading)
+    assert (
+        "$ ecs-xrole write-config --profile cross-account --role-arn "
+        "arn:aws:iam::555566667777:role/destination-account-role\n    wrote profile cross-account"
+    ) in out
+    assert ">>> write_profiles" not in out
     assert "[profile cross-account]" in out
     assert "credential_source = EcsContainer" in out
     # whoami: both identities
@@ -52,10 +71,36 @@ def test_demo_passes_every_step() -> None:
     assert "FAIL  assume-role" in out
     assert "TrustEcsTaskRole" in out
     assert "all checks passed" in out  # doctor on the profile
-    for number in range(1, 7):
+    assert "SKIP  3. aws cli: skipped: the aws command is not on PATH" in out
+    for number in (1, 2, 4, 5, 6, 7):
         assert f"PASS  {number}. " in out
-        assert f"FAIL  {number}. " not in out
-    assert "6 of 6 steps passed" in out
+    assert "FAIL  " not in out.replace("FAIL  assume-role", "")
+    assert "6 of 6 steps passed (1 skipped)" in out
+
+
+@pytest.mark.skipif(_ready() is not None, reason=str(_ready()))
+def test_the_aws_cli_step_shows_the_recipes_checks(ecs_xrole_env: Any) -> None:
+    """With ``aws`` on PATH the demo runs the recipe's two AWS CLI commands with the profile
+    and shows what they print."""
+    if shutil.which("aws") is None:
+        pytest.skip("the AWS CLI is not on PATH")
+    from ecs_xrole import demo
+
+    out = io.StringIO()
+    state = demo._Demo(ecs_xrole_env, out)
+    assert demo.step_write_config(state).ok
+    home = os.environ["HOME"]
+    step = demo.step_aws_cli(state)
+    text = out.getvalue()
+    assert step.ok, text
+    assert not step.skipped
+    assert "$ aws sts get-caller-identity --profile cross-account\n" in text
+    assert '"Account": "555566667777"' in text
+    assert "$ aws ecs list-clusters --profile cross-account\n" in text
+    assert "arn:aws:ecs:us-east-1:555566667777:cluster/destination-cluster" in text
+    assert os.environ["HOME"] == home  # the CLI ran with a HOME of the demo's own
+    cache = os.path.join(os.path.dirname(ecs_xrole_env.config_file), "home", ".aws", "cli")
+    assert os.path.isdir(cache)
 
 
 def test_demo_without_moto_says_how_to_install() -> None:

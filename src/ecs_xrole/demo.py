@@ -3,13 +3,14 @@
 Starts a fake AWS (moto, with the source account 111122223333 holding the task role and the
 destination account 555566667777 holding the destination role) and a fake ECS credentials
 endpoint, applies a task's environment to this process, and plays the recipe: the policy
-documents, ``write-config``, ``whoami``, ``doctor``, a client of the destination account through
+documents, ``write-config``, the AWS CLI with the profile (when ``aws`` is on ``PATH``),
+``whoami``, ``doctor``, a client of the destination account through
 :func:`ecs_xrole.get_session`, and a role that does not trust the task role, explained by
 ``doctor``. Every step checks its outcome and prints PASS or FAIL; the exit code is 0 only when
 every step passed.
 
-Needs the ``local`` extra (moto): ``pip install 'ecs-xrole[local]'``. No AWS account, no
-network beyond loopback, no file outside a temporary directory.
+Needs the ``local`` extra (moto): ``python3 -m pip install '.[local]'`` in a checkout. No AWS
+account, no network beyond loopback, no file outside a temporary directory.
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ if TYPE_CHECKING:
 __all__ = ["Step", "add_parser", "run", "run_demo"]
 
 PROFILE = "cross-account"
-INSTALL_FIX = "install the local extra: pip install 'ecs-xrole[local]'"
+INSTALL_FIX = (
+    "install the local extra: python3 -m pip install '.[local]' in a checkout of ecs-xrole "
+    "(once it is on PyPI: pip install 'ecs-xrole[local]')"
+)
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,8 @@ class Step:
     title: str
     ok: bool
     summary: str
+    #: Not run, because what it needs is missing (it does not fail the demo).
+    skipped: bool = False
 
 
 class _Demo:
@@ -109,24 +115,100 @@ def step_policy(demo: _Demo) -> Step:
 
 
 def step_write_config(demo: _Demo) -> Step:
-    """Write the profile with the config library into the stack's config file, and show it."""
-    from .config import Profile, read_profile, write_profiles
+    """Run ``ecs-xrole write-config`` into the stack's config file, and show the file."""
+    from .config import read_profile
 
+    argv = ["write-config", "--profile", PROFILE, "--role-arn", demo.role]
+    demo.say(f"$ ecs-xrole {' '.join(argv)}")
+    code, output = _command(argv)
+    demo.show(output)
     path = demo.stack.config_file
-    demo.say(f"# what `ecs-xrole write-config --profile {PROFILE} --role-arn ARN` does:")
-    demo.say(">>> from ecs_xrole.config import Profile, write_profiles")
-    demo.say(f'>>> write_profiles([Profile("{PROFILE}", "{demo.role}")])')
-    result = write_profiles([Profile(PROFILE, demo.role)], path=path)
-    demo.say(f"  wrote {result.path}:")
-    with open(result.path, encoding="utf-8") as handle:
-        text = handle.read()
+    demo.say(f"$ cat {path}")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as exc:
+        return Step("write-config", False, f"exit code {code}; cannot read {path}: {exc}")
     demo.show(text)
     back = read_profile(PROFILE, path=path)
-    ok = back.role_arn == demo.role and "credential_source = EcsContainer" in text
+    ok = code == 0 and back.role_arn == demo.role and "credential_source = EcsContainer" in text
     return Step(
         "write-config",
         ok,
-        f"[profile {PROFILE}] with role_arn and credential_source = EcsContainer in {path}",
+        f"[profile {PROFILE}] with role_arn and credential_source = EcsContainer in {path}"
+        if ok
+        else f"exit code {code}; expected the profile in {path}",
+    )
+
+
+def step_aws_cli(demo: _Demo) -> Step:
+    """The AWS CLI with the written profile, as AWS's recipe checks it (when ``aws`` is on PATH).
+
+    The AWS CLI runs with a ``HOME`` in the demo's temporary directory, so its credential
+    cache never touches the real ``~/.aws``.
+    """
+    import os
+    import shutil
+    import subprocess
+
+    aws = shutil.which("aws")
+    if aws is None:
+        demo.say("(the aws command is not on PATH: install the AWS CLI to see this step)")
+        return Step("aws cli", True, "skipped: the aws command is not on PATH", skipped=True)
+    home = os.path.join(os.path.dirname(demo.stack.config_file), "home")
+    os.makedirs(home, exist_ok=True)
+    env = dict(os.environ, HOME=home)
+    commands = (
+        ["sts", "get-caller-identity", "--profile", PROFILE],
+        ["ecs", "list-clusters", "--profile", PROFILE],
+    )
+    # Both at once: each AWS CLI start costs about a second of its own.
+    running = []
+    for argv in commands:
+        try:
+            running.append(
+                subprocess.Popen(
+                    [aws, *argv, "--output", "json"],
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    env=env,
+                )
+            )
+        except OSError as exc:
+            return Step("aws cli", False, f"cannot run {aws}: {exc}")
+    outputs = []
+    for argv, proc in zip(commands, running, strict=True):
+        demo.say(f"$ aws {' '.join(argv)}")
+        try:
+            stdout, stderr = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            for other in running:
+                other.kill()
+                other.wait()
+            return Step("aws cli", False, f"aws {argv[0]} {argv[1]} did not finish in 60 s")
+        demo.show(stdout + stderr)
+        if proc.returncode != 0:
+            for other in running:
+                other.kill()
+                other.wait()
+            return Step("aws cli", False, f"aws {argv[0]} {argv[1]} exited with {proc.returncode}")
+        outputs.append(stdout)
+    try:
+        identity = json.loads(outputs[0])
+        clusters = json.loads(outputs[1])["clusterArns"]
+    except (ValueError, KeyError, TypeError) as exc:
+        return Step("aws cli", False, f"unexpected output from the AWS CLI: {exc}")
+    wanted = f":{demo.destination_account}:cluster/{demo.cluster}"
+    ok = identity.get("Account") == demo.destination_account and any(
+        str(arn).endswith(wanted) for arn in clusters
+    )
+    return Step(
+        "aws cli",
+        ok,
+        f"aws --profile {PROFILE} acts in {demo.destination_account} and lists {demo.cluster}"
+        if ok
+        else f"expected account {demo.destination_account} and cluster {demo.cluster}",
     )
 
 
@@ -209,6 +291,7 @@ def step_doctor(demo: _Demo) -> Step:
 STEPS: tuple[tuple[str, Callable[[_Demo], Step]], ...] = (
     ("The three policy documents (ecs-xrole policy)", step_policy),
     ("The profile in the AWS config file (write-config)", step_write_config),
+    ("The AWS CLI with the profile (aws --profile cross-account)", step_aws_cli),
     ("Who am I: the task role, then the destination role (whoami)", step_whoami),
     ("Every link checked (doctor)", step_doctor),
     ("The destination account's ECS clusters through ecs_xrole.get_session", step_get_session),
@@ -254,13 +337,15 @@ def run_demo(*, out: TextIO | None = None) -> list[Step]:
                         False,
                         f"unexpected {type(exc).__name__}: {exc}",
                     )
-                verdict = "PASS" if result.ok else "FAIL"
+                verdict = "SKIP" if result.skipped else "PASS" if result.ok else "FAIL"
                 demo.say(f"{verdict}  {number}. {result.title}: {result.summary}")
                 steps.append(result)
             clear_caches()
-        passed = sum(1 for s in steps if s.ok)
+        passed = sum(1 for s in steps if s.ok and not s.skipped)
+        skipped = sum(1 for s in steps if s.skipped)
         elapsed = time.monotonic() - started
-        out.write(f"\n{passed} of {len(steps)} steps passed in {elapsed:.1f} s\n")
+        note = f" ({skipped} skipped)" if skipped else ""
+        out.write(f"\n{passed} of {len(steps) - skipped} steps passed{note} in {elapsed:.1f} s\n")
     return steps
 
 
@@ -277,10 +362,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="play AWS's cross-account recipe end to end on local stand-ins (no AWS account)",
         description=(
             "Start a fake AWS with two accounts and a fake ECS credentials endpoint on "
-            "loopback, then show the policy documents, write-config, whoami, doctor, a client "
+            "loopback, then show the policy documents, write-config, the AWS CLI with the "
+            "profile (when aws is on PATH), whoami, doctor, a client "
             "of the destination account through get_session, and a role that does not trust "
             "the task role, explained by doctor. Each step prints PASS or FAIL. Needs the "
-            "local extra: pip install 'ecs-xrole[local]'. Takes a few seconds."
+            "local extra (python3 -m pip install '.[local]' in a checkout). Takes a few seconds."
         ),
         epilog="exit codes: 0 every step passed, 1 a step failed or moto is missing",
     )

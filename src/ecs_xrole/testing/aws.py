@@ -413,6 +413,24 @@ def _denied_message(caller: _Caller | None, target: str) -> str:
 # The fake itself.
 
 
+def _warm_moto_service_names() -> None:
+    """Fill moto's cached table of service names while no profile is named.
+
+    moto builds that table once, on its first request, from a default botocore session, which
+    fails with ProfileNotFound (and moto answers 500) when the host's ``AWS_PROFILE`` names a
+    profile that the config file does not hold. Nothing of the host's AWS settings matters to
+    the table, so it is built here with the profile variables out of the way.
+    """
+    from moto.core.utils import service_name_from_moto_package_name
+
+    names = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE")
+    saved = {name: os.environ.pop(name) for name in names if name in os.environ}
+    try:
+        service_name_from_moto_package_name("iam")
+    finally:
+        os.environ.update(saved)
+
+
 def _check_loopback(host: str) -> str:
     try:
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
@@ -492,6 +510,8 @@ class FakeAWS:
                 f"the fake AWS needs moto's server ({exc})",
                 fix="pip install 'ecs-xrole[local]'",
             ) from None
+
+        _warm_moto_service_names()
 
         class QuietHandler(MotoRequestHandler):
             def log_request(self, *args: Any, **kwargs: Any) -> None:

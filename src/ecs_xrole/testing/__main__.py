@@ -1,0 +1,10 @@
+"""``python -m ecs_xrole.testing serve``: see :mod:`ecs_xrole.testing.serve`."""
+
+from __future__ import annotations
+
+import sys
+
+from .serve import main
+
+if __name__ == "__main__":
+    sys.exit(main())
