@@ -13,7 +13,8 @@
 # where to look:
 #   2    bad input: an ECS_XROLE_* variable (a malformed role ARN, ...) or the config file
 #        (unreadable, unparseable as botocore would, or in a directory that cannot be written)
-#   1    the write itself failed: the file system (read-only, full)
+#   1    the write itself failed: the file system (read-only, full), or another writer held
+#        the config file's lock for longer than write-config waits (10 s)
 #   127  ecs-xrole is not installed in the image
 #
 # The command is started with `exec`: it replaces this shell, keeps its PID (PID 1 in the
@@ -41,9 +42,10 @@ if [ "$status" -ne 0 ]; then
             hint="$hint file $config (or its directory), as the error above says."
             ;;
         1)
-            hint="The config file $config could not be written: check the file system"
-            hint="$hint (a read-only root file system? a full disk?). AWS_CONFIG_FILE can"
-            hint="$hint name a file on a writable volume."
+            hint="The config file $config could not be written: another process held its"
+            hint="$hint lock ($config.lock) too long, or the file system failed (a read-only"
+            hint="$hint root file system? a full disk?). AWS_CONFIG_FILE can name a file on a"
+            hint="$hint writable volume."
             ;;
         127)
             hint="ecs-xrole is not installed in this image: neither the ecs-xrole command"

@@ -112,7 +112,8 @@ role_session_name:
 the lock file:
   Writes happen under a lock on <config>.lock (for ~/.aws/config: ~/.aws/config.lock),
   created 0600 next to the file and left in place, since removing it would race with the
-  next writer. It holds nothing; deleting it while no write runs is harmless.
+  next writer. It holds nothing; deleting it while no write runs is harmless. A writer waits
+  for it at most 10 s (then exit 1, naming it).
 
 --credential-process writes, instead of role_arn and credential_source,
     credential_process = /path/to/ecs-xrole credential-process --role-arn ARN ...
