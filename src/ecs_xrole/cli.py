@@ -25,7 +25,14 @@ from typing import Any, TextIO
 
 # config and validate are standard library only: importing them keeps write-config light.
 from ._version import __version__
-from .config import DEFAULT_PROFILE, Profile, default_command, read_profile, write_profiles
+from .config import (
+    DEFAULT_PROFILE,
+    Profile,
+    WriteResult,
+    default_command,
+    read_profile,
+    write_profiles,
+)
 from .errors import ConfigFileBusyError, ConfigFileError, Error, InvalidInputError
 from .validate import (
     check_external_id,
@@ -447,7 +454,7 @@ def _with_task_session_name(profiles: list[Profile]) -> list[Profile]:
     ]
 
 
-def _report_write_json(args: argparse.Namespace, result: Any) -> int:
+def _report_write_json(args: argparse.Namespace, result: WriteResult) -> int:
     """``write-config --json``: one JSON object on stdout saying what was (or would be) done."""
     import json
 
