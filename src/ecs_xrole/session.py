@@ -23,6 +23,7 @@ credentials are kept.
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
 import threading
 from collections.abc import Callable
@@ -66,11 +67,15 @@ __all__ = [
 ]
 
 _USER_AGENT = f"ecs-xrole/{__version__}"
+# Our sessions use no profile: AWS_PROFILE / AWS_DEFAULT_PROFILE select the application's
+# profile, not ours (one naming a missing profile would make every client fail). The config
+# file's default profile still applies, as for a session with no profile selected.
+_NO_AMBIENT_PROFILE = {"profile": (None, None, None, None)}
 
 # One lock guards every cache below: entries are created under it (creation does no I/O), so
 # two threads never build two credentials objects for the same key.
 _lock = threading.Lock()
-_task_role: LRUCache[Endpoint, RefreshingCredentials] = LRUCache(maxsize=16)
+_task_role: LRUCache[tuple[Endpoint, bytes | None], RefreshingCredentials] = LRUCache(maxsize=16)
 _roles: LRUCache[tuple[Any, ...], RefreshingCredentials] = LRUCache(maxsize=512)
 _clients: LRUCache[tuple[Any, ...], Any] = LRUCache(maxsize=512)
 _loader: Loader | None = None
@@ -129,7 +134,9 @@ def _botocore_session(credentials: Credentials, region: str | None) -> botocore.
         loader = _shared_loader()
         handlers = _builtin_handlers()
     session = botocore.session.Session(
-        event_hooks=copy.copy(handlers), include_builtin_handlers=False
+        session_vars=_NO_AMBIENT_PROFILE,
+        event_hooks=copy.copy(handlers),
+        include_builtin_handlers=False,
     )
     session.register_component("data_loader", loader)
     # The only credentials this session may use are ours: no env keys, no profile.
@@ -165,16 +172,28 @@ def get_task_role_credentials(*, endpoint: Endpoint | None = None) -> Refreshing
     Raises the endpoint errors of :func:`~ecs_xrole.detect_endpoint`.
     """
     found = endpoint if endpoint is not None else detect_endpoint()
+    # The token is part of the key: EKS Pod Identity chooses the role by token, so another
+    # token at the same URL may be another role (a token file is keyed by its path and re-read
+    # on every fetch). Only a digest is kept, so no cache repr can show the token.
+    key = (found, _token_digest(found))
     with _lock:
-        credentials = _task_role.get(found)
+        credentials = _task_role.get(key)
         if credentials is None:
             credentials = RefreshingCredentials(
                 lambda: fetch_credentials(found),
                 method="ecs-xrole-container",
                 description=f"task role credentials from {shown_url(found.url)}",
             )
-            _task_role[found] = credentials
+            _task_role[key] = credentials
     return credentials
+
+
+def _token_digest(endpoint: Endpoint) -> bytes | None:
+    token = endpoint.token
+    if endpoint.auth != "token" or token is None:
+        return None
+    value = token if isinstance(token, str) else token.value
+    return hashlib.sha256(value.encode("utf-8", "surrogateescape")).digest()
 
 
 def get_task_role_session(*, region_name: str | None = None) -> boto3.Session:
