@@ -26,12 +26,15 @@ import copy
 import hashlib
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+from urllib.parse import urlsplit
 
 import boto3
 import botocore.session
+from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.credentials import CredentialProvider, CredentialResolver
 from botocore.hooks import HierarchicalEmitter
@@ -44,6 +47,7 @@ from .credentials import TemporaryCredentials
 from .endpoint import Endpoint, detect_endpoint, shown_url
 from .errors import InvalidInputError
 from .fetch import fetch_credentials
+from .front import FrontCache, Unfreezable, environment, freeze, options_key
 from .metadata import clear_cache as clear_metadata_cache
 from .metadata import default_session_name, task_region
 from .options import AssumeOptions, check_option_names
@@ -66,6 +70,7 @@ __all__ = [
     "resolve_region",
 ]
 
+_V = TypeVar("_V")
 _USER_AGENT = f"ecs-xrole/{__version__}"
 # Our sessions use no profile: AWS_PROFILE / AWS_DEFAULT_PROFILE select the application's
 # profile, not ours (one naming a missing profile would make every client fail). The config
@@ -77,7 +82,11 @@ _NO_AMBIENT_PROFILE = {"profile": (None, None, None, None)}
 _lock = threading.Lock()
 _task_role: LRUCache[tuple[Endpoint, bytes | None], RefreshingCredentials] = LRUCache(maxsize=16)
 _roles: LRUCache[tuple[Any, ...], RefreshingCredentials] = LRUCache(maxsize=512)
-_clients: LRUCache[tuple[Any, ...], Any] = LRUCache(maxsize=512)
+_clients: LRUCache[tuple[Any, ...], BaseClient] = LRUCache(maxsize=512)
+# The fast fronts of the three public functions (see ecs_xrole.front).
+_client_front: FrontCache[BaseClient] = FrontCache()
+_session_front: FrontCache[tuple[RefreshingCredentials, str | None]] = FrontCache()
+_credentials_front: FrontCache[RefreshingCredentials] = FrontCache()
 _loader: Loader | None = None
 _handlers: HierarchicalEmitter | None = None
 
@@ -219,7 +228,7 @@ def _sts_client(source: Credentials, region: str | None) -> STSClient:
         )
         with _lock:
             client = _clients.setdefault(key, client)
-    return client  # type: ignore[no-any-return]
+    return cast("STSClient", client)
 
 
 def _role_credentials(
@@ -299,16 +308,26 @@ def get_credentials(
 
     I/O: the first call for an option set fetches the task role's credentials (once per
     process) and calls AssumeRole, so errors surface here; later calls do no I/O while the
-    credentials are fresh. Refreshes run on a background thread before expiry.
+    credentials are fresh. Refreshes run on a background thread before expiry. A repeated
+    call costs a dictionary look-up (:mod:`ecs_xrole.front`); a change to the endpoint,
+    token or region variables takes effect at the next call.
 
     Raises :class:`~ecs_xrole.errors.InvalidInputError` (before any network call),
     :class:`~ecs_xrole.errors.EndpointError` subclasses,
     :class:`~ecs_xrole.errors.AssumeRoleDeniedError` (with the policies that would allow the
     call) and :class:`~ecs_xrole.errors.AssumeRoleError`.
     """
+    env = environment()
+    try:
+        key: Hashable = (role_arn, options_key(options), env)
+        found = _credentials_front.get(key)
+    except TypeError:  # an argument that cannot be a key: resolve it every time
+        key = found = None
+    if found is not None:
+        return found
     check_option_names("get_credentials", options)
     credentials, _ = _role_credentials(role_arn, options)
-    return credentials
+    return _remember(_credentials_front, key, env, credentials)
 
 
 def get_session(role_arn: str | RoleArn, **options: Unpack[AssumeOptions]) -> boto3.Session:
@@ -318,32 +337,211 @@ def get_session(role_arn: str | RoleArn, **options: Unpack[AssumeOptions]) -> bo
     same options share one credentials object (one AssumeRole per lifetime, however many
     sessions). boto3 sessions are not thread-safe, so make one per thread or per request —
     that is cheap here, since service models are loaded once per process. The session's
-    region is ``region_name`` or the resolved default.
+    region is ``region_name`` or the resolved default. Every call returns a new session, and
+    each of its ``client()`` calls a new client (register events on it freely).
 
     I/O and errors as :func:`get_credentials`.
     """
-    check_option_names("get_session", options)
-    credentials, region = _role_credentials(role_arn, options)
+    env = environment()
+    try:
+        key: Hashable = (role_arn, options_key(options), env)
+        found = _session_front.get(key)
+    except TypeError:
+        key = found = None
+    if found is None:
+        check_option_names("get_session", options)
+        found = _remember(_session_front, key, env, _role_credentials(role_arn, options))
+    credentials, region = found
     return boto3.Session(botocore_session=_botocore_session(credentials, region))
 
 
-def get_client(service_name: str, role_arn: str | RoleArn, **options: Unpack[AssumeOptions]) -> Any:
+def get_client(
+    service_name: str,
+    role_arn: str | RoleArn,
+    *,
+    config: Config | None = None,
+    endpoint_url: str | None = None,
+    verify: bool | str | None = None,
+    use_ssl: bool = True,
+    api_version: str | None = None,
+    **options: Unpack[AssumeOptions],
+) -> BaseClient:
     """A botocore client for ``service_name`` acting as ``role_arn``; cached and thread-safe.
 
-    The same (service, region, options) returns the same client for the life of the process
-    (a new one in a forked child), so calling this per request is cheap. Options, I/O and
-    errors as :func:`get_credentials`.
+    The same (service, region, client parameters, options) returns the same client for the
+    life of the process (a new one in a forked child), so calling this per request is cheap:
+    a repeated call costs a dictionary look-up. Options, I/O and errors as
+    :func:`get_credentials`.
+
+    The client parameters are those of ``boto3.Session.client``: ``config`` (a
+    ``botocore.config.Config``, compared by its settings, so an equal ``Config`` made anew
+    gets the same client; the library adds its user-agent suffix and never overrides a
+    setting of yours), ``endpoint_url`` (a VPC or FIPS endpoint, say), ``verify``
+    (``False`` or a CA bundle path), ``use_ssl`` and ``api_version``. ``region_name`` is an
+    option (it also sets the STS region).
+
+    Returns a ``botocore.client.BaseClient``; for boto3-stubs' service type, write
+    ``s3 = cast("S3Client", get_client("s3", role_arn))`` or use
+    ``get_session(role_arn).client("s3")``, which boto3-stubs types itself.
     """
+    env = environment()
+    try:
+        key: Hashable = (
+            service_name,
+            role_arn,
+            options_key(options),
+            env,
+            None if config is None else _config_key(config),
+            endpoint_url,
+            verify,
+            use_ssl,
+            api_version,
+        )
+        client = _client_front.get(key)
+    except TypeError:
+        key = client = None
+    if client is not None:
+        return client
     check_option_names("get_client", options)
+    client_options = _ClientOptions.build(config, endpoint_url, verify, use_ssl, api_version)
     credentials, region = _role_credentials(role_arn, options)
-    key = ("client", os.getpid(), service_name, region, id(credentials))
+    client = _client(service_name, credentials, region, client_options)
+    return _remember(_client_front, key, env, client)
+
+
+def _remember(
+    front: FrontCache[_V], key: Hashable | None, env: tuple[object, ...], value: _V
+) -> _V:
+    """Store a resolved call in ``front``, unless the environment changed while it resolved
+    (the value might then belong to the new environment rather than to ``env``)."""
+    if key is None or environment() != env:
+        return value
+    return front.put(key, value)
+
+
+_CONFIG_SETTINGS = tuple(Config.OPTION_DEFAULTS)
+
+
+def _config_key(config: Config) -> Hashable:
+    if not isinstance(config, Config):
+        raise Unfreezable("not a botocore Config")
+    values = [getattr(config, name, None) for name in _CONFIG_SETTINGS]
+    return tuple([value if value is None or value is True else freeze(value) for value in values])
+
+
+@dataclass(frozen=True)
+class _ClientOptions:
+    """The validated client parameters of :func:`get_client`; ``key`` is ``None`` when the
+    config cannot be compared (its clients are then not shared)."""
+
+    config: Config | None
+    endpoint_url: str | None
+    verify: bool | str | None
+    use_ssl: bool
+    api_version: str | None
+    key: Hashable | None
+
+    @classmethod
+    def build(
+        cls,
+        config: object,
+        endpoint_url: object,
+        verify: object,
+        use_ssl: object,
+        api_version: object,
+    ) -> _ClientOptions:
+        if config is not None and not isinstance(config, Config):
+            raise InvalidInputError(
+                "config",
+                config,
+                f"it is a {type(config).__name__}, not a botocore.config.Config",
+                fix="pass botocore.config.Config(...)",
+            )
+        if endpoint_url is not None:
+            _check_client_endpoint(endpoint_url)
+        if verify is not None and not isinstance(verify, (bool, str)):
+            raise InvalidInputError(
+                "verify", verify, "it must be True, False or a CA bundle path", fix="pass one"
+            )
+        if not isinstance(use_ssl, bool):
+            raise InvalidInputError("use_ssl", use_ssl, "it must be True or False", fix="pass one")
+        if api_version is not None and not isinstance(api_version, str):
+            raise InvalidInputError(
+                "api_version", api_version, "it must be a string such as '2011-06-15'", fix=""
+            )
+        try:
+            key: Hashable | None = (
+                None if config is None else _config_key(config),
+                endpoint_url,
+                verify,
+                use_ssl,
+                api_version,
+            )
+        except TypeError:
+            key = None
+        return cls(config, endpoint_url, verify, use_ssl, api_version, key)  # type: ignore[arg-type]
+
+
+def _check_client_endpoint(url: object) -> None:
+    problem = None
+    if not isinstance(url, str):
+        problem = f"it is a {type(url).__name__}, not a URL string"
+    else:
+        try:
+            parts = urlsplit(url)
+            host = parts.hostname
+        except ValueError as exc:
+            problem, host = f"it is not a valid URL ({exc})", None
+        else:
+            if parts.scheme not in ("http", "https"):
+                problem = "its scheme is not http or https"
+            elif not host:
+                problem = "it names no host"
+    if problem is not None:
+        raise InvalidInputError(
+            "endpoint_url",
+            url,
+            problem,
+            fix="pass the service endpoint as a URL, such as https://vpce-...amazonaws.com",
+        )
+
+
+def _client_config(user: Config | None) -> Config:
+    """The library's defaults (the user-agent suffix) merged into the user's ``Config``: the
+    user's settings win, and a ``user_agent_extra`` of theirs keeps ours after it."""
+    ours = Config(user_agent_extra=_USER_AGENT)
+    if user is None:
+        return ours
+    merged = ours.merge(user)
+    extra = getattr(user, "user_agent_extra", None)
+    if extra and _USER_AGENT not in extra.split():
+        merged = merged.merge(Config(user_agent_extra=f"{extra} {_USER_AGENT}"))
+    return merged
+
+
+def _client(
+    service_name: str,
+    credentials: RefreshingCredentials,
+    region: str | None,
+    options: _ClientOptions,
+) -> BaseClient:
+    """The shared client for these credentials (per process); built on first use."""
+    key = ("client", os.getpid(), service_name, region, id(credentials), options.key)
     with _lock:
-        client = _clients.get(key)
+        client = _clients.get(key) if options.key is not None else None
     if client is None:
         session = _botocore_session(credentials, region)
-        client = session.create_client(service_name, config=Config(user_agent_extra=_USER_AGENT))
-        with _lock:
-            client = _clients.setdefault(key, client)
+        client = session.create_client(
+            service_name,
+            config=_client_config(options.config),
+            endpoint_url=options.endpoint_url,
+            verify=options.verify,
+            use_ssl=options.use_ssl,
+            api_version=options.api_version,
+        )
+        if options.key is not None:
+            with _lock:
+                client = _clients.setdefault(key, client)
     return client
 
 
@@ -363,6 +561,8 @@ def clear_caches() -> None:
         _task_role.clear()
         _roles.clear()
         _clients.clear()
+    for front in (_client_front, _session_front, _credentials_front):
+        front.clear()
     clear_metadata_cache()
 
 
