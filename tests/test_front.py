@@ -16,6 +16,7 @@ import pytest
 
 import ecs_xrole
 from ecs_xrole import front
+from ecs_xrole import session as session_module
 from ecs_xrole.endpoint import FULL_URI, TOKEN, TOKEN_FILE
 from ecs_xrole.testing.endpoint_server import EndpointServer
 
@@ -194,3 +195,15 @@ def test_a_forked_child_gets_its_own_clients(env: Any) -> None:
         os.waitpid(pid, 0)
         pytest.fail("the forked child hung")
     assert ecs_xrole.get_client("sts", role) is parent_client
+
+
+def test_resolve_role_is_what_get_session_and_get_credentials_share(
+    env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    role = env.aws.destination_role_arn
+    credentials, region = session_module.resolve_role(role, external_id=None)
+    assert region == "eu-west-1"
+    assert ecs_xrole.get_credentials(role, external_id=None) is credentials
+    assert ecs_xrole.get_session(role, external_id=None).get_credentials() is credentials
+    assert env.aws.assume_role_calls == 1

@@ -68,6 +68,7 @@ __all__ = [
     "get_task_role_credentials",
     "get_task_role_session",
     "resolve_region",
+    "resolve_role",
 ]
 
 _V = TypeVar("_V")
@@ -85,8 +86,7 @@ _roles: LRUCache[tuple[Any, ...], RefreshingCredentials] = LRUCache(maxsize=512)
 _clients: LRUCache[tuple[Any, ...], BaseClient] = LRUCache(maxsize=512)
 # The fast fronts of the three public functions (see ecs_xrole.front).
 _client_front: FrontCache[BaseClient] = FrontCache()
-_session_front: FrontCache[tuple[RefreshingCredentials, str | None]] = FrontCache()
-_credentials_front: FrontCache[RefreshingCredentials] = FrontCache()
+_role_front: FrontCache[tuple[RefreshingCredentials, str | None]] = FrontCache()
 _loader: Loader | None = None
 _handlers: HierarchicalEmitter | None = None
 
@@ -317,17 +317,34 @@ def get_credentials(
     :class:`~ecs_xrole.errors.AssumeRoleDeniedError` (with the policies that would allow the
     call) and :class:`~ecs_xrole.errors.AssumeRoleError`.
     """
+    return _resolve("get_credentials", role_arn, options)[0]
+
+
+def resolve_role(
+    role_arn: str | RoleArn, **options: Unpack[AssumeOptions]
+) -> tuple[RefreshingCredentials, str | None]:
+    """The shared credentials for ``role_arn`` and ``options``, and the region that goes with
+    them: what :func:`get_session` builds its session from, on the same fast front.
+
+    For other fronts (an async one, say) that build their own sessions or clients. I/O and
+    errors as :func:`get_credentials`.
+    """
+    return _resolve("resolve_role", role_arn, options)
+
+
+def _resolve(
+    function: str, role_arn: str | RoleArn, options: AssumeOptions
+) -> tuple[RefreshingCredentials, str | None]:
     env = environment()
     try:
         key: Hashable = (role_arn, options_key(options), env)
-        found = _credentials_front.get(key)
+        found = _role_front.get(key)
     except TypeError:  # an argument that cannot be a key: resolve it every time
         key = found = None
     if found is not None:
         return found
-    check_option_names("get_credentials", options)
-    credentials, _ = _role_credentials(role_arn, options)
-    return _remember(_credentials_front, key, env, credentials)
+    check_option_names(function, options)
+    return _remember(_role_front, key, env, _role_credentials(role_arn, options))
 
 
 def get_session(role_arn: str | RoleArn, **options: Unpack[AssumeOptions]) -> boto3.Session:
@@ -342,16 +359,7 @@ def get_session(role_arn: str | RoleArn, **options: Unpack[AssumeOptions]) -> bo
 
     I/O and errors as :func:`get_credentials`.
     """
-    env = environment()
-    try:
-        key: Hashable = (role_arn, options_key(options), env)
-        found = _session_front.get(key)
-    except TypeError:
-        key = found = None
-    if found is None:
-        check_option_names("get_session", options)
-        found = _remember(_session_front, key, env, _role_credentials(role_arn, options))
-    credentials, region = found
+    credentials, region = _resolve("get_session", role_arn, options)
     return boto3.Session(botocore_session=_botocore_session(credentials, region))
 
 
@@ -561,8 +569,8 @@ def clear_caches() -> None:
         _task_role.clear()
         _roles.clear()
         _clients.clear()
-    for front in (_client_front, _session_front, _credentials_front):
-        front.clear()
+    _client_front.clear()
+    _role_front.clear()
     clear_metadata_cache()
 
 

@@ -29,6 +29,7 @@ import bench_latency
 import bench_memory
 import bench_network
 import bench_refresh
+import bench_session
 import bench_write_config
 from bench_support import Section, bench_stack, markdown_table, versions
 
@@ -39,6 +40,7 @@ BENCHMARKS: dict[str, Callable[[Any], Section]] = {
     "4": bench_latency.run,
     "5": bench_write_config.run,
     "6": bench_memory.run,
+    "7": bench_session.run,
 }
 
 
@@ -77,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     chosen = list(BENCHMARKS) if not args.only else [n.strip() for n in args.only.split(",")]
     unknown = [n for n in chosen if n not in BENCHMARKS]
     if unknown:
-        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from 1-6")
+        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from 1-7")
     # The peers log retries and refresh failures at WARNING; the tables say what happened.
     logging.basicConfig(level=logging.ERROR)
     warnings.simplefilter("ignore")

@@ -1,0 +1,158 @@
+"""7. A new session and its first client: where the time of ``get_session(role).client(...)`` goes.
+
+One table: the medians of the steps (each timed alone, in interleaved rounds), then a profile
+(cProfile, 100 calls) of the whole, as each part's share of the total. The
+profiler slows Python calls down, so the shares are what to read there, not the times.
+"""
+
+from __future__ import annotations
+
+import copy
+import cProfile
+import pstats
+from collections.abc import Callable
+from typing import Any
+
+from bench_support import Section, Target, fmt_seconds, interleaved_medians
+
+TITLE = "7. A new session and its first client: where the time goes"
+
+# (label, file suffix, function name): the parts of get_session(role).client("sts").
+_PARTS = [
+    ("ecs-xrole: the new botocore session", "ecs_xrole/session.py", "_botocore_session"),
+    (
+        "of which: copying botocore's built-in event handlers into it",
+        "ecs_xrole/session.py",
+        "_botocore_session:copy",
+    ),
+    (
+        "boto3: `Session.__init__` registering its default handlers",
+        "boto3/session.py",
+        "_register_default_handlers",
+    ),
+    ("botocore: `create_client`, all of it", "botocore/session.py", "create_client"),
+    (
+        "of which: copying the session's event handlers into the client",
+        "botocore/args.py",
+        "get_client_args:copy",
+    ),
+    (
+        "of which: the endpoint and its HTTP session (SSL context, proxies)",
+        "botocore/endpoint.py",
+        "create_endpoint",
+    ),
+    (
+        "of which: the endpoint ruleset resolver",
+        "botocore/args.py",
+        "_build_endpoint_resolver",
+    ),
+    ("of which: resolving the client's configuration", "botocore/args.py", "compute_client_args"),
+    ("of which: registering the retry handler", "botocore/client.py", "_register_retries"),
+    ("of which: building the client class", "botocore/client.py", "_create_client_class"),
+    (
+        "of which: reading the config and credentials files (first use in a session)",
+        "botocore/configloader.py",
+        "raw_config_parse",
+    ),
+]
+
+
+def run(stack: Any, *, seconds_each: float = 1.5) -> Section:
+    import boto3
+
+    import ecs_xrole
+    from ecs_xrole import session as session_module
+
+    role = stack.aws.destination_role_arn
+    region = stack.aws.region
+    credentials = ecs_xrole.get_credentials(role)
+    template = session_module._builtin_handlers()
+    used = ecs_xrole.get_session(role)
+    used.client("sts")
+
+    steps: dict[str, Callable[[], object]] = {
+        '`ecs_xrole.get_session(role).client("sts")`, the whole': lambda: ecs_xrole.get_session(
+            role
+        ).client("sts"),
+        "`ecs_xrole.get_session(role)`": lambda: ecs_xrole.get_session(role),
+        "copy of botocore's built-in event handlers (one per new session)": lambda: copy.copy(
+            template
+        ),
+        "the new botocore session, that copy included": lambda: session_module._botocore_session(
+            credentials, region
+        ),
+        "plus `boto3.Session(botocore_session=...)` over it": lambda: boto3.Session(
+            botocore_session=session_module._botocore_session(credentials, region)
+        ),
+        'another `.client("sts")` from a session that made one already': lambda: used.client("sts"),
+        '`boto3.Session().client("sts")`, plain boto3 (reference)': lambda: boto3.Session(
+            region_name=region
+        ).client("sts"),
+    }
+    for call in steps.values():
+        call()
+    medians = interleaved_medians(steps, seconds_each=seconds_each)
+    rows = [[name, fmt_seconds(median), ""] for name, median in medians.items()]
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(100):
+        ecs_xrole.get_session(role).client("sts")
+    profiler.disable()
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    total = _cumulative(stats, "ecs_xrole/session.py", "get_session") + _cumulative(
+        stats, "boto3/session.py", "client"
+    )
+    for label, suffix, name in _PARTS:
+        if name == "get_client_args:copy":
+            # The client's copy: copy.copy called from botocore.args.get_client_args.
+            value = _called_from(stats, "copy.py", "copy", "botocore/args.py", "get_client_args")
+        elif name == "_botocore_session:copy":
+            value = _called_from(stats, "copy.py", "copy", suffix, "_botocore_session")
+        else:
+            value = _cumulative(stats, suffix, name)
+        rows.append([f"profile: {label}", "", f"{100 * value / total:.0f}%"])
+
+    whole = next(iter(medians.values()))
+    return Section(
+        title=TITLE,
+        what=(
+            'Medians of each step of `get_session(role).client("sts")` timed alone (the new '
+            "session's steps are cumulative), then each part's share of the whole under "
+            "cProfile (100 calls). A new session must get its own copy of the event handlers "
+            "(users register events on sessions) and each client its own copy again, made by "
+            "botocore."
+        ),
+        header=["Step (timed alone) or part (profiled)", "Median", "Share of the whole"],
+        rows=rows,
+        targets=[
+            Target(
+                '7. `get_session(role).client("sts")` at most 3 ms in-process',
+                whole <= 3e-3,
+                fmt_seconds(whole)
+                + ("" if whole <= 3e-3 else " (botocore's floor: see the profile shares)"),
+            )
+        ],
+    )
+
+
+def _cumulative(stats: dict[Any, Any], suffix: str, name: str) -> float:
+    return sum(
+        value[3]
+        for (filename, _, function), value in stats.items()
+        if filename.endswith(suffix) and function == name
+    )
+
+
+def _called_from(
+    stats: dict[Any, Any], suffix: str, name: str, caller_suffix: str, caller_name: str
+) -> float:
+    """Cumulative time of ``name`` when called directly by ``caller_name``."""
+    total = 0.0
+    for (filename, _, function), value in stats.items():
+        if not (filename.endswith(suffix) and function == name):
+            continue
+        for (caller_file, _, caller_function), edge in value[4].items():
+            if caller_file.endswith(caller_suffix) and caller_function == caller_name:
+                total += edge[3]
+    return total
