@@ -412,7 +412,7 @@ def get_client(
         return client
     check_option_names("get_client", options)
     client_options = _ClientOptions.build(config, endpoint_url, verify, use_ssl, api_version)
-    credentials, region = _role_credentials(role_arn, options)
+    credentials, region = _resolve("get_client", role_arn, options)
     client = _client(service_name, credentials, region, client_options)
     return _remember(_client_front, key, env, client)
 
