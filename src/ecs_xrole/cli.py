@@ -737,6 +737,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=level, stream=sys.stderr, format="ecs-xrole: %(levelname)s: %(message)s"
     )
+    if level <= logging.INFO:
+        # Before any request: botocore and urllib3 log secrets at DEBUG (see redaction).
+        from .redaction import install as install_log_redaction
+
+        install_log_redaction()
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help(sys.stderr)

@@ -284,6 +284,10 @@ def _sts_client(ctx: DoctorContext, creds: TemporaryCredentials) -> Any:
     import boto3
     from botocore.config import Config
 
+    from .redaction import install as install_log_redaction
+
+    install_log_redaction()
+
     session = boto3.Session(
         aws_access_key_id=creds.access_key_id,
         aws_secret_access_key=creds.secret_access_key,

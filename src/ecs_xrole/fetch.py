@@ -59,10 +59,14 @@ from .endpoint import (
     shown_url,
 )
 from .errors import EndpointRequestError, EndpointResponseError, InvalidInputError, redact
+from .redaction import install as install_log_redaction
+from .redaction import remember
 
 __all__ = ["fetch_credentials", "parse_credentials", "parse_expiration"]
 
 log = logging.getLogger(__name__)
+# urllib3 logs each request line, credentials ID included, at DEBUG.
+install_log_redaction()
 
 #: Largest body read from the endpoint (a real answer is under 4 kB).
 MAX_BODY = 64 * 1024
@@ -414,6 +418,7 @@ def fetch_credentials(
             gave_up = f"max_attempts={max_attempts} reached"
             break
         authorization = endpoint.authorization()  # re-read each time: the token file rotates
+        remember(authorization)
         attempts += 1
         result = _attempt(
             endpoint,

@@ -40,6 +40,7 @@ from botocore.credentials import ReadOnlyCredentials, RefreshableCredentials
 
 from .credentials import TemporaryCredentials
 from .errors import CredentialsUnavailableError, Error
+from .redaction import remember_for
 
 __all__ = [
     "RefreshWindows",
@@ -331,6 +332,7 @@ class RefreshingCredentials(RefreshableCredentials):
                 fix="check the clock of this host and of the credentials source",
                 expires_at=_utc(snap.expires_at),
             )
+        remember_for(self, (credentials.secret_access_key, credentials.session_token))
         self._snapshot = snap
         if self._failing_since is not None:
             logger.warning(

@@ -51,6 +51,7 @@ from .front import FrontCache, Unfreezable, environment, freeze, options_key
 from .metadata import clear_cache as clear_metadata_cache
 from .metadata import default_session_name, task_region
 from .options import AssumeOptions, check_option_names
+from .redaction import install as install_log_redaction
 from .refresh import RefreshingCredentials
 from .validate import RoleArn, check_region
 
@@ -77,6 +78,9 @@ _USER_AGENT = f"ecs-xrole/{__version__}"
 # profile, not ours (one naming a missing profile would make every client fail). The config
 # file's default profile still applies, as for a session with no profile selected.
 _NO_AMBIENT_PROFILE = {"profile": (None, None, None, None)}
+
+# botocore logs request headers and response bodies, secrets included, at DEBUG.
+install_log_redaction()
 
 # One lock guards every cache below: entries are created under it (creation does no I/O), so
 # two threads never build two credentials objects for the same key.

@@ -1,18 +1,20 @@
 """Shared by the reliability suite: a guard that fails any test leaking a secret.
 
 Every test here gets :class:`SecretGuard` automatically (``secret_guard``). It captures the
-``ecs_xrole`` loggers at DEBUG (and every other logger at WARNING and above) for the whole
-test, and after the test checks the captured log text, plus every exception, ``repr`` and
-text the test handed to :meth:`SecretGuard.seen`, against every secret in play:
+records of ecs-xrole's, botocore's and urllib3's loggers at DEBUG, as an application calling
+``logging.basicConfig(level=logging.DEBUG)`` would get them (the stand-ins' own loggers, moto
+and werkzeug, at WARNING: their volume slows the servers), for the whole test, and after the test
+checks the captured log text, plus every exception, ``repr`` and text the test handed to
+:meth:`SecretGuard.seen`, against every secret in play:
 
 * every set of credentials moto issued in this process (the task role's, served by the
   EndpointServer, and every destination role's), read from moto's own STS state;
 * the endpoint's authorization token (the local stack's, or any handed to :meth:`add`);
 * anything else a test registers with :meth:`add` / :meth:`add_credentials`.
 
-Why not botocore's DEBUG logs too: botocore itself logs request headers and response bodies
-(session tokens, secret keys) at DEBUG; that is botocore's behaviour, not ecs-xrole's, and a
-user who turns botocore's DEBUG on has opted into it.
+botocore logs request headers and response bodies (session tokens, secret keys) at DEBUG;
+ecs-xrole's redacting filters (:mod:`ecs_xrole.redaction`) must keep them out, so they are
+checked too.
 """
 
 from __future__ import annotations
@@ -114,8 +116,10 @@ class SecretGuard:
 def secret_guard(
     request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
 ) -> Iterator[SecretGuard]:
-    """Capture ecs-xrole's logs at DEBUG; after the test, fail if a secret leaked."""
-    caplog.set_level(logging.DEBUG, logger="ecs_xrole")
+    """Capture ecs-xrole's, botocore's and urllib3's records at DEBUG (the rest at WARNING);
+    after the test, fail if a secret leaked."""
+    for name in ("ecs_xrole", "botocore", "urllib3"):
+        caplog.set_level(logging.DEBUG, logger=name)
     guard = SecretGuard()
     yield guard
     if "ecs_xrole_stack" in request.fixturenames:

@@ -45,10 +45,13 @@ from urllib.parse import urlsplit
 from ..credentials import TemporaryCredentials
 from ..endpoint import FULL_URI, TOKEN, TOKEN_FILE
 from ..errors import Error, InvalidInputError
+from ..redaction import install as install_log_redaction
 
 __all__ = ["METADATA_URI", "EndpointServer", "Fault", "fake_credentials"]
 
 log = logging.getLogger(__name__)
+# Its URL holds the credentials ID, like a real agent's: kept out of logs as ecs-xrole's are.
+install_log_redaction()
 
 METADATA_URI = "ECS_CONTAINER_METADATA_URI_V4"
 DEFAULT_TASK_ARN = (
