@@ -6,13 +6,24 @@ the call through a botocore STS client and turns STS's answers into ecs-xrole er
 ``AccessDenied`` becomes :class:`~ecs_xrole.errors.AssumeRoleDeniedError` carrying the two policy
 documents that would allow the call; ``ExpiredToken`` on the source credentials refreshes them
 and retries once.
+
+Every AssumeRole has a wall-clock budget, :data:`STS_DEADLINE` seconds, whatever STS or the
+network does: the botocore call runs on a worker thread, with explicit connect and read
+timeouts and a bounded number of attempts (:func:`sts_config`), and the caller stops waiting
+at the deadline. botocore's own defaults are 60-second timeouts and several attempts (a
+silent STS held a caller for 180 s), and no per-read timeout bounds a server that sends one
+byte at a time.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import timedelta, timezone
 from typing import TYPE_CHECKING, Any
@@ -33,11 +44,30 @@ from .validate import (
 )
 
 if TYPE_CHECKING:
+    from botocore.config import Config
     from mypy_boto3_sts import STSClient
 
     from .refresh import RefreshingCredentials
 
-__all__ = ["AssumeRoleParams", "assume_role"]
+__all__ = [
+    "STS_CONNECT_TIMEOUT",
+    "STS_DEADLINE",
+    "STS_MAX_ATTEMPTS",
+    "STS_READ_TIMEOUT",
+    "AssumeRoleParams",
+    "assume_role",
+    "sts_config",
+]
+
+#: Seconds to open a connection to STS (botocore's default: 60).
+STS_CONNECT_TIMEOUT = 2.0
+#: Seconds to wait for each read from STS (botocore's default: 60). AssumeRole answers in well
+#: under a second when STS is healthy.
+STS_READ_TIMEOUT = 5.0
+#: Attempts per AssumeRole in botocore's standard retry mode (throttling, 5xx, timeouts).
+STS_MAX_ATTEMPTS = 3
+#: The wall-clock bound of one :func:`assume_role`, retries included: a caller waits no longer.
+STS_DEADLINE = 20.0
 
 logger = logging.getLogger(__name__)
 
@@ -113,23 +143,103 @@ def _duration(value: int | timedelta) -> int:
     return duration_seconds(value)
 
 
+def sts_config(**extra: Any) -> Config:
+    """The botocore ``Config`` for an STS client used with :func:`assume_role`: the timeouts
+    and attempts above, standard retry mode, plus ``extra`` (e.g. ``user_agent_extra``).
+
+    Read at call time, so changing the module's constants affects clients built later.
+    """
+    from botocore.config import Config
+
+    return Config(
+        connect_timeout=STS_CONNECT_TIMEOUT,
+        read_timeout=STS_READ_TIMEOUT,
+        retries={"mode": "standard", "total_max_attempts": STS_MAX_ATTEMPTS},
+        **extra,
+    )
+
+
+# AssumeRole calls still running, by (client, options, session name). A caller whose deadline
+# passed leaves its call running (a thread cannot be stopped); the next caller with the same
+# request waits for that call instead of starting another, so a server that never finishes
+# answering holds at most one thread per credentials object, and a late answer is still used.
+_in_flight: dict[Hashable, Future[Any]] = {}
+_in_flight_lock = threading.Lock()
+
+
+def _within_deadline(key: Hashable, call: Callable[[], Any], seconds: float) -> Any:
+    """Run ``call`` on a daemon thread (or join the one running for ``key``); wait at most
+    ``seconds``. Raises ``call``'s exception, or :class:`TimeoutError` at the deadline."""
+    with _in_flight_lock:
+        future = _in_flight.get(key)
+        start = future is None
+        if future is None:
+            future = _in_flight[key] = Future()
+    if start:
+
+        def run() -> None:
+            try:
+                result = call()
+            except BaseException as exc:  # handed to the waiting caller
+                with _in_flight_lock:
+                    _in_flight.pop(key, None)
+                future.set_exception(exc)
+            else:
+                with _in_flight_lock:
+                    _in_flight.pop(key, None)
+                future.set_result(result)
+
+        threading.Thread(target=run, name="ecs-xrole-assume-role", daemon=True).start()
+    try:
+        return future.result(timeout=seconds)
+    except FutureTimeout:
+        raise TimeoutError from None
+
+
 def assume_role(
     sts: STSClient,
     params: AssumeRoleParams,
     *,
     session_name: str,
     source: RefreshingCredentials | None = None,
+    deadline: float | None = None,
 ) -> TemporaryCredentials:
     """Call AssumeRole once (twice after an ``ExpiredToken`` answer); network I/O.
 
-    ``sts`` is a botocore STS client signing with the source credentials; ``source`` is those
-    credentials when they are ours, so that ``ExpiredToken`` can refresh them. Raises
+    ``sts`` is a botocore STS client signing with the source credentials (build it with
+    :func:`sts_config` for bounded attempts); ``source`` is those credentials when they are
+    ours, so that ``ExpiredToken`` can refresh them. Returns or raises within ``deadline``
+    seconds (default :data:`STS_DEADLINE`), whatever STS does; the call runs on a worker
+    thread, shared with a caller that made the same request and gave up waiting. Raises
     :class:`~ecs_xrole.errors.AssumeRoleDeniedError` on ``AccessDenied`` and
-    :class:`~ecs_xrole.errors.AssumeRoleError` on every other failure.
+    :class:`~ecs_xrole.errors.AssumeRoleError` on every other failure, including no answer
+    by the deadline (``code`` ``None``).
     """
+    request = params.request(check_session_name(session_name))
+    seconds = STS_DEADLINE if deadline is None else deadline
+    key = (id(sts), params, request["RoleSessionName"])
+    try:
+        result: TemporaryCredentials = _within_deadline(
+            key, lambda: _assume_role(sts, params, request, source), seconds
+        )
+    except TimeoutError:
+        raise AssumeRoleError(
+            f"AssumeRole of {params.role_arn} got no answer from STS within {seconds:g} s",
+            fix="check the network path to STS (security groups, NAT, proxy, VPC endpoint), "
+            "the region, and AWS_ENDPOINT_URL_STS or AWS_ENDPOINT_URL if set",
+            role_arn=params.role_arn.arn,
+        ) from None
+    return result
+
+
+def _assume_role(
+    sts: STSClient,
+    params: AssumeRoleParams,
+    request: dict[str, Any],
+    source: RefreshingCredentials | None,
+) -> TemporaryCredentials:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    request = params.request(check_session_name(session_name))
     for attempt in (1, 2):
         try:
             response = sts.assume_role(**request)
@@ -238,3 +348,14 @@ def _denied(message: str, params: AssumeRoleParams, caller_arn: str | None) -> A
         identity_policy=allow,
         trust_policy=trust,
     )
+
+
+def _after_fork_in_child() -> None:
+    global _in_flight_lock
+    # The calls running in the parent have no thread here.
+    _in_flight_lock = threading.Lock()
+    _in_flight.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

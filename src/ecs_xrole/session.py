@@ -42,7 +42,7 @@ from botocore.loaders import Loader
 from cachetools import LRUCache
 
 from ._version import __version__
-from .assume import AssumeRoleParams, assume_role
+from .assume import AssumeRoleParams, assume_role, sts_config
 from .credentials import TemporaryCredentials
 from .endpoint import Endpoint, detect_endpoint, shown_url
 from .errors import InvalidInputError
@@ -227,9 +227,8 @@ def _sts_client(source: Credentials, region: str | None) -> STSClient:
         session = _botocore_session(source, region)
         # Regional STS endpoint (the default since boto3 1.40; older botocore needs asking).
         session.set_config_variable("sts_regional_endpoints", "regional")
-        client = session.create_client(
-            "sts", config=Config(retries={"mode": "standard"}, user_agent_extra=_USER_AGENT)
-        )
+        # Explicit timeouts and attempts; assume_role adds the wall-clock deadline.
+        client = session.create_client("sts", config=sts_config(user_agent_extra=_USER_AGENT))
         with _lock:
             client = _clients.setdefault(key, client)
     return cast("STSClient", client)
