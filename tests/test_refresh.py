@@ -243,9 +243,9 @@ def test_real_refresher_thread_refreshes_short_lived_credentials() -> None:
         time.sleep(0.05)
     assert source.calls >= 2
     assert creds.get_frozen_credentials() != first
-    # Only the first load ran on the caller's thread; refreshes ran on the refresher.
+    # Only the first load ran on the caller's thread; refreshes ran on the refresh workers.
     assert source.threads[0] == threading.current_thread().name
-    assert set(source.threads[1:]) == {"ecs-xrole-refresher"}
+    assert set(source.threads[1:]) == {"ecs-xrole-refresh-worker"}
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")

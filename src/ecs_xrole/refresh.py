@@ -3,8 +3,9 @@
 :class:`RefreshingCredentials` is a botocore ``RefreshableCredentials``, so it plugs into any
 botocore or boto3 code, but it refreshes differently from botocore:
 
-* **Off the callers' path.** One process-wide daemon thread (:class:`Scheduler`) refreshes each
-  credentials object shortly before its advisory window. A caller only waits for the network
+* **Off the callers' path.** A process-wide :class:`Scheduler` refreshes each credentials
+  object shortly before its advisory window, on a small pool of daemon threads, so one stuck
+  refresh does not hold up the others. A caller only waits for the network
   when the credentials in hand are inside the short *mandatory* margin (or there are none yet).
 * **Windows scaled to the lifetime, with jitter** (:func:`refresh_windows`): 900-second
   credentials are refreshed once, about five minutes before expiry, not on every call as
@@ -24,6 +25,7 @@ one immutable snapshot, so a reader never sees a key from one set and a token fr
 from __future__ import annotations
 
 import atexit
+import collections
 import heapq
 import itertools
 import logging
@@ -429,30 +431,77 @@ class RefreshingCredentials(RefreshableCredentials):
 
 
 class Scheduler:
-    """Runs background refreshes on one daemon thread, each at its due time.
+    """Plans background refreshes and runs each at its due time, on a small pool of threads.
 
-    Cheap when idle: the thread sleeps on a condition until the earliest due refresh. Entries
-    hold weak references, so credentials nobody uses any more are not kept alive. ``clock``
-    and ``start_thread`` exist for tests: with ``start_thread=False`` nothing runs until
-    :meth:`run_pending` is called.
+    One daemon thread keeps the plan (a heap of due times) and hands each due refresh to a
+    worker; up to ``max_workers`` daemon workers run them, so a refresh stuck on a slow
+    endpoint or STS never delays another credentials object's refresh (while fewer than
+    ``max_workers`` are stuck). Workers are started when needed and end after ``idle_timeout``
+    seconds without work. Cheap when idle: the planning thread sleeps until the earliest due
+    refresh.
+
+    The plan holds weak references, so credentials nobody uses any more are not kept alive,
+    and it stays proportional to the credentials planned: entries superseded by a new plan or
+    left by dropped credentials are purged once they make up half of it.
+
+    ``clock`` and ``start_thread`` exist for tests: with ``start_thread=False`` nothing runs
+    until :meth:`run_pending` is called, which runs the due refreshes on the calling thread.
     """
 
-    def __init__(self, *, clock: Clock = time.time, start_thread: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Clock = time.time,
+        start_thread: bool = True,
+        max_workers: int = 4,
+        idle_timeout: float = 60.0,
+    ) -> None:
         self._clock = clock
         self._start_thread = start_thread
-        self._cond = threading.Condition(threading.Lock())
+        self._max_workers = max_workers
+        self._idle_timeout = idle_timeout
+        self._new_locks()
         self._heap: list[tuple[float, int, weakref.ref[RefreshingCredentials]]] = []
+        self._purge_above = _MIN_PURGE
         self._seq = itertools.count()
         self._thread: threading.Thread | None = None
+        self._ready: collections.deque[RefreshingCredentials] = collections.deque()
+        self._workers = 0
+        self._idle = 0
         self._stopped = False
+
+    def _new_locks(self) -> None:
+        lock = threading.Lock()
+        self._cond = threading.Condition(lock)  # the planning thread waits on it
+        self._work = threading.Condition(lock)  # idle workers wait on it
 
     def schedule(self, credentials: RefreshingCredentials, when: float) -> None:
         """Refresh ``credentials`` at ``when`` (replacing any earlier plan for them)."""
         with self._cond:
             credentials.scheduled_at = when
             heapq.heappush(self._heap, (when, next(self._seq), weakref.ref(credentials)))
+            if len(self._heap) > self._purge_above:
+                self._purge()
             self._ensure_thread()
             self._cond.notify()
+
+    def _purge(self) -> None:
+        """Drop superseded and orphaned entries. Caller holds the lock. Amortised O(1) per
+        :meth:`schedule`: the next purge waits until the plan has doubled again."""
+        kept: dict[int, tuple[float, int, weakref.ref[RefreshingCredentials]]] = {}
+        for entry in self._heap:
+            credentials = entry[2]()
+            if credentials is not None and credentials.scheduled_at == entry[0]:
+                kept.setdefault(id(credentials), entry)
+        self._heap = list(kept.values())
+        heapq.heapify(self._heap)
+        self._purge_above = max(_MIN_PURGE, 2 * len(self._heap))
+
+    @property
+    def queued(self) -> int:
+        """How many entries the plan holds (live plans plus not yet purged stale ones)."""
+        with self._cond:
+            return len(self._heap)
 
     def nudge(self, credentials: RefreshingCredentials, now: float) -> None:
         """A caller saw the refresh overdue: make sure it is planned and a thread will run it.
@@ -473,33 +522,35 @@ class Scheduler:
             with self._cond:
                 if not self._heap or self._heap[0][0] > self._clock():
                     return ran
-                entry = heapq.heappop(self._heap)
-            ran += self._run_entry(entry)
+                credentials = self._claim(heapq.heappop(self._heap))
+            if credentials is not None:
+                _refresh(credentials)
+                ran += 1
 
-    def _run_entry(self, entry: tuple[float, int, weakref.ref[RefreshingCredentials]]) -> int:
+    def _claim(
+        self, entry: tuple[float, int, weakref.ref[RefreshingCredentials]]
+    ) -> RefreshingCredentials | None:
+        """The credentials an entry that fell due refreshes, or ``None`` when they are gone or
+        the entry was superseded by a later plan. Caller holds the lock."""
         when, _, ref = entry
         credentials = ref()
-        with self._cond:
-            if credentials is None or credentials.scheduled_at != when:
-                return 0  # gone, or superseded by a later plan
-            credentials.scheduled_at = None
-        try:
-            credentials.refresh_in_background()
-        except Exception:  # pragma: no cover - refresh_in_background already catches
-            logger.exception("background refresh of %s crashed", credentials.description)
-        return 1
+        if credentials is None or credentials.scheduled_at != when:
+            return None
+        credentials.scheduled_at = None
+        return credentials
 
     def _ensure_thread(self) -> None:
-        # Caller holds self._cond.
+        # Caller holds the lock.
         if not self._start_thread or self._stopped:
             return
         if self._thread is None or not self._thread.is_alive():
             self._thread = threading.Thread(
-                target=self._run, name="ecs-xrole-refresher", daemon=True
+                target=self._plan, name="ecs-xrole-refresher", daemon=True
             )
             self._thread.start()
 
-    def _run(self) -> None:
+    def _plan(self) -> None:
+        """The planning thread: hand each due refresh to a worker."""
         while True:
             with self._cond:
                 while True:
@@ -512,29 +563,74 @@ class Scheduler:
                     if delay <= 0:
                         break
                     self._cond.wait(timeout=min(delay, 3600.0))
-                entry = heapq.heappop(self._heap)
-            self._run_entry(entry)
+                credentials = self._claim(heapq.heappop(self._heap))
+                if credentials is None:
+                    continue
+                self._ready.append(credentials)
+                if self._idle > len(self._ready) - 1:
+                    self._work.notify()
+                elif self._workers < self._max_workers:
+                    self._workers += 1
+                    threading.Thread(
+                        target=self._serve, name="ecs-xrole-refresh-worker", daemon=True
+                    ).start()
+                # else: every worker is busy; the first one free takes it
+
+    def _serve(self) -> None:
+        """A worker: run ready refreshes until idle for ``idle_timeout`` seconds."""
+        while True:
+            with self._work:
+                self._idle += 1
+                while not self._ready and not self._stopped:
+                    if not self._work.wait(timeout=self._idle_timeout) and not self._ready:
+                        break
+                self._idle -= 1
+                if self._stopped or not self._ready:
+                    self._workers -= 1
+                    return
+                credentials = self._ready.popleft()
+            _refresh(credentials)
+            del credentials  # not kept alive by an idle worker
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop the thread (it finishes a refresh in progress first). Idempotent."""
+        """Stop the planning thread and the workers (each finishes a refresh in progress
+        first). Idempotent."""
         with self._cond:
             self._stopped = True
             self._cond.notify_all()
+            self._work.notify_all()
             thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
 
     @property
     def thread_alive(self) -> bool:
-        """Whether the refresher thread is running."""
+        """Whether the planning thread is running."""
         thread = self._thread
         return thread is not None and thread.is_alive()
 
     def _after_fork(self) -> None:
-        # The thread did not survive the fork and the condition's lock may be held; keep the
-        # plan (the heap) and let the next schedule/nudge start a new thread.
-        self._cond = threading.Condition(threading.Lock())
+        # No thread survived the fork and the lock may be held; keep the plan, put refreshes
+        # that were handed to a worker back into it, and let the next schedule or nudge
+        # start the threads again.
+        self._new_locks()
         self._thread = None
+        self._workers = self._idle = 0
+        now = self._clock()
+        while self._ready:
+            credentials = self._ready.popleft()
+            credentials.scheduled_at = now
+            heapq.heappush(self._heap, (now, next(self._seq), weakref.ref(credentials)))
+
+
+_MIN_PURGE = 64
+
+
+def _refresh(credentials: RefreshingCredentials) -> None:
+    try:
+        credentials.refresh_in_background()
+    except Exception:  # pragma: no cover - refresh_in_background already catches
+        logger.exception("background refresh of %s crashed", credentials.description)
 
 
 _ALL: weakref.WeakSet[RefreshingCredentials] = weakref.WeakSet()
