@@ -22,7 +22,8 @@ What is rewritten (:func:`redact_text`):
   ``Token``, ``aws_secret_access_key``, ``aws_session_token`` and their spellings, in
   headers, canonical requests, query strings, JSON, XML and Python reprs; ``Authorization``
   values other than AWS signatures (which hold a key ID and a signature, no secret); the
-  credentials ID after ``/v2/credentials/``; access key IDs are shortened to their kind and
+  credentials ID after ``/v2/credentials/`` is cut to its first four characters, as in
+  ecs-xrole's messages (``/v2/credentials/1a2b...``); access key IDs are shortened to their kind and
   last four characters (``ASIA...7LOR``), enough to tell which set signed a request;
 * by value: the secret keys and session tokens ecs-xrole holds right now (and the set before
   them, for requests signed just before a refresh), and the recent authorization tokens.
@@ -40,6 +41,8 @@ import traceback
 import weakref
 from collections import OrderedDict
 from collections.abc import Iterable
+
+from .endpoint import SHOWN_ID_CHARS
 
 __all__ = ["LOGGERS", "RedactingFilter", "install", "redact_text", "remember", "remember_for"]
 
@@ -124,7 +127,7 @@ _AUTHORIZATION = re.compile(
 )
 _AWS_SIGNATURE = ("AWS4-", "AWS ")
 _ACCESS_KEY_ID = re.compile(r"\b((?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{12})([A-Z0-9]{4})\b")
-_CREDENTIALS_ID = re.compile(r"(/v2/credentials/)[^\s'\"<>?#&]+")
+_CREDENTIALS_ID = re.compile(r"(/v2/credentials/)([^\s'\"<>?#&/]+)")
 # Shorter values are not matched by value: they could match ordinary text by accident.
 _MIN_VALUE = 8
 _LOOSE_MAX = 32
@@ -142,6 +145,12 @@ def _authorization(match: re.Match[str]) -> str:
     if match.group("value").startswith(_AWS_SIGNATURE):
         return match.group(0)  # a key ID (shortened below) and a signature: no secret
     return _field(match)
+
+
+def _credentials_id(match: re.Match[str]) -> str:
+    # Shortened as everywhere else (endpoint.shown_url); already shortened text stays as is.
+    value = match.group(2)
+    return match.group(1) + (value[:SHOWN_ID_CHARS] if len(value) > SHOWN_ID_CHARS else "") + "..."
 
 
 def _access_key(match: re.Match[str]) -> str:
@@ -221,7 +230,7 @@ def redact_text(text: str) -> str:
         if value in text:
             text = text.replace(value, _mask(value))
     if "/v2/credentials/" in text:
-        text = _CREDENTIALS_ID.sub(r"\1<id>", text)
+        text = _CREDENTIALS_ID.sub(_credentials_id, text)
     text = _FIELD.sub(_field, text)
     text = _AUTHORIZATION.sub(_authorization, text)
     return _ACCESS_KEY_ID.sub(_access_key, text)

@@ -96,7 +96,8 @@ def test_an_application_logging_at_debug_sees_no_secret(
     # ... and the records still say which call went where, with which status.
     joined = "\n".join(texts)
     assert "OperationModel(name=AssumeRole)" in joined
-    assert '"GET /v2/credentials/<id> HTTP/1.1" 200' in joined
+    shown_id = env.endpoint.path.rsplit("/", 1)[1][:4]
+    assert f'"GET /v2/credentials/{shown_id}... HTTP/1.1" 200' in joined
     assert "'X-Amz-Security-Token': b'<redacted, " in joined
     assert "<SecretAccessKey><redacted, 40 characters></SecretAccessKey>" in joined
     assert f"Credential={task.access_key_id[:4]}...{task.access_key_id[-4:]}/" in joined
@@ -184,9 +185,15 @@ def test_the_cli_at_debug_prints_no_secret(
         ),
         pytest.param(
             "GET http://169.254.170.2/v2/credentials/0f1e2d3c-aaaa-bbbb HTTP/1.1",
-            "GET http://169.254.170.2/v2/credentials/<id> HTTP/1.1",
+            "GET http://169.254.170.2/v2/credentials/0f1e... HTTP/1.1",
             "0f1e2d3c",
             id="credentials-id",
+        ),
+        pytest.param(
+            "GET http://169.254.170.2/v2/credentials/0f1e... HTTP/1.1",
+            "GET http://169.254.170.2/v2/credentials/0f1e... HTTP/1.1",
+            "\0",
+            id="credentials-id-already-shortened",
         ),
         pytest.param(
             "<NextToken>page-2-of-9-token</NextToken><ClientToken>idem-123456789</ClientToken>",
