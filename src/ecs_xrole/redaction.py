@@ -36,6 +36,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import string
 import threading
 import traceback
 import weakref
@@ -111,22 +112,19 @@ _SECRET_NAMES = "|".join(
 # name, then the separator of any of the notations botocore and urllib3 print: `<Name>`,
 # `"Name": "`, `'Name': b'`, `name:` (canonical request), `Name=` (query, repr), `Name: `.
 _SEPARATOR = r"(?:['\"]?\s*[:=]\s*b?['\"]?|>)"
+# Both run on an ASCII-lower-cased copy of the text: IGNORECASE, or a \b before the name,
+# would make the engine try the whole pattern at every position (ten times slower). The
+# boundary before the name is checked by hand (_spans).
 _FIELD = re.compile(
-    r"(?P<head>\b(?:"
-    + _SECRET_NAMES
-    + r")\b"
-    + _SEPARATOR
-    + r")(?!b['\"]|None\b)(?P<value>[^\s'\"<>&,;)}\]]+)",
-    re.IGNORECASE,
+    r"(?:" + _SECRET_NAMES + r")\b" + _SEPARATOR + r"(?!b['\"]|none\b)(?P<value>[^\s'\"<>&,;)}\]]+)"
 )
 # An Authorization value may hold spaces (`Bearer x`): it runs to the end of the quoted
 # string or line.
-_AUTHORIZATION = re.compile(
-    r"(?P<head>\bauthorization\b" + _SEPARATOR + r")(?!b['\"])(?P<value>[^'\"<>\r\n]+)",
-    re.IGNORECASE,
-)
-_AWS_SIGNATURE = ("AWS4-", "AWS ")
-_ACCESS_KEY_ID = re.compile(r"\b((?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{12})([A-Z0-9]{4})\b")
+_AUTHORIZATION = re.compile(r"authorization\b" + _SEPARATOR + r"(?!b['\"])(?P<value>[^'\"<>\r\n]+)")
+_AWS_SIGNATURE = ("aws4-", "aws ")
+_NAME_HINTS = ("token", "secret", "authoriz")
+_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+_ACCESS_KEY_ID = re.compile(r"(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}")
 _CREDENTIALS_ID = re.compile(r"(/v2/credentials/)([^\s'\"<>?#&/]+)")
 # Shorter values are not matched by value: they could match ordinary text by accident.
 _MIN_VALUE = 8
@@ -137,14 +135,35 @@ def _mask(value: str) -> str:
     return f"<redacted, {len(value)} characters>"
 
 
-def _field(match: re.Match[str]) -> str:
-    return match.group("head") + _mask(match.group("value"))
+def _spans(low: str) -> list[tuple[int, int]]:
+    """Where the values of secret fields are in ``low`` (the text, ASCII-lower-cased)."""
+    found = []
+    for pattern in (_FIELD, _AUTHORIZATION):
+        for match in pattern.finditer(low):
+            start = match.start()
+            if start and (low[start - 1].isalnum() or low[start - 1] == "_"):
+                continue  # inside a longer name: NextToken, ClientToken
+            if pattern is _AUTHORIZATION and match.group("value").startswith(_AWS_SIGNATURE):
+                continue  # a key ID (shortened below) and a signature: no secret
+            found.append(match.span("value"))
+    return sorted(found)
 
 
-def _authorization(match: re.Match[str]) -> str:
-    if match.group("value").startswith(_AWS_SIGNATURE):
-        return match.group(0)  # a key ID (shortened below) and a signature: no secret
-    return _field(match)
+def _redact_fields(text: str) -> str:
+    # Same length as text (str.lower() can change it outside ASCII).
+    low = text.lower() if text.isascii() else text.translate(_LOWER)
+    if not any(hint in low for hint in _NAME_HINTS):
+        return text
+    out = []
+    last = 0
+    for start, end in _spans(low):
+        if start < last:
+            continue  # overlaps a value already replaced
+        out.append(text[last:start])
+        out.append(_mask(text[start:end]))
+        last = end
+    out.append(text[last:])
+    return "".join(out)
 
 
 def _credentials_id(match: re.Match[str]) -> str:
@@ -154,7 +173,11 @@ def _credentials_id(match: re.Match[str]) -> str:
 
 
 def _access_key(match: re.Match[str]) -> str:
-    return f"{match.group(1)[:4]}...{match.group(2)}"
+    text, start, end = match.string, match.start(), match.end()
+    if (start and text[start - 1].isalnum()) or (end < len(text) and text[end].isalnum()):
+        return match.group(0)  # part of a longer word, not a key ID
+    key = match.group(0)
+    return f"{key[:4]}...{key[-4:]}"
 
 
 class _Known:
@@ -231,8 +254,7 @@ def redact_text(text: str) -> str:
             text = text.replace(value, _mask(value))
     if "/v2/credentials/" in text:
         text = _CREDENTIALS_ID.sub(_credentials_id, text)
-    text = _FIELD.sub(_field, text)
-    text = _AUTHORIZATION.sub(_authorization, text)
+    text = _redact_fields(text)
     return _ACCESS_KEY_ID.sub(_access_key, text)
 
 
