@@ -204,14 +204,28 @@ class RefreshingCredentials(RefreshableCredentials):
         mandatory margin. Raises ``fetch``'s error on the first load and
         :class:`CredentialsUnavailableError` when a mandatory refresh fails.
         """
-        snap = self._snapshot
-        if snap is not None:
-            now = self._clock()
-            if now < snap.mandatory_at:
-                if now >= snap.refresh_at:
-                    self._scheduler.nudge(self, now)
-                return snap.frozen
+        frozen = self.frozen_if_fresh()
+        if frozen is not None:
+            return frozen
         return self._refresh_blocking(force=False).frozen
+
+    def frozen_if_fresh(self) -> ReadOnlyCredentials | None:
+        """The credentials in hand if nobody has to wait for them, else ``None``.
+
+        Never does I/O nor waits for a refresh (for callers that must not block, such as an
+        event loop): ``None`` means there are none yet or they are inside the mandatory margin,
+        and :meth:`get_frozen_credentials` would fetch. Past the advisory time it asks the
+        scheduler to refresh in the background, as :meth:`get_frozen_credentials` does.
+        """
+        snap = self._snapshot
+        if snap is None:
+            return None
+        now = self._clock()
+        if now >= snap.mandatory_at:
+            return None
+        if now >= snap.refresh_at:
+            self._scheduler.nudge(self, now)
+        return snap.frozen
 
     @property
     def current(self) -> TemporaryCredentials | None:

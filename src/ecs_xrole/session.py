@@ -92,6 +92,8 @@ _clients: LRUCache[tuple[Any, ...], BaseClient] = LRUCache(maxsize=512)
 _client_front: FrontCache[BaseClient] = FrontCache()
 _role_front: FrontCache[tuple[RefreshingCredentials, str | None]] = FrontCache()
 _loader: Loader | None = None
+#: Bumped by clear_caches, so that caches in front of these (ecs_xrole.aio's) start over too.
+generation = 0
 _handlers: HierarchicalEmitter | None = None
 
 
@@ -568,10 +570,12 @@ def clear_caches() -> None:
 
     Credentials already handed out keep working; later calls build new ones.
     """
+    global generation
     with _lock:
         _task_role.clear()
         _roles.clear()
         _clients.clear()
+        generation += 1
     _client_front.clear()
     _role_front.clear()
     clear_metadata_cache()

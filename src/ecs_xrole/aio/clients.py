@@ -1,0 +1,285 @@
+"""Shared aiobotocore clients, one per (event loop, service, region, options).
+
+aiobotocore clients belong to the loop they were entered on (their aiohttp connector and
+connection pool do) and must be closed on it. So each running loop gets its own table of
+clients, and a handler that asks for a client on every request gets the same one back after
+the first, for the price of a dictionary look-up.
+
+The clients of a loop are closed, on that loop, by :func:`close_loop_clients`, or when the loop
+shuts down through ``asyncio.run`` (or anything else that calls ``loop.shutdown_asyncgens()``:
+uvicorn, ``asyncio.Runner``, pytest-asyncio): the table parks an async generator on the loop,
+and the loop's shutdown closes it, which closes the clients. A loop closed without that step
+is noticed the next time any loop asks for a client; its clients are then dropped unclosed
+(nothing can run on a closed loop).
+
+In a child made by ``os.fork`` every table is dropped: the parent's connections are not the
+child's to use or close.
+
+Imports aiobotocore: loaded only when a client is built.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import threading
+from collections.abc import AsyncIterator, Hashable, Mapping
+from typing import Any, cast
+
+from aiobotocore.client import AioBaseClient
+from aiobotocore.config import AioConfig
+
+from .. import session as sync_session
+from .credentials import off_loop
+from .sessions import aio_session, load_role
+
+__all__ = ["close_loop_clients", "shared_client"]
+
+# The variables the sync API resolves a role's credentials and region from: a client found
+# under one set of values is not the answer under another (tests and tools change them).
+_ENVIRONMENT = (
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "ECS_CONTAINER_METADATA_URI_V4",
+)
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
+def _freeze(value: Any) -> Hashable:
+    if type(value) in _PLAIN:
+        return value  # type: ignore[no-any-return]
+    if isinstance(value, Mapping):
+        return ("map", tuple(sorted((str(k), _freeze(v)) for k, v in value.items())))
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    return value  # type: ignore[no-any-return]
+
+
+def _config_key(config: Any) -> Hashable:
+    """A client ``Config`` compared by its settings, not its identity (``None`` for none).
+    Raises ``TypeError`` for a setting that cannot be compared."""
+    if config is None:
+        return None
+    options = getattr(config, "_user_provided_options", None)
+    connector = getattr(config, "connector_args", None) or {}
+    if not isinstance(options, dict):
+        return ("id", id(config))
+    key = (type(config).__name__, _freeze(options), _freeze(connector))
+    hash(key)
+    return key
+
+
+def _front_key(
+    service_name: str, role_arn: Any, options: dict[str, Any], client_options: dict[str, Any]
+) -> Hashable:
+    """The call's arguments and the environment they resolve in (a new object, matching
+    nothing, when an option cannot be hashed: the client is still shared, one level down)."""
+    environ = os.environ
+    try:
+        key = (
+            sync_session.generation,
+            service_name,
+            role_arn,
+            tuple((k, _freeze(v)) for k, v in options.items() if v is not None),
+            tuple((k, v) for k, v in client_options.items() if k != "config" and v is not None),
+            _config_key(client_options.get("config")),
+            tuple(environ.get(name) for name in _ENVIRONMENT),
+        )
+        hash(key)
+    except TypeError:
+        return object()
+    return key
+
+
+class _LoopClients:
+    """The clients of one event loop. Touched only from that loop's thread."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.ready: dict[Hashable, AioBaseClient] = {}
+        self.pending: dict[Hashable, asyncio.Task[AioBaseClient]] = {}
+        self.by_credentials: dict[Hashable, AioBaseClient] = {}
+        self.stack = contextlib.AsyncExitStack()
+        self.abandoned = False
+        self.closer: AsyncIterator[None] | None = None
+
+    async def watch_shutdown(self) -> None:
+        """Park an async generator on the loop: its shutdown (``shutdown_asyncgens``) closes
+        it, and with it these clients."""
+        closer = self._closer()
+        await closer.__anext__()
+        self.closer = closer
+
+    async def _closer(self) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if not self.abandoned:
+                await self.close()
+                with _lock:
+                    if _loops.get(self.loop) is self:
+                        del _loops[self.loop]
+
+    async def close(self) -> None:
+        self.ready.clear()
+        self.by_credentials.clear()
+        for task in self.pending.values():
+            task.cancel()
+        self.pending.clear()
+        stack, self.stack = self.stack, contextlib.AsyncExitStack()
+        await stack.aclose()
+
+    def abandon(self) -> None:
+        """Forget these clients without closing them (their loop is closed or not ours)."""
+        self.abandoned = True
+        closer, self.closer = self.closer, None
+        if closer is not None:
+            # Finish the parked generator here, so that garbage collection does not ask the
+            # closed loop to finish it.
+            with contextlib.suppress(StopIteration, RuntimeError):
+                closer.aclose().send(None)  # type: ignore[attr-defined]
+        self.ready.clear()
+        self.pending.clear()
+        self.by_credentials.clear()
+
+
+_lock = threading.Lock()
+_loops: dict[asyncio.AbstractEventLoop, _LoopClients] = {}
+
+
+async def _loop_clients() -> _LoopClients:
+    loop = asyncio.get_running_loop()
+    state = _loops.get(loop)
+    if state is not None:
+        return state
+    with _lock:
+        closed = [other for other in _loops if other.is_closed()]
+        abandoned = [_loops.pop(other) for other in closed]
+        state = _loops.get(loop)
+        if state is None:
+            state = _LoopClients(loop)
+            _loops[loop] = state
+            created = True
+        else:
+            created = False
+    for old in abandoned:
+        old.abandon()
+    if created:
+        await state.watch_shutdown()
+    return state
+
+
+async def shared_client(
+    service_name: str,
+    role_arn: Any,
+    options: dict[str, Any],
+    client_options: dict[str, Any],
+) -> AioBaseClient:
+    """This loop's client for the service, role and options; built on the first call.
+
+    A call with the same arguments in the same environment costs a look-up. Otherwise the
+    credentials are resolved (and loaded, off the loop), and a client is built unless this
+    loop already has one for the same service, credentials object, region and client
+    options. Concurrent callers share one build.
+    """
+    front_key = _front_key(service_name, role_arn, options, client_options)
+    state = _loops.get(asyncio.get_running_loop()) or await _loop_clients()
+    client = state.ready.get(front_key)
+    if client is not None:
+        return client
+    task = state.pending.get(front_key)
+    if task is None:
+        task = state.loop.create_task(
+            _build(state, service_name, role_arn, front_key, options, client_options)
+        )
+        task.add_done_callback(_retrieve)
+        state.pending[front_key] = task
+    return await asyncio.shield(task)
+
+
+def _retrieve(task: asyncio.Task[AioBaseClient]) -> None:
+    # Every waiter may have been cancelled; the error is theirs to see, not the loop's log's.
+    if not task.cancelled():
+        task.exception()
+
+
+async def _build(
+    state: _LoopClients,
+    service_name: str,
+    role_arn: Any,
+    front_key: Hashable,
+    options: dict[str, Any],
+    client_options: dict[str, Any],
+) -> AioBaseClient:
+    try:
+        credentials, region = await load_role(role_arn, options)
+        config = client_options.get("config")
+        try:
+            settings = _config_key(config)
+        except TypeError:
+            settings = ("id", id(config))
+        key = (
+            service_name,
+            id(credentials),
+            region,
+            settings,
+            tuple(sorted((k, v) for k, v in client_options.items() if k != "config")),
+        )
+        client = state.by_credentials.get(key)
+        if client is None:
+            client = await _new_client(state, service_name, credentials, region, client_options)
+            state.by_credentials[key] = client
+        state.ready[front_key] = client
+        return client
+    finally:
+        state.pending.pop(front_key, None)
+
+
+async def _new_client(
+    state: _LoopClients,
+    service_name: str,
+    credentials: Any,
+    region: str | None,
+    client_options: dict[str, Any],
+) -> AioBaseClient:
+    session = aio_session(credentials, region)
+    # Parse the service's model on a worker thread (once per process; tens of milliseconds
+    # for a large service), not on the loop.
+    loader = session.get_component("data_loader")
+    api_version = client_options.get("api_version")
+    await off_loop(loader.load_service_model, service_name, "service-2", api_version)
+    base = AioConfig(user_agent_extra=sync_session._USER_AGENT)
+    user = client_options.get("config")
+    config = base if user is None else base.merge(user)
+    kwargs = {k: v for k, v in client_options.items() if k != "config" and v is not None}
+    # Any: the stubs type create_client per literal service name.
+    creator = cast(Any, session).create_client(service_name, config=config, **kwargs)
+    client: AioBaseClient = await state.stack.enter_async_context(creator)
+    return client
+
+
+async def close_loop_clients() -> int:
+    """Close the shared clients of the running loop; return how many were open."""
+    state = _loops.get(asyncio.get_running_loop())
+    if state is None:
+        return 0
+    count = len(set(map(id, state.by_credentials.values())))
+    await state.close()
+    return count
+
+
+def _after_fork_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()
+    for state in list(_loops.values()):
+        state.abandon()
+    _loops.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
