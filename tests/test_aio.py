@@ -8,23 +8,38 @@ Skipped where aiobotocore is not installed (the main tox environments); the ``ai
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
+import itertools
 import logging
 import os
 import random
+import re
 import signal
 import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 pytest.importorskip("aiobotocore")
 
-import contextlib
-import itertools
+# Imported at collection rather than inside the first test that needs them (each test has
+# 10 s, and these imports take seconds on a loaded machine); test_aio_import checks that
+# ecs_xrole.aio itself imports none of them.
+import aiobotocore.session  # noqa: F401
+import aiohttp  # noqa: F401
+
+import ecs_xrole.aio.clients
+
+try:
+    import fastapi  # noqa: F401
+    import httpx
+except ImportError:  # the FastAPI how-to test skips
+    httpx = None
 
 from botocore.config import Config
 from botocore.exceptions import EndpointConnectionError
@@ -513,3 +528,61 @@ def test_random_order_of_many_roles_and_services(env: Any) -> None:
 
     asyncio.run(main())
     assert env.aws.assume_role_calls == 4
+
+
+def _how_to_block(marker: str) -> str:
+    """The python code block of docs/how-to/asyncio.md that contains ``marker``."""
+    text = (Path(__file__).resolve().parents[1] / "docs/how-to/asyncio.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+    return next(block for block in blocks if marker in block)
+
+
+def test_the_aiohttp_how_to_serves_the_destination_account(env: Any) -> None:
+    from aiohttp import ClientSession, web
+
+    namespace: dict[str, Any] = {}
+    exec(_how_to_block("web.Application()"), namespace)  # noqa: S102 - the documented code
+    assert namespace["ROLE"] == env.aws.destination_role_arn
+
+    async def main() -> list[dict[str, Any]]:
+        runner = web.AppRunner(namespace["app"])
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        try:
+            async with ClientSession() as http:
+                answers = []
+                for _ in range(3):
+                    async with http.get(f"http://127.0.0.1:{port}/whoami") as response:
+                        assert response.status == 200
+                        answers.append(await response.json())
+                return answers
+        finally:
+            await runner.cleanup()  # runs the on_cleanup hook: ecs_xrole.aio.close()
+
+    assert asyncio.run(main()) == [{"account": DESTINATION}] * 3
+    assert env.aws.assume_role_calls == 1
+
+
+def test_the_fastapi_how_to_yields_a_shared_client(env: Any) -> None:
+    if httpx is None:
+        pytest.skip("needs fastapi and httpx (the aio tox env has them)")
+    namespace: dict[str, Any] = {}
+    code = _how_to_block("FastAPI()").replace('Bucket="reports"', 'Bucket="how-to-reports"')
+    exec(code, namespace)  # noqa: S102 - the documented code
+    s3 = env.aws.admin_client("s3", DESTINATION)
+    s3.create_bucket(Bucket="how-to-reports")
+    s3.put_object(Bucket="how-to-reports", Key="a.csv", Body=b"1")
+
+    async def main() -> list[Any]:
+        transport = httpx.ASGITransport(app=namespace["app"])
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as http:
+            answers = [(await http.get("/reports")).json() for _ in range(3)]
+        clients = {id(await ecs_xrole.aio.get_client("s3", namespace["ROLE"]))}
+        return [answers, clients]
+
+    answers, clients = asyncio.run(main())
+    assert answers == [{"count": 1}] * 3
+    assert len(clients) == 1
+    assert env.aws.assume_role_calls == 1

@@ -13,7 +13,9 @@ The alternatives, each in its idiomatic form:
   container endpoint itself from ``AWS_CONTAINER_CREDENTIALS_FULL_URI`` and the token);
 * aws-assume-role-lib: ``aws_assume_role_lib.assume_role(boto3.Session(), role_arn)``, the
   parent session's credentials coming from the container endpoint;
-* boto3-refresh-session: ``RefreshableSession(assume_role_kwargs={...})`` (its "sts" method).
+* boto3-refresh-session: ``RefreshableSession(assume_role_kwargs={...})`` (its "sts" method);
+* for asyncio (benchmarks 8 and 9): ``ecs_xrole.aio``, aioboto3-assume's ``assume_role`` session,
+  and a plain aiobotocore ``AioSession`` on the profile above.
 """
 
 from __future__ import annotations
@@ -261,6 +263,9 @@ def versions() -> dict[str, str]:
         "boto3-refresh-session",
         "awscli",
         "moto",
+        "aiobotocore",
+        "aioboto3",
+        "aioboto3-assume",
     ):
         try:
             found[name] = version(name)

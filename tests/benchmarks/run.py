@@ -24,6 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_aio
 import bench_client
 import bench_latency
 import bench_memory
@@ -41,6 +42,8 @@ BENCHMARKS: dict[str, Callable[[Any], Section]] = {
     "5": bench_write_config.run,
     "6": bench_memory.run,
     "7": bench_session.run,
+    "8": bench_aio.run,
+    "9": bench_aio.run_refresh,
 }
 
 
@@ -79,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     chosen = list(BENCHMARKS) if not args.only else [n.strip() for n in args.only.split(",")]
     unknown = [n for n in chosen if n not in BENCHMARKS]
     if unknown:
-        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from 1-7")
+        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from 1-9")
     # The peers log retries and refresh failures at WARNING; the tables say what happened.
     logging.basicConfig(level=logging.ERROR)
     warnings.simplefilter("ignore")
