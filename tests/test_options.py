@@ -50,3 +50,35 @@ def test_the_options_need_no_typing_extensions_at_run_time() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "external_id" in done.stdout
+
+
+ASYNC_FUNCTIONS = ["get_session", "get_aioboto3_session", "get_client", "get_credentials"]
+
+
+@pytest.mark.parametrize("function", ASYNC_FUNCTIONS)
+def test_the_async_functions_take_the_one_definition(function: str) -> None:
+    """ecs_xrole.aio declares no option of its own: ``**options: Unpack[AssumeOptions]``."""
+    import ecs_xrole.aio
+
+    parameters = inspect.signature(getattr(ecs_xrole.aio, function)).parameters
+    assert not ASSUME_OPTIONS & set(parameters)
+    assert parameters["options"].kind is inspect.Parameter.VAR_KEYWORD
+    assert parameters["options"].annotation == "Unpack[AssumeOptions]"
+
+
+@pytest.mark.parametrize("function", ASYNC_FUNCTIONS)
+def test_an_unknown_async_option_is_a_type_error_naming_it(function: str) -> None:
+    import asyncio
+
+    import ecs_xrole.aio
+
+    args = ("sts",) if function == "get_client" else ()
+
+    async def call() -> None:
+        # get_client checks when called; the coroutines when awaited (before any I/O).
+        await getattr(ecs_xrole.aio, function)(
+            *args, "arn:aws:iam::555566667777:role/x", external_idd="x"
+        )
+
+    with pytest.raises(TypeError, match=f"{function}.*'external_idd'.*external_id"):
+        asyncio.run(call())

@@ -29,19 +29,19 @@ from __future__ import annotations
 import asyncio
 import importlib
 import sys
-from collections.abc import Generator, Iterable, Mapping
-from datetime import timedelta
+from collections.abc import Generator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .._lazy import lazy_exports
+from ..options import AssumeOptions, check_option_names
 
 if TYPE_CHECKING:
     import aioboto3
-    import boto3
     from aiobotocore.client import AioBaseClient
     from aiobotocore.session import AioSession
     from botocore.config import Config
+    from typing_extensions import Unpack
 
     from ..validate import RoleArn
     from .credentials import AioRefreshingCredentials
@@ -66,29 +66,8 @@ async def _imported() -> None:
         await asyncio.to_thread(importlib.import_module, name)
 
 
-def _options(
-    region_name: str | None, source_session: Any, options: dict[str, Any]
-) -> dict[str, Any]:
-    # Iterables are read once, here, so that a generator serves both the key and the call.
-    if options.get("policy_arns") is not None:
-        options["policy_arns"] = tuple(options["policy_arns"])
-    options["region_name"] = region_name
-    options["source_session"] = source_session
-    return options
-
-
 async def get_credentials(
-    role_arn: str | RoleArn,
-    *,
-    external_id: str | None = None,
-    role_session_name: str | None = None,
-    duration_seconds: int | timedelta | None = None,
-    region_name: str | None = None,
-    policy: Mapping[str, Any] | str | None = None,
-    policy_arns: Iterable[str] | None = None,
-    tags: Mapping[str, str] | None = None,
-    source_identity: str | None = None,
-    source_session: boto3.Session | None = None,
+    role_arn: str | RoleArn, **options: Unpack[AssumeOptions]
 ) -> AioRefreshingCredentials:
     """Credentials for ``role_arn`` as aiobotocore awaits them.
 
@@ -99,40 +78,16 @@ async def get_credentials(
     AssumeRole on a worker thread (the loop keeps running); later calls do no I/O while the
     credentials are fresh. Raises what :func:`ecs_xrole.get_credentials` raises.
     """
+    check_option_names("get_credentials", options)
     await _imported()
     from .credentials import aio_credentials
     from .sessions import load_role
 
-    options = _options(
-        region_name,
-        source_session,
-        {
-            "external_id": external_id,
-            "role_session_name": role_session_name,
-            "duration_seconds": duration_seconds,
-            "policy": policy,
-            "policy_arns": policy_arns,
-            "tags": tags,
-            "source_identity": source_identity,
-        },
-    )
     credentials, _ = await load_role(role_arn, options)
     return aio_credentials(credentials)
 
 
-async def get_session(
-    role_arn: str | RoleArn,
-    *,
-    external_id: str | None = None,
-    role_session_name: str | None = None,
-    duration_seconds: int | timedelta | None = None,
-    region_name: str | None = None,
-    policy: Mapping[str, Any] | str | None = None,
-    policy_arns: Iterable[str] | None = None,
-    tags: Mapping[str, str] | None = None,
-    source_identity: str | None = None,
-    source_session: boto3.Session | None = None,
-) -> AioSession:
+async def get_session(role_arn: str | RoleArn, **options: Unpack[AssumeOptions]) -> AioSession:
     """A new aiobotocore ``AioSession`` acting as ``role_arn``.
 
     Options, credentials sharing, I/O and errors as :func:`get_credentials`; the session's
@@ -140,38 +95,16 @@ async def get_session(
     caller's: ``async with session.create_client("s3") as s3:`` builds and closes one (for a
     client per request, use :func:`get_client`, which shares them).
     """
+    check_option_names("get_session", options)
     await _imported()
     from .sessions import aio_session, load_role
 
-    options = _options(
-        region_name,
-        source_session,
-        {
-            "external_id": external_id,
-            "role_session_name": role_session_name,
-            "duration_seconds": duration_seconds,
-            "policy": policy,
-            "policy_arns": policy_arns,
-            "tags": tags,
-            "source_identity": source_identity,
-        },
-    )
     credentials, region = await load_role(role_arn, options)
     return aio_session(credentials, region)
 
 
 async def get_aioboto3_session(
-    role_arn: str | RoleArn,
-    *,
-    external_id: str | None = None,
-    role_session_name: str | None = None,
-    duration_seconds: int | timedelta | None = None,
-    region_name: str | None = None,
-    policy: Mapping[str, Any] | str | None = None,
-    policy_arns: Iterable[str] | None = None,
-    tags: Mapping[str, str] | None = None,
-    source_identity: str | None = None,
-    source_session: boto3.Session | None = None,
+    role_arn: str | RoleArn, **options: Unpack[AssumeOptions]
 ) -> aioboto3.Session:
     """A new ``aioboto3.Session`` acting as ``role_arn`` (needs the ``aioboto3`` extra).
 
@@ -179,25 +112,19 @@ async def get_aioboto3_session(
     errors as :func:`get_credentials`. Raises ``ModuleNotFoundError`` naming the extra when
     aioboto3 is not installed.
     """
-    try:
-        import aioboto3
-    except ModuleNotFoundError as exc:
-        raise ModuleNotFoundError(
-            "ecs_xrole.aio.get_aioboto3_session needs aioboto3: pip install 'ecs-xrole[aioboto3]'",
-            name=exc.name,
-        ) from exc
-    session = await get_session(
-        role_arn,
-        external_id=external_id,
-        role_session_name=role_session_name,
-        duration_seconds=duration_seconds,
-        region_name=region_name,
-        policy=policy,
-        policy_arns=policy_arns,
-        tags=tags,
-        source_identity=source_identity,
-        source_session=source_session,
-    )
+    check_option_names("get_aioboto3_session", options)
+    if "aioboto3" not in sys.modules:
+        try:  # a heavy import: on a worker thread, as _imported does
+            await asyncio.to_thread(importlib.import_module, "aioboto3")
+        except ModuleNotFoundError as exc:
+            raise ModuleNotFoundError(
+                "ecs_xrole.aio.get_aioboto3_session needs aioboto3: "
+                "pip install 'ecs-xrole[aioboto3]'",
+                name=exc.name,
+            ) from exc
+    import aioboto3
+
+    session = await get_session(role_arn, **options)
     return aioboto3.Session(botocore_session=session)
 
 
@@ -236,20 +163,12 @@ def get_client(
     service_name: str,
     role_arn: str | RoleArn,
     *,
-    region_name: str | None = None,
     config: Config | None = None,
     endpoint_url: str | None = None,
     verify: bool | str | None = None,
     use_ssl: bool | None = None,
     api_version: str | None = None,
-    external_id: str | None = None,
-    role_session_name: str | None = None,
-    duration_seconds: int | timedelta | None = None,
-    policy: Mapping[str, Any] | str | None = None,
-    policy_arns: Iterable[str] | None = None,
-    tags: Mapping[str, str] | None = None,
-    source_identity: str | None = None,
-    source_session: boto3.Session | None = None,
+    **options: Unpack[AssumeOptions],
 ) -> SharedClient:
     """The running loop's shared aiobotocore client for ``service_name`` acting as
     ``role_arn``: ``async with ecs_xrole.aio.get_client("s3", arn) as s3:`` or
@@ -265,19 +184,7 @@ def get_client(
     user-agent is merged in, the user's settings win), ``endpoint_url``, ``verify``,
     ``use_ssl``, ``api_version``. Role options, I/O and errors as :func:`get_credentials`.
     """
-    options = _options(
-        region_name,
-        source_session,
-        {
-            "external_id": external_id,
-            "role_session_name": role_session_name,
-            "duration_seconds": duration_seconds,
-            "policy": policy,
-            "policy_arns": policy_arns,
-            "tags": tags,
-            "source_identity": source_identity,
-        },
-    )
+    check_option_names("get_client", options)
     client_options = {
         "config": config,
         "endpoint_url": endpoint_url,

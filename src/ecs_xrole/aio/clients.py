@@ -31,6 +31,7 @@ from aiobotocore.client import AioBaseClient
 from aiobotocore.config import AioConfig
 
 from .. import session as sync_session
+from ..options import AssumeOptions
 from .credentials import off_loop
 from .sessions import aio_session, load_role
 
@@ -75,7 +76,7 @@ def _config_key(config: Any) -> Hashable:
 
 
 def _front_key(
-    service_name: str, role_arn: Any, options: dict[str, Any], client_options: dict[str, Any]
+    service_name: str, role_arn: Any, options: AssumeOptions, client_options: dict[str, Any]
 ) -> Hashable:
     """The call's arguments and the environment they resolve in (a new object, matching
     nothing, when an option cannot be hashed: the client is still shared, one level down)."""
@@ -177,7 +178,7 @@ async def _loop_clients() -> _LoopClients:
 async def shared_client(
     service_name: str,
     role_arn: Any,
-    options: dict[str, Any],
+    options: AssumeOptions,
     client_options: dict[str, Any],
 ) -> AioBaseClient:
     """This loop's client for the service, role and options; built on the first call.
@@ -213,7 +214,7 @@ async def _build(
     service_name: str,
     role_arn: Any,
     front_key: Hashable,
-    options: dict[str, Any],
+    options: AssumeOptions,
     client_options: dict[str, Any],
 ) -> AioBaseClient:
     try:

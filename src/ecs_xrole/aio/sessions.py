@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import threading
-from typing import Any
 
 from aiobotocore.credentials import AioCredentialResolver
 from aiobotocore.hooks import AioHierarchicalEmitter
@@ -20,7 +19,9 @@ from aiobotocore.session import AioSession
 from botocore.credentials import CredentialProvider
 
 from .. import session as sync_session
+from ..options import AssumeOptions
 from ..refresh import RefreshingCredentials
+from ..validate import RoleArn
 from .credentials import AioRefreshingCredentials, aio_credentials, off_loop
 
 __all__ = ["aio_session", "load_role"]
@@ -56,15 +57,15 @@ def _builtin_handlers() -> AioHierarchicalEmitter:
 
 
 async def load_role(
-    role_arn: Any, options: dict[str, Any]
+    role_arn: str | RoleArn, options: AssumeOptions
 ) -> tuple[RefreshingCredentials, str | None]:
-    """The shared credentials object and region for ``role_arn`` and ``options`` (the sync
-    API's keyword arguments), loaded: the endpoint fetch and AssumeRole of a first load, and
-    the task-metadata request that may resolve the region, run on a worker thread.
+    """The shared credentials object and region for ``role_arn`` and ``options``, loaded, as
+    the sync API loads them: the endpoint fetch and AssumeRole of a first load, and the
+    task-metadata request that may resolve the region, run on a worker thread.
 
     Raises what :func:`ecs_xrole.get_credentials` raises.
     """
-    return await off_loop(sync_session._role_credentials, role_arn, **options)
+    return await off_loop(sync_session._role_credentials, role_arn, options)
 
 
 def aio_session(credentials: RefreshingCredentials, region: str | None) -> AioSession:
