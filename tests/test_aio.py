@@ -18,7 +18,7 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -54,16 +54,10 @@ DESTINATION = "555566667777"
 
 
 @pytest.fixture
-def env(ecs_xrole_env: Any) -> Iterator[Any]:
-    """The stack with its environment applied, knobs and counters reset, caches cleared.
-
-    Collects garbage before and after: aiobotocore clients live on in reference cycles after
-    their loop closed them, and with them credentials whose background refreshes (short
-    lifetimes in some tests) would make AssumeRole calls that another test's counters see.
-    """
-    gc.collect()
-    yield ecs_xrole_env
-    gc.collect()
+def env(ecs_xrole_env: Any) -> Any:
+    """The stack with its environment applied, knobs and counters reset, caches cleared (and,
+    after the test, the refresher stopped: see tests/conftest.py)."""
+    return ecs_xrole_env
 
 
 class Ticker:
