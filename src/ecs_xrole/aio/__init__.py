@@ -166,7 +166,7 @@ def get_client(
     config: Config | None = None,
     endpoint_url: str | None = None,
     verify: bool | str | None = None,
-    use_ssl: bool | None = None,
+    use_ssl: bool = True,
     api_version: str | None = None,
     **options: Unpack[AssumeOptions],
 ) -> SharedClient:

@@ -24,77 +24,53 @@ import asyncio
 import contextlib
 import os
 import threading
-from collections.abc import AsyncIterator, Hashable, Mapping
+from collections.abc import AsyncIterator, Hashable
 from typing import Any, cast
 
 from aiobotocore.client import AioBaseClient
 from aiobotocore.config import AioConfig
 
 from .. import session as sync_session
+from ..front import environment, freeze, options_key
 from ..options import AssumeOptions
 from .credentials import off_loop
 from .sessions import aio_session, load_role
 
 __all__ = ["close_loop_clients", "shared_client"]
 
-# The variables the sync API resolves a role's credentials and region from: a client found
-# under one set of values is not the answer under another (tests and tools change them).
-_ENVIRONMENT = (
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
-    "AWS_REGION",
-    "AWS_DEFAULT_REGION",
-    "ECS_CONTAINER_METADATA_URI_V4",
-)
-_PLAIN = frozenset({str, int, float, bool, type(None)})
-
-
-def _freeze(value: Any) -> Hashable:
-    if type(value) in _PLAIN:
-        return value  # type: ignore[no-any-return]
-    if isinstance(value, Mapping):
-        return ("map", tuple(sorted((str(k), _freeze(v)) for k, v in value.items())))
-    if isinstance(value, (list, tuple)):
-        return tuple(_freeze(v) for v in value)
-    return value  # type: ignore[no-any-return]
-
-
-def _config_key(config: Any) -> Hashable:
-    """A client ``Config`` compared by its settings, not its identity (``None`` for none).
-    Raises ``TypeError`` for a setting that cannot be compared."""
-    if config is None:
-        return None
-    options = getattr(config, "_user_provided_options", None)
-    connector = getattr(config, "connector_args", None) or {}
-    if not isinstance(options, dict):
-        return ("id", id(config))
-    key = (type(config).__name__, _freeze(options), _freeze(connector))
-    hash(key)
-    return key
-
 
 def _front_key(
     service_name: str, role_arn: Any, options: AssumeOptions, client_options: dict[str, Any]
 ) -> Hashable:
-    """The call's arguments and the environment they resolve in (a new object, matching
-    nothing, when an option cannot be hashed: the client is still shared, one level down)."""
-    environ = os.environ
+    """The call's arguments and the environment they resolve in, keyed as the sync API's fast
+    front keys them (:mod:`ecs_xrole.front`); a new object, matching nothing, when an
+    argument cannot be part of a key (the client is then still shared, one level down)."""
+    config = client_options["config"]
     try:
         key = (
             sync_session.generation,
             service_name,
             role_arn,
-            tuple((k, _freeze(v)) for k, v in options.items() if v is not None),
-            tuple((k, v) for k, v in client_options.items() if k != "config" and v is not None),
-            _config_key(client_options.get("config")),
-            tuple(environ.get(name) for name in _ENVIRONMENT),
+            options_key(options),
+            environment(),
+            None if config is None else sync_session._config_key(config),
+            freeze(getattr(config, "connector_args", None)),
+            client_options["endpoint_url"],
+            client_options["verify"],
+            client_options["use_ssl"],
+            client_options["api_version"],
         )
         hash(key)
     except TypeError:
         return object()
     return key
+
+
+def _freeze_or_id(value: object) -> Hashable:
+    try:
+        return freeze(value)
+    except TypeError:
+        return ("id", id(value))
 
 
 class _LoopClients:
@@ -219,17 +195,14 @@ async def _build(
 ) -> AioBaseClient:
     try:
         credentials, region = await load_role(role_arn, options)
-        config = client_options.get("config")
-        try:
-            settings = _config_key(config)
-        except TypeError:
-            settings = ("id", id(config))
+        # Validated as the sync get_client validates them (InvalidInputError naming the value).
+        checked = sync_session._ClientOptions.build(**client_options)
         key = (
             service_name,
             id(credentials),
             region,
-            settings,
-            tuple(sorted((k, v) for k, v in client_options.items() if k != "config")),
+            object() if checked.key is None else checked.key,
+            _freeze_or_id(getattr(checked.config, "connector_args", None)),
         )
         client = state.by_credentials.get(key)
         if client is None:
@@ -254,9 +227,14 @@ async def _new_client(
     loader = session.get_component("data_loader")
     api_version = client_options.get("api_version")
     await off_loop(loader.load_service_model, service_name, "service-2", api_version)
-    base = AioConfig(user_agent_extra=sync_session._USER_AGENT)
+    # The sync API's defaults, merged the same way (the user's settings win), as an AioConfig:
+    # aiobotocore needs one for its connector settings.
     user = client_options.get("config")
-    config = base if user is None else base.merge(user)
+    merged = sync_session._client_config(user)
+    config = AioConfig(
+        connector_args=getattr(user, "connector_args", None),
+        **merged._user_provided_options,  # type: ignore[attr-defined]
+    )
     kwargs = {k: v for k, v in client_options.items() if k != "config" and v is not None}
     # Any: the stubs type create_client per literal service name.
     creator = cast(Any, session).create_client(service_name, config=config, **kwargs)

@@ -59,13 +59,14 @@ def _builtin_handlers() -> AioHierarchicalEmitter:
 async def load_role(
     role_arn: str | RoleArn, options: AssumeOptions
 ) -> tuple[RefreshingCredentials, str | None]:
-    """The shared credentials object and region for ``role_arn`` and ``options``, loaded, as
-    the sync API loads them: the endpoint fetch and AssumeRole of a first load, and the
-    task-metadata request that may resolve the region, run on a worker thread.
+    """The shared credentials object and region for ``role_arn`` and ``options``, through the
+    sync API's own front (:func:`ecs_xrole.session.resolve_role`), on a worker thread: the
+    endpoint fetch and AssumeRole of a first load, and the task-metadata request that may
+    resolve the region, never run on the loop.
 
     Raises what :func:`ecs_xrole.get_credentials` raises.
     """
-    return await off_loop(sync_session._role_credentials, role_arn, options)
+    return await off_loop(lambda: sync_session.resolve_role(role_arn, **options))
 
 
 def aio_session(credentials: RefreshingCredentials, region: str | None) -> AioSession:
