@@ -268,3 +268,13 @@ def test_a_role_given_twice_is_bad_input(capsys: pytest.CaptureFixture[str]) -> 
     code, _, err = policy(capsys, "--role-arn", ROLE)
     assert code == 2
     assert "given twice" in err
+
+
+def test_the_trust_heading_warns_that_the_update_replaces(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = policy(capsys)
+    assert code == 0
+    heading = out.split("# 2. Trust policy", 1)[1].split("{", 1)[0]
+    assert "replaces the whole trust policy" in heading
+    assert "add this statement to its current one" in heading

@@ -103,9 +103,15 @@ def _headings(args: argparse.Namespace) -> dict[str, str]:
             "--policy-document file://trust.json"
             + (f"   # in account {role.account_id}" if several else "")
         )
+    name = "NAME" if several else roles[0].name
     trust_lines.append(
-        "#    (or, for a new role: aws iam create-role --role-name NAME "
+        f"#    (or, for a new role: aws iam create-role --role-name {name} "
         "--assume-role-policy-document file://trust.json)"
+    )
+    trust_lines.append(
+        "#    update-assume-role-policy replaces the whole trust policy: if the role trusts "
+        "others too,\n#    add this statement to its current one (aws iam get-role "
+        f"--role-name {name} --query Role.AssumeRolePolicyDocument)."
     )
     return {
         "identity_policy": (
