@@ -772,3 +772,20 @@ def test_session_name_given_wins_over_the_task_id(
     monkeypatch.setenv("ECS_CONTAINER_METADATA_URI_V4", "http://127.0.0.1:9/v4/x")
     assert main(["write-config", "--role-arn", DEST, "--role-session-name", "batch-7"]) == 0
     assert profiles_of(cfg)["cross-account"]["role_session_name"] == "batch-7"
+
+
+def test_write_config_json_from_env_with_nothing_to_write(
+    cfg: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A script still gets an object to parse, saying nothing was written.
+    code, report = write_json(capsys, "--from-env")
+    assert code == 0
+    assert report == {
+        "path": str(cfg),
+        "mode": "write",
+        "changed": False,
+        "created": False,
+        "written": [],
+        "unchanged": [],
+    }
+    assert not cfg.exists()

@@ -390,6 +390,16 @@ def _run_write_config(args: argparse.Namespace) -> int:
                 fix="drop --from-env, or drop the profile options",
             )
         profiles = profiles_from_env(os.environ, command=command)
+        if not profiles and args.json:
+            from .config import config_path
+
+            nothing = WriteResult(
+                os.path.abspath(args.config_file) if args.config_file else config_path(),
+                False,
+                "",
+                (),
+            )
+            return _report_write_json(args, nothing)
         if not profiles:
             print(
                 "ecs-xrole: write-config --from-env: neither ECS_XROLE_ROLE_ARN nor "
@@ -467,7 +477,7 @@ def _report_write_json(args: argparse.Namespace, result: WriteResult) -> int:
         "written": [name for name in result.profiles if name in changed],
         "unchanged": [name for name in result.profiles if name not in changed],
     }
-    if args.dry_run:
+    if args.dry_run and result.profiles:
         report["text"] = result.text
     sys.stdout.write(json.dumps(report, indent=2) + "\n")
     sys.stdout.flush()
