@@ -12,9 +12,11 @@ What is shared, process-wide (thread-safe; each cache is a cachetools cache behi
   for the same role with the same options cause one AssumeRole per credential lifetime;
 * one botocore data loader, so a new session does not parse service models again, and one
   copy of botocore's built-in event handlers that each new session starts from;
-* one client per (service, region, option set) for :func:`get_client` — botocore clients are
-  thread-safe, boto3 sessions are not, so :func:`get_session` returns a new, cheap session on
-  every call instead of one shared session.
+* one client per (service, region, option set, client parameters) for :func:`get_client` —
+  botocore clients are thread-safe, boto3 sessions are not, so :func:`get_session` returns a
+  new, cheap session on every call instead of one shared session;
+* in front of all of these, :mod:`ecs_xrole.front`: a repeated call (same arguments, same
+  endpoint, token and region variables) is answered with one dictionary look-up.
 
 In a child made by ``os.fork`` clients are rebuilt (they hold the parent's sockets) while the
 credentials are kept.
