@@ -65,7 +65,13 @@ exit codes:
 # (standard library only at import time; boto3 and botocore are imported inside the handlers),
 # because build_parser runs for --help and for their own commands (main leaves them out when
 # the command is one of this module's).
-_PLUGGED = ("ecs_xrole.doctor", "ecs_xrole.demo", "ecs_xrole.policy_command")
+_PLUGGED = (
+    "ecs_xrole.doctor",
+    "ecs_xrole.demo",
+    "ecs_xrole.policy_command",
+    "ecs_xrole.exec_command",
+    "ecs_xrole.serve_command",
+)
 _BUILTIN = frozenset({"write-config", "whoami", "credential-process"})
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,296 @@
+"""``ecs-xrole serve`` on the loopback stand-ins: a sidecar serving several roles, its token
+file, the loopback rule and a clean stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from ecs_xrole.endpoint import Endpoint
+from ecs_xrole.errors import InvalidInputError
+from ecs_xrole.fetch import fetch_credentials
+from ecs_xrole.serve_command import parse_listen, prepare_token_file
+
+if TYPE_CHECKING:
+    from ecs_xrole.testing import LocalStack
+
+DESTINATION_ACCOUNT = "555566667777"
+
+
+def serve_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "ecs_xrole", "serve", *args]
+
+
+class Served:
+    """A running ``serve`` process and the variables it printed, per role name."""
+
+    def __init__(self, proc: subprocess.Popen[str], variables: dict[str, dict[str, str]]) -> None:
+        self.proc = proc
+        self.variables = variables
+
+    def endpoint(self, name: str) -> Endpoint:
+        found = self.variables[name]
+        return Endpoint(
+            found["AWS_CONTAINER_CREDENTIALS_FULL_URI"],
+            auth="token_file",
+            token_file=found["AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"],
+        )
+
+
+def start(argv: list[str], env: dict[str, str], roles: int) -> Served:
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    assert proc.stdout is not None
+    timer = threading.Timer(8, proc.kill)  # never wait on a stuck server past the test budget
+    timer.start()
+    variables: dict[str, dict[str, str]] = {}
+    try:
+        name = ""
+        for _ in range(3 * roles):
+            line = proc.stdout.readline().strip()
+            assert line, proc.stderr.read() if proc.stderr else ""
+            if line.startswith("# role "):
+                name = line.removeprefix("# role ").split(":")[0]
+                variables[name] = {}
+            else:
+                key, _, value = line.partition("=")
+                variables[name][key] = value
+    finally:
+        timer.cancel()
+    return Served(proc, variables)
+
+
+@pytest.fixture
+def served(ecs_xrole_env: LocalStack, tmp_path: Path) -> Iterator[Served]:
+    env = dict(os.environ)
+    env["ECS_XROLE_PROFILES"] = "app ext"
+    env["ECS_XROLE_APP_ROLE_ARN"] = ecs_xrole_env.aws.destination_role_arn
+    env["ECS_XROLE_EXT_ROLE_ARN"] = ecs_xrole_env.aws.external_id_role_arn
+    env["ECS_XROLE_EXT_EXTERNAL_ID"] = "ecs-xrole-demo-id"
+    running = start(
+        serve_argv(
+            "--listen", "127.0.0.1:0", "--token-file", str(tmp_path / "token"), "--from-env"
+        ),
+        env,
+        roles=2,
+    )
+    try:
+        yield running
+    finally:
+        if running.proc.poll() is None:
+            running.proc.kill()
+        running.proc.wait(5)
+        for stream in (running.proc.stdout, running.proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+@pytest.mark.slow
+def test_serves_each_role_on_its_path(
+    served: Served, ecs_xrole_env: LocalStack, tmp_path: Path
+) -> None:
+    import boto3
+
+    assert set(served.variables) == {"app", "ext"}
+    for name, role in (("app", "destination-account-role"), ("ext", "external-id-role")):
+        url = served.variables[name]["AWS_CONTAINER_CREDENTIALS_FULL_URI"]
+        assert url.startswith("http://127.0.0.1:")
+        assert url.endswith(f"/role/{name}")
+        assert served.variables[name]["AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"] == str(
+            tmp_path / "token"
+        )
+        creds = fetch_credentials(served.endpoint(name))
+        assert creds.role_arn is not None
+        assert creds.role_arn.endswith(f":role/{role}")
+        sts = boto3.client(
+            "sts",
+            aws_access_key_id=creds.access_key_id,
+            aws_secret_access_key=creds.secret_access_key,
+            aws_session_token=creds.session_token,
+            endpoint_url=ecs_xrole_env.aws.endpoint_url,
+            region_name="us-east-1",
+        )
+        identity = sts.get_caller_identity()
+        assert identity["Account"] == DESTINATION_ACCOUNT
+        assert f":assumed-role/{role}/" in identity["Arn"]
+    mode = stat.S_IMODE(os.stat(tmp_path / "token").st_mode)
+    assert mode == 0o600
+    assert len((tmp_path / "token").read_text()) >= 43
+
+
+@pytest.mark.slow
+def test_wrong_or_missing_token_gets_401(served: Served) -> None:
+    url = served.variables["app"]["AWS_CONTAINER_CREDENTIALS_FULL_URI"]
+    for headers in ({}, {"Authorization": "x" * 43}):
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5)
+        assert info.value.code == 401
+        assert b"AccessKeyId" not in info.value.read()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_stops_cleanly_on_sigterm_and_sigint(served: Served, signum: signal.Signals) -> None:
+    url = served.variables["app"]["AWS_CONTAINER_CREDENTIALS_FULL_URI"]
+    port = int(url.split(":")[2].split("/")[0])
+    served.proc.send_signal(signum)
+    assert served.proc.wait(timeout=5) == 0
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        pass
+
+
+@pytest.mark.slow
+def test_a_role_that_cannot_be_assumed_fails_before_listening(
+    ecs_xrole_env: LocalStack, tmp_path: Path
+) -> None:
+    done = subprocess.run(
+        serve_argv(
+            "--listen",
+            "127.0.0.1:0",
+            "--token-file",
+            str(tmp_path / "token"),
+            "--role",
+            f"app={ecs_xrole_env.aws.untrusting_role_arn}",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=9,
+    )
+    assert done.returncode == 1
+    assert "cannot act as role" in done.stderr
+    assert "AWS_CONTAINER_CREDENTIALS_FULL_URI" not in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--listen", "0.0.0.0:9911", "--role", "a=arn:aws:iam::555566667777:role/x"], "loopback"),
+        (["--listen", "10.0.0.1:9911", "--role", "a=arn:aws:iam::555566667777:role/x"], "loopback"),
+        (["--listen", "localhost", "--role", "a=arn:aws:iam::555566667777:role/x"], "HOST:PORT"),
+        (["--listen", "example.com:80", "--role", "a=arn:aws:iam::555566667777:role/x"], "IP"),
+        (["--listen", "127.0.0.1:0"], "--role"),
+        (["--listen", "127.0.0.1:0", "--role", "a/b=arn:aws:iam::555566667777:role/x"], "a/b"),
+        (["--listen", "127.0.0.1:0", "--role", "no-equals"], "NAME=ARN"),
+        (["--listen", "127.0.0.1:0", "--role", "a=arn:aws:iam::1:role/x"], "arn:aws:iam::1"),
+        (
+            [
+                "--listen",
+                "127.0.0.1:0",
+                "--role",
+                "a=arn:aws:iam::555566667777:role/x",
+                "--role",
+                "a=arn:aws:iam::555566667777:role/y",
+            ],
+            "twice",
+        ),
+    ],
+)
+def test_bad_input_exits_2(args: list[str], message: str, tmp_path: Path) -> None:
+    done = subprocess.run(
+        serve_argv("--token-file", str(tmp_path / "token"), *args),
+        capture_output=True,
+        text=True,
+        timeout=9,
+    )
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr
+    assert not (tmp_path / "token").exists()  # nothing was created for bad input
+
+
+def test_parse_listen() -> None:
+    assert parse_listen("127.0.0.1:9911") == ("127.0.0.1", 9911)
+    assert parse_listen("[::1]:0") == ("::1", 0)
+    assert parse_listen("localhost:80") == ("127.0.0.1", 80)
+    assert parse_listen("127.0.0.2:1") == ("127.0.0.2", 1)
+    with pytest.raises(InvalidInputError, match="loopback"):
+        parse_listen("169.254.170.2:80")
+    assert parse_listen("169.254.170.2:80", allow_non_loopback=True) == ("169.254.170.2", 80)
+    with pytest.raises(InvalidInputError):
+        parse_listen("127.0.0.1:65536")
+
+
+# -- the token file -------------------------------------------------------------------------------
+
+
+def test_token_file_is_created_0600_with_256_bits(tmp_path: Path) -> None:
+    path = tmp_path / "token"
+    token = prepare_token_file(str(path))
+    assert len(token) >= 43
+    assert path.read_text() == token
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert prepare_token_file(str(path)) == token  # an existing safe file is kept
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o660, 0o644])
+def test_token_file_others_can_read_is_refused(tmp_path: Path, mode: int) -> None:
+    path = tmp_path / "token"
+    path.write_text("a" * 43)
+    path.chmod(mode)
+    with pytest.raises(InvalidInputError, match="group or others"):
+        prepare_token_file(str(path))
+
+
+def test_token_file_symlink_owned_by_another_user_is_refused(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give a symlink to another user")
+    target = tmp_path / "real"
+    target.write_text("a" * 43)
+    target.chmod(0o600)
+    link = tmp_path / "token"
+    link.symlink_to(target)
+    os.lchown(link, 65534, 65534)
+    with pytest.raises(InvalidInputError, match="symbolic link owned by another user"):
+        prepare_token_file(str(link))
+    os.lchown(link, 0, 0)
+    assert prepare_token_file(str(link)) == "a" * 43  # a link of our own is fine
+
+
+def test_token_file_owned_by_another_user_is_refused(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give a file to another user")
+    path = tmp_path / "token"
+    path.write_text("a" * 43)
+    path.chmod(0o600)
+    os.chown(path, 65534, 65534)
+    with pytest.raises(InvalidInputError, match="owned by another user"):
+        prepare_token_file(str(path))
+
+
+def test_token_file_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    path = tmp_path / "token"
+    os.mkfifo(path, 0o600)
+    began = time.monotonic()
+    with pytest.raises(InvalidInputError, match="not a regular file"):
+        prepare_token_file(str(path))
+    assert time.monotonic() - began < 2
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("short", "at least 32"),
+        ("a" * 20 + "\n" + "b" * 20, "usable token"),
+        ("\xe9" * 40, "usable"),
+    ],
+)
+def test_token_file_with_a_bad_token_is_refused(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "token"
+    path.write_bytes(content.encode("latin-1"))
+    path.chmod(0o600)
+    with pytest.raises(InvalidInputError, match=message) as info:
+        prepare_token_file(str(path))
+    assert "b" * 20 not in str(info.value)  # the token is never quoted
