@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_aio
 import bench_client
+import bench_exec
 import bench_latency
 import bench_memory
 import bench_network
@@ -44,6 +45,7 @@ BENCHMARKS: dict[str, Callable[[Any], Section]] = {
     "7": bench_session.run,
     "8": bench_aio.run,
     "9": bench_aio.run_refresh,
+    "10": bench_exec.run,
 }
 
 
@@ -82,7 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     chosen = list(BENCHMARKS) if not args.only else [n.strip() for n in args.only.split(",")]
     unknown = [n for n in chosen if n not in BENCHMARKS]
     if unknown:
-        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from 1-9")
+        parser.error(
+            f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}"
+        )
     # The peers log retries and refresh failures at WARNING; the tables say what happened.
     logging.basicConfig(level=logging.ERROR)
     warnings.simplefilter("ignore")
