@@ -104,12 +104,16 @@ exit codes:
 # Shared with serve
 
 
-def add_assume_options(parser: argparse.ArgumentParser) -> None:
-    """The AssumeRole options of write-config (without --profile and --role-arn)."""
+def add_assume_options(
+    parser: argparse.ArgumentParser, *, region_help: str = "the STS region"
+) -> None:
+    """The AssumeRole options of write-config (without --profile and --role-arn), and -v."""
     parser.add_argument("--external-id", metavar="ID")
     parser.add_argument("--role-session-name", metavar="NAME")
-    parser.add_argument("--duration-seconds", metavar="SECONDS", help="900-3600")
-    parser.add_argument("--region", metavar="REGION", help="the STS region")
+    parser.add_argument(
+        "--duration-seconds", metavar="SECONDS", help="900-3600 (1800 or more advised)"
+    )
+    parser.add_argument("--region", metavar="REGION", help=region_help)
     parser.add_argument(
         "-v", "--verbose", action="count", default=argparse.SUPPRESS, help="log more to stderr"
     )
@@ -260,7 +264,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         action="store_true",
         help="take the role and its options from ECS_XROLE_* variables (see below)",
     )
-    add_assume_options(parser)
+    add_assume_options(
+        parser,
+        region_help="the STS region; also COMMAND's when AWS_REGION and AWS_DEFAULT_REGION "
+        "are unset",
+    )
     parser.add_argument(
         "command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]", help="what to run"
     )
