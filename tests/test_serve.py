@@ -55,7 +55,7 @@ def start(argv: list[str], env: dict[str, str], roles: int) -> Served:
         argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     )
     assert proc.stdout is not None
-    timer = threading.Timer(8, proc.kill)  # never wait on a stuck server past the test budget
+    timer = threading.Timer(7, proc.kill)  # never wait on a stuck server past the test budget
     timer.start()
     variables: dict[str, dict[str, str]] = {}
     try:
@@ -168,7 +168,7 @@ def test_a_role_that_cannot_be_assumed_fails_before_listening(
         ),
         capture_output=True,
         text=True,
-        timeout=9,
+        timeout=8,
     )
     assert done.returncode == 1
     assert "cannot act as role" in done.stderr
@@ -204,7 +204,7 @@ def test_bad_input_exits_2(args: list[str], message: str, tmp_path: Path) -> Non
         serve_argv("--token-file", str(tmp_path / "token"), *args),
         capture_output=True,
         text=True,
-        timeout=9,
+        timeout=8,
     )
     assert done.returncode == 2, done.stderr
     assert message in done.stderr
