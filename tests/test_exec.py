@@ -360,7 +360,7 @@ def test_fails_before_starting_command_when_the_role_cannot_be_assumed(
     assert done.returncode == 1
     assert not marker.exists()
     assert f"cannot act as role {ecs_xrole_env.aws.untrusting_role_arn}" in done.stderr
-    assert "make this the destination role's trust policy" in done.stderr  # whoami's fixes
+    assert "the destination role's trust policy" in done.stderr  # whoami's fixes
     assert '"sts:AssumeRole"' in done.stderr
 
 
