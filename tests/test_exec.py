@@ -182,6 +182,20 @@ def test_sixteen_processes_ten_calls_each_one_fetch_one_assume_role(
     assert ecs_xrole_env.aws.assume_role_calls == 1  # STS: one AssumeRole
 
 
+def test_the_library_under_exec_chains_from_the_destination_role(
+    ecs_xrole_env: LocalStack, task_env: dict[str, str]
+) -> None:
+    # The how-to's claim: inside exec, ecs_xrole's task-role source is exec's endpoint.
+    chained = ecs_xrole_env.aws.chained_role_arn
+    code = (
+        "import ecs_xrole; "
+        f"print(ecs_xrole.get_session({chained!r}).client('sts').get_caller_identity()['Arn'])"
+    )
+    done = run(exec_argv(ecs_xrole_env, sys.executable, "-c", code), task_env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"arn:aws:sts::{DESTINATION_ACCOUNT}:assumed-role/chained-role/")
+
+
 # -- the endpoint exec starts ------------------------------------------------------------------
 
 PROBE = """\
