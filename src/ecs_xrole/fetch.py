@@ -383,13 +383,16 @@ def fetch_credentials(
     """GET the endpoint (default: :func:`~ecs_xrole.endpoint.detect_endpoint`) with retries.
 
     Retries connection errors, timeouts, resets, 5xx and 429 (waiting ``Retry-After`` when
-    given, else an exponential backoff with full jitter) until ``deadline`` seconds have
-    passed or ``max_attempts`` requests were made (default: no limit but the deadline). The
-    authorization token (file) is re-read before every attempt. Uses the shared connection
-    pool; logs each attempt at DEBUG, without secrets.
+    given, else an exponential backoff with full jitter; never less than :data:`MIN_WAIT`)
+    until ``deadline`` seconds have passed or ``max_attempts`` requests were made (default:
+    no limit but the deadline). ``deadline`` is wall-clock time whatever the server does
+    (see :func:`http_get`); ``connect_timeout`` and ``read_timeout`` bound each socket
+    operation within it. The authorization token (file) is re-read before every attempt.
+    Uses the shared connection pool; logs each attempt at DEBUG, without secrets.
 
     Raises :class:`~ecs_xrole.errors.EndpointRequestError` (no usable answer: with
-    ``status``, ``code``, ``endpoint_message``, ``attempts`` and ``url``),
+    ``status``, ``code``, ``endpoint_message``, ``attempts`` and ``url``, the credentials
+    ID in it shortened as :func:`~ecs_xrole.endpoint.shown_url` does),
     :class:`~ecs_xrole.errors.EndpointResponseError` (a 200 that is not usable credentials),
     :class:`~ecs_xrole.errors.TokenError`, :class:`~ecs_xrole.errors.InvalidInputError` (bad
     options) and the errors of :func:`detect_endpoint`.

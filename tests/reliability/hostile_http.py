@@ -39,7 +39,7 @@ def response(
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-def drip(data: bytes, *, after: int = 0, interval: float = 1.0) -> Behaviour:
+def drip(data: bytes, *, after: int = 0, interval: float = 0.5) -> Behaviour:
     """Send ``data[:after]`` at once, then the rest one byte every ``interval`` seconds."""
 
     def behave(conn: socket.socket, head: bytes, stop: threading.Event) -> None:

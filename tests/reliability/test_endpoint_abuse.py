@@ -161,6 +161,18 @@ def test_no_fault_pattern_exceeds_ten_requests_a_second(fault: str) -> None:
     assert info.value.attempts == requests
 
 
+@pytest.mark.slow
+def test_a_fast_server_answering_retry_after_0_gets_no_tight_loop() -> None:
+    # A raw server that answers at once (the EndpointServer takes a few ms per answer): 0.1.0
+    # made 582 requests in 1.9 s here.
+    deadline = 2.0
+    busy = response(503, b'{"code":"CredentialsUninitialized"}', {"Retry-After": "0"})
+    with HostileServer(answer(busy)) as server, pytest.raises(EndpointRequestError) as info:
+        fetch_credentials(Endpoint(server.url()), deadline=deadline)
+    assert server.requests <= deadline / MIN_WAIT + 1, f"{server.requests} requests"
+    assert info.value.code == "CredentialsUninitialized"
+
+
 # --- the token never comes back -----------------------------------------------------------
 
 TOKEN = "tok/en+with/slashes=0123456789abcdefABCDEF"

@@ -1,12 +1,12 @@
 """Every deadline is a wall-clock deadline, whatever the server does (issue 9, section 2).
 
-urllib3's timeouts bound each socket operation: a server that sends one byte a second never
-trips a 2 s read timeout, and before the watchdog a drip-fed answer held ``fetch_credentials``
-(and the refresh lock with it) for as long as the server liked. Here real loopback servers
-drip-feed the status line, the headers or the body, or say nothing, to the three places that
-make a request: the credentials fetch, the task metadata request and doctor's probe. Each must
-end by its deadline plus a small margin (the promise itself, not a speed measurement). A token
-file that is a FIFO or a device must be refused without blocking.
+urllib3's timeouts bound each socket operation: a server that sends a byte every half second
+never trips a 2 s (or 1 s) read timeout, and before the watchdog a drip-fed answer held
+``fetch_credentials`` (and the refresh lock with it) for as long as the server liked. Here real
+loopback servers drip-feed the status line, the headers or the body, or say nothing, to the
+three places that make a request: the credentials fetch, the task metadata request and
+doctor's probe. Each must end by its deadline plus a small margin (the promise itself, not a
+speed measurement). A token file that is a FIFO or a device must be refused without blocking.
 
 The calls run on a helper thread joined with a bound, so that code that does hang fails the
 test cleanly instead of tripping pytest-timeout.
@@ -15,6 +15,7 @@ test cleanly instead of tripping pytest-timeout.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import threading
 import time
@@ -30,11 +31,14 @@ from ecs_xrole.doctor import DoctorContext, check_endpoint_reachable
 from ecs_xrole.endpoint import Endpoint
 from ecs_xrole.errors import EndpointRequestError, TokenError
 from ecs_xrole.fetch import MAX_BODY, fetch_credentials
+from ecs_xrole.session import clear_caches, get_task_role_credentials
 
 #: What "by the deadline" allows on top of it: thread wake-ups on a loaded 2-core machine.
 MARGIN = 1.0
 #: How long a helper thread may run before the test calls it a hang.
-HANG = 6.0
+HANG = 6.5
+#: fetch_credentials' default deadline, what a refresh uses.
+FETCH_DEADLINE = inspect.signature(fetch_credentials).parameters["deadline"].default
 
 ANSWER = response()
 STATUS_LINE_END = ANSWER.index(b"\r\n") + 2
@@ -89,6 +93,24 @@ def test_fetch_credentials_ends_by_its_deadline(where: str) -> None:
     assert "deadline 2 s" in str(outcome)
     assert elapsed < 2 + MARGIN, f"ended after {elapsed:.2f} s"
     assert server.requests >= 1
+
+
+@pytest.mark.slow
+def test_a_refresh_against_a_drip_feeding_endpoint_frees_its_lock() -> None:
+    # The refresh holds the credentials object's lock while it fetches: a second caller waits
+    # on it. Both must get their answer (an error) by the fetch's default deadline.
+    with HostileServer(DRIPS["body"]) as server:
+        credentials = get_task_role_credentials(endpoint=Endpoint(server.url()))
+        try:
+            first = threading.Thread(target=lambda: bounded(credentials.get_frozen_credentials))
+            first.start()
+            time.sleep(0.2)  # let the first caller take the lock
+            elapsed, outcome = bounded(credentials.get_frozen_credentials)
+            first.join(HANG)
+        finally:
+            clear_caches()
+    assert isinstance(outcome, EndpointRequestError), outcome
+    assert elapsed < FETCH_DEADLINE + MARGIN, f"the waiting caller waited {elapsed:.2f} s"
 
 
 @pytest.mark.slow
