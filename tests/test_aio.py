@@ -587,3 +587,22 @@ def test_the_fastapi_how_to_yields_a_shared_client(env: Any) -> None:
     assert answers == [{"count": 1}] * 3
     assert len(clients) == 1
     assert env.aws.assume_role_calls == 1
+
+
+def test_debug_logs_of_async_calls_hold_no_secret(
+    env: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """aiobotocore logs through botocore's loggers, which ecs-xrole's redaction covers."""
+    caplog.set_level(logging.DEBUG)
+
+    async def main() -> Any:
+        async with ecs_xrole.aio.get_client("sts", env.aws.destination_role_arn) as sts:
+            await sts.get_caller_identity()
+        creds = await ecs_xrole.aio.get_credentials(env.aws.destination_role_arn)
+        return await creds.get_frozen_credentials()
+
+    frozen = asyncio.run(main())
+    text = caplog.text
+    assert "GetCallerIdentity" in text  # DEBUG was on: the request was logged
+    assert frozen.secret_key not in text
+    assert frozen.token not in text
