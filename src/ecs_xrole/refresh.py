@@ -481,6 +481,7 @@ class Scheduler:
         self._thread: threading.Thread | None = None
         self._ready: collections.deque[RefreshingCredentials] = collections.deque()
         self._workers = 0
+        self._worker_threads: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
         self._idle = 0
         self._stopped = False
 
@@ -585,9 +586,11 @@ class Scheduler:
                     self._work.notify()
                 elif self._workers < self._max_workers:
                     self._workers += 1
-                    threading.Thread(
+                    worker = threading.Thread(
                         target=self._serve, name="ecs-xrole-refresh-worker", daemon=True
-                    ).start()
+                    )
+                    self._worker_threads.add(worker)
+                    worker.start()
                 # else: every worker is busy; the first one free takes it
 
     def _serve(self) -> None:
@@ -608,14 +611,16 @@ class Scheduler:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the planning thread and the workers (each finishes a refresh in progress
-        first). Idempotent."""
+        first), waiting up to ``timeout`` seconds for them all. Idempotent."""
         with self._cond:
             self._stopped = True
             self._cond.notify_all()
             self._work.notify_all()
-            thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
+            threads = [self._thread, *self._worker_threads]
+        end = time.monotonic() + timeout
+        for thread in threads:
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(max(0.0, end - time.monotonic()))
 
     @property
     def thread_alive(self) -> bool:
@@ -630,6 +635,7 @@ class Scheduler:
         self._new_locks()
         self._thread = None
         self._workers = self._idle = 0
+        self._worker_threads = weakref.WeakSet()
         now = self._clock()
         while self._ready:
             credentials = self._ready.popleft()
