@@ -106,3 +106,19 @@ def test_the_plan_stays_proportional_to_the_live_credentials(secret_guard: Any) 
     assert scheduler.run_pending() == 0
     now += 300 + 200
     assert scheduler.run_pending() == len(kept)
+
+
+def test_stop_waits_for_a_worker_finishing_a_refresh(secret_guard: Any) -> None:
+    """stop() returns with no refresher thread left (a test suite checks that between tests):
+    a worker in the middle of a refresh finishes it, then ends, before stop() returns."""
+    scheduler = Scheduler()
+    source = _Source("slow", 2.0, hang=True)
+    creds = RefreshingCredentials(
+        source, method="t", description="slow", scheduler=scheduler, rng=random.Random(3)
+    )
+    creds.get_frozen_credentials()
+    assert source.hanging.wait(5)  # a worker is inside the background refresh
+    threading.Timer(0.3, source.release.set).start()
+    scheduler.stop(timeout=5)
+    alive = [t.name for t in threading.enumerate() if t.name.startswith("ecs-xrole-refresh")]
+    assert alive == []
