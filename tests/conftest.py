@@ -7,8 +7,10 @@ import os
 import shutil
 import tempfile
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,3 +75,16 @@ def _isolated() -> Iterator[None]:
 def _environ() -> dict[str, str]:
     # pytest itself sets PYTEST_CURRENT_TEST for each phase of a test.
     return {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
+
+
+@pytest.fixture
+def source_account_keys(fake_aws: Any) -> tuple[str, str]:
+    """Static access keys of a new IAM user in the fake source account (the keys a developer
+    keeps in ~/.aws/credentials): moto serves calls signed with them from that account."""
+    from ecs_xrole.testing.aws import SOURCE_ACCOUNT_ID
+
+    iam = fake_aws.admin_client("iam", SOURCE_ACCOUNT_ID)
+    name = f"developer-{uuid.uuid4().hex[:12]}"
+    iam.create_user(UserName=name)
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return str(key["AccessKeyId"]), str(key["SecretAccessKey"])

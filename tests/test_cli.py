@@ -588,7 +588,8 @@ def test_whoami_without_endpoint_fails_with_the_reason(
     assert report["destination"] is None
     assert report["error"]["stage"] == "task_role"
     assert "AWS_CONTAINER_CREDENTIALS" in report["error"]["message"]
-    assert set(report) == {"task_role", "destination", "profile", "role_arn", "error"}
+    assert set(report) == {"task_role", "destination", "profile", "role_arn", "source", "error"}
+    assert report["source"] == "the container credentials endpoint"
 
 
 def test_whoami_missing_profile_is_bad_input(cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:

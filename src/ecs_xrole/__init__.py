@@ -29,6 +29,7 @@ from .errors import (
     EndpointResponseError,
     Error,
     InvalidInputError,
+    ProfileError,
     TokenError,
 )
 
@@ -54,6 +55,7 @@ __all__ = [
     "EndpointResponseError",
     "Error",
     "InvalidInputError",
+    "ProfileError",
     "TemporaryCredentials",
     "TokenError",
     "__version__",

@@ -30,7 +30,13 @@ from typing import TYPE_CHECKING, Any
 
 from .credentials import TemporaryCredentials
 from .errors import AssumeRoleDeniedError, AssumeRoleError, InvalidInputError
-from .policy import identity_policy, role_arn_from_caller, trust_policy
+from .policy import (
+    PARTITION_FIX,
+    cross_partition,
+    identity_policy,
+    role_arn_from_caller,
+    trust_policy,
+)
 from .validate import (
     RoleArn,
     check_external_id,
@@ -56,6 +62,8 @@ __all__ = [
     "STS_READ_TIMEOUT",
     "AssumeRoleParams",
     "assume_role",
+    "denied_hints",
+    "explain_client_error",
     "sts_config",
 ]
 
@@ -238,7 +246,8 @@ def _assume_role(
     request: dict[str, Any],
     source: RefreshingCredentials | None,
 ) -> TemporaryCredentials:
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+    from botocore.exceptions import ConnectionError as BotoConnectionError
 
     for attempt in (1, 2):
         try:
@@ -256,14 +265,26 @@ def _assume_role(
                 )
                 source.force_refresh()
                 continue
-            raise _translate(code, message, params, source) from None
-        except BotoCoreError as exc:
+            # The ClientError stays the cause: it holds STS's request ID, which AWS support
+            # asks for, and no secret (an error answer carries no credentials).
+            raise explain_client_error(
+                exc, params, caller_arn=_caller_arn(message, source)
+            ) from exc
+        except (BotoConnectionError, HTTPClientError) as exc:
             raise AssumeRoleError(
                 f"AssumeRole of {params.role_arn} could not reach STS: {exc}",
                 fix="check the network path to STS, the region, and AWS_ENDPOINT_URL_STS or "
                 "AWS_ENDPOINT_URL if set",
                 role_arn=params.role_arn.arn,
-            ) from None
+            ) from exc
+        except BotoCoreError as exc:
+            raise AssumeRoleError(
+                f"AssumeRole of {params.role_arn} failed before reaching STS: {exc}",
+                fix="the source credentials could not be loaded or used; with "
+                "ECS_XROLE_SOURCE_PROFILE, `aws sts get-caller-identity --profile <that "
+                "profile>` shows the same failure",
+                role_arn=params.role_arn.arn,
+            ) from exc
     creds = response["Credentials"]
     expiration = creds["Expiration"]  # botocore parses timestamps into datetimes
     if expiration.tzinfo is None:
@@ -278,11 +299,43 @@ def _assume_role(
     )
 
 
+def explain_client_error(
+    exc: Any, params: AssumeRoleParams, *, caller_arn: str | None = None
+) -> AssumeRoleError:
+    """ecs-xrole's error for STS's refusal ``exc`` (a botocore ``ClientError``) of an AssumeRole.
+
+    ``caller_arn`` is the identity that made the call, when known (else it is read from STS's
+    message). The message names the STS request ID. Raise it ``from exc`` to keep the
+    ``ClientError`` as the cause. Pure.
+    """
+    error = exc.response.get("Error", {})
+    code = str(error.get("Code", ""))
+    message = str(error.get("Message", ""))
+    request_id = exc.response.get("ResponseMetadata", {}).get("RequestId") or None
+    if caller_arn is None:
+        match = _CALLER_IN_MESSAGE.search(message)
+        caller_arn = match.group(1) if match else None
+    result = _translate(code, message, params, caller_arn)
+    result.request_id = request_id
+    if request_id:
+        result.what = f"{result.what.rstrip('.')} (STS request ID {request_id})"
+        Exception.__init__(result, result._render())
+    return result
+
+
 def _translate(
-    code: str, message: str, params: AssumeRoleParams, source: RefreshingCredentials | None
+    code: str, message: str, params: AssumeRoleParams, caller_arn: str | None
 ) -> AssumeRoleError:
     target = params.role_arn.arn
-    caller_arn = _caller_arn(message, source)
+    across = cross_partition(caller_arn, params.role_arn)
+    if across is not None:
+        return AssumeRoleError(
+            f"AssumeRole of {target} failed: {code or 'error'}: {message}. {across}",
+            fix=PARTITION_FIX,
+            role_arn=target,
+            code=code or None,
+            caller_arn=caller_arn,
+        )
     if code == "AccessDenied":
         return _denied(message, params, caller_arn)
     if code == "ValidationError" and "chaining" in message:
@@ -316,8 +369,27 @@ def _caller_arn(message: str, source: RefreshingCredentials | None) -> str | Non
     return match.group(1) if match else None
 
 
+def denied_hints(role_arn: RoleArn, external_id: str | None) -> str:
+    """What else an AccessDenied may mean: an external ID, or a role that does not exist."""
+    if external_id is None:
+        hint = (
+            "If the trust policy requires an sts:ExternalId, pass it: external_id=... "
+            "(Python), --external-id (command line) or external_id in the profile"
+        )
+    else:
+        hint = (
+            "Check that the external ID given matches the sts:ExternalId of the trust "
+            "policy's condition exactly"
+        )
+    return (
+        f"{hint}. STS also answers AccessDenied when the role does not exist: check the ARN "
+        f"{role_arn} (account, path and name)"
+    )
+
+
 def _denied(message: str, params: AssumeRoleParams, caller_arn: str | None) -> AssumeRoleError:
     target = params.role_arn
+    hints = denied_hints(target, params.external_id)
     try:
         caller_role: RoleArn | None = role_arn_from_caller(caller_arn) if caller_arn else None
     except InvalidInputError:
@@ -325,8 +397,8 @@ def _denied(message: str, params: AssumeRoleParams, caller_arn: str | None) -> A
     if caller_role is None:
         return AssumeRoleError(
             f"AssumeRole of {target} was denied: {message}",
-            fix="allow sts:AssumeRole on the role in the caller's identity policy, and name the "
-            "caller in the role's trust policy",
+            fix="allow sts:AssumeRole on the role in the caller's identity policy, and add a "
+            f"statement naming the caller to the role's trust policy. {hints}",
             role_arn=target.arn,
             code="AccessDenied",
             caller_arn=caller_arn,
@@ -337,11 +409,12 @@ def _denied(message: str, params: AssumeRoleParams, caller_arn: str | None) -> A
         f"{caller_role} may not assume {target}: STS answered AccessDenied ({message})",
         fix=(
             f"(1) attach an identity policy to {caller_role.name} (account "
-            f"{caller_role.account_id}) allowing sts:AssumeRole on {target}; (2) make the trust "
-            f"policy of {target.name} (account {target.account_id}) name {caller_role}"
+            f"{caller_role.account_id}) allowing sts:AssumeRole on {target}; (2) add a statement "
+            f"naming {caller_role} to the trust policy of {target.name} (account "
+            f"{target.account_id})"
             + (" with the sts:ExternalId condition" if params.external_id else "")
             + ". The exact documents are on this error as .identity_policy and .trust_policy, "
-            "and `ecs-xrole policy` prints them"
+            f"and `ecs-xrole policy` prints them. {hints}"
         ),
         role_arn=target.arn,
         caller_arn=caller_arn,

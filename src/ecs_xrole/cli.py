@@ -13,13 +13,14 @@ Subcommands here: ``write-config``, ``whoami``, ``credential-process``. Others (
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
 import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
@@ -30,7 +31,6 @@ from .config import (
     Profile,
     WriteResult,
     default_command,
-    read_profile,
     write_profiles,
 )
 from .errors import ConfigFileBusyError, ConfigFileError, Error, InvalidInputError
@@ -142,6 +142,9 @@ exit codes:
 
 _FIELDS = ("role_arn", "external_id", "role_session_name", "duration_seconds", "region")
 _ENV_PREFIX = "ECS_XROLE_"
+# The local-development opt-in (ecs_xrole.profiles.SOURCE_PROFILE_ENV; not imported, to keep
+# write-config light).
+_SOURCE_PROFILE = "ECS_XROLE_SOURCE_PROFILE"
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
@@ -199,6 +202,13 @@ def _add_write_config(subparsers: Any) -> None:
         nargs=0,
         action=_ProfileOption,
         help="write credential_process = ecs-xrole credential-process ... instead",
+    )
+    group.add_argument(
+        "--source-profile",
+        metavar="NAME",
+        action=_ProfileOption,
+        help="local development: write source_profile = NAME instead of credential_source = "
+        "EcsContainer (default: ECS_XROLE_SOURCE_PROFILE)",
     )
     parser.add_argument(
         "--from-env",
@@ -286,6 +296,9 @@ def _profile_from(
         if item is not None:
             checked[dest] = check(item[1], name=item[0])
     process = get("credential_process")
+    source_item = get("source_profile")
+    if source_item is not None:
+        checked["source_profile"] = check_profile_name(source_item[1], name=source_item[0])
     return Profile(
         name,
         parse_role_arn(arn_item[1], name=arn_item[0]).arn,
@@ -332,6 +345,8 @@ def profiles_from_env(
         used.add(flag)
         if flag in env:
             values["credential_process"] = (flag, _env_flag(flag, env[flag]))
+        if _SOURCE_PROFILE in env:
+            values["source_profile"] = (_SOURCE_PROFILE, env[_SOURCE_PROFILE])
         if "role_arn" not in values:
             raise InvalidInputError(
                 f"{prefix}ROLE_ARN",
@@ -342,7 +357,7 @@ def profiles_from_env(
             )
         return _profile_from(values, name_default=name, command=cmd)
 
-    used.update({f"{_ENV_PREFIX}PROFILE", f"{_ENV_PREFIX}PROFILES"})
+    used.update({f"{_ENV_PREFIX}PROFILE", f"{_ENV_PREFIX}PROFILES", _SOURCE_PROFILE})
     if f"{_ENV_PREFIX}ROLE_ARN" in env:
         name = check_profile_name(
             env.get(f"{_ENV_PREFIX}PROFILE", DEFAULT_PROFILE), name=f"{_ENV_PREFIX}PROFILE"
@@ -363,7 +378,7 @@ def profiles_from_env(
         keys[key] = name
         profiles.append(read(f"{_ENV_PREFIX}{key}_", name))
     if not profiles:
-        stray = sorted(env)
+        stray = sorted(key for key in env if key != _SOURCE_PROFILE)
         if stray:
             raise InvalidInputError(
                 stray[0],
@@ -414,9 +429,12 @@ def _run_write_config(args: argparse.Namespace) -> int:
             )
             return EXIT_OK
     else:
+        groups = _group_events(events)
+        opt_in = os.environ.get(_SOURCE_PROFILE)
+        if opt_in:  # the local-development opt-in, unless --source-profile says otherwise
+            groups = [{"source_profile": (_SOURCE_PROFILE, opt_in), **g} for g in groups]
         profiles = [
-            _profile_from(group, name_default=DEFAULT_PROFILE, command=command)
-            for group in _group_events(events)
+            _profile_from(group, name_default=DEFAULT_PROFILE, command=command) for group in groups
         ]
     profiles = _with_task_session_name(profiles)
     result = write_profiles(profiles, path=args.config_file, dry_run=args.dry_run, check=args.check)
@@ -494,10 +512,16 @@ def _report_write_json(args: argparse.Namespace, result: WriteResult) -> int:
 # whoami
 
 _WHOAMI_EPILOG = """\
+--profile NAME shows what the AWS CLI gets for `aws --profile NAME`: the profile is resolved
+by botocore, the AWS CLI's own code, so a profile the AWS CLI cannot use fails here with the
+same reason (a source_profile that does not exist, a loop, ...) and the fix. The source line
+is the task role for credential_source = EcsContainer, the source profile's identity for
+source_profile = OTHER; "via:" says how the profile gets its credentials.
+
 --json prints one object:
-  {"task_role": {"account", "arn", "user_id"} | null,
+  {"task_role": {"account", "arn", "user_id"} | null,   (the source identity)
    "destination": {"account", "arn", "user_id"} | null,
-   "profile": NAME | null, "role_arn": ARN | null,
+   "profile": NAME | null, "role_arn": ARN | null, "source": TEXT,
    "error": null | {"stage": "task_role" | "destination", "message",
                     "identity_policy"?, "trust_policy"?}}
   (the policies are given when AssumeRole was denied: attach the first to the task role, add
@@ -517,6 +541,15 @@ def _add_role_options(parser: argparse.ArgumentParser, *, required: bool) -> Non
     parser.add_argument("--role-session-name", metavar="NAME")
     parser.add_argument("--duration-seconds", metavar="SECONDS", help="900-3600")
     parser.add_argument("--region", metavar="REGION", help="the STS region")
+
+
+def _add_source_profile(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--source-profile",
+        metavar="NAME",
+        help="local development: take the source credentials from this AWS profile instead "
+        "of the container endpoint (as ECS_XROLE_SOURCE_PROFILE=NAME)",
+    )
 
 
 def _add_whoami(subparsers: Any) -> None:
@@ -540,6 +573,7 @@ def _add_whoami(subparsers: Any) -> None:
     parser.add_argument(
         "--config-file", metavar="PATH", help="read --profile from this file, not AWS_CONFIG_FILE"
     )
+    _add_source_profile(parser)
     parser.add_argument("--json", action="store_true", help="print JSON (shape below)")
     _add_verbose(parser)
     parser.set_defaults(func=_run_whoami)
@@ -568,20 +602,60 @@ def _identity(session: Any) -> dict[str, str]:
     return {"account": reply["Account"], "arn": reply["Arn"], "user_id": reply["UserId"]}
 
 
+@contextlib.contextmanager
+def _opt_in(args: argparse.Namespace) -> Iterator[None]:
+    """``--source-profile NAME``: the local-development opt-in, as ``ECS_XROLE_SOURCE_PROFILE``
+    set for the command's run (the library and child processes read it there), and put back
+    as it was afterwards, so that ``main`` called in-process leaves no trace."""
+    value = getattr(args, "source_profile", None)
+    if value is None:
+        yield
+        return
+    checked = check_profile_name(value, name="--source-profile")
+    before = os.environ.get(_SOURCE_PROFILE)
+    os.environ[_SOURCE_PROFILE] = checked
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(_SOURCE_PROFILE, None)
+        else:
+            os.environ[_SOURCE_PROFILE] = before
+
+
+def _identity_with(credentials: Any, region: str | None) -> dict[str, str]:
+    """GetCallerIdentity signed with botocore ``credentials`` (one STS call)."""
+    import botocore.session
+
+    frozen = credentials.get_frozen_credentials()
+    client: Any = botocore.session.Session().create_client(
+        "sts",
+        region_name=region,
+        aws_access_key_id=frozen.access_key,
+        aws_secret_access_key=frozen.secret_key,
+        aws_session_token=frozen.token,
+    )
+    reply = client.get_caller_identity()
+    return {"account": reply["Account"], "arn": reply["Arn"], "user_id": reply["UserId"]}
+
+
 def _run_whoami(args: argparse.Namespace) -> int:
     kwargs = _role_kwargs(args)
     role_arn: str | None = None
     if args.profile is not None:
-        profile = read_profile(args.profile, path=args.config_file)
-        role_arn = profile.role_arn
-        from_profile = {
-            "external_id": profile.external_id,
-            "role_session_name": profile.role_session_name,
-            "duration_seconds": profile.duration_seconds,
-            "region_name": profile.region,
-        }
-        kwargs = {k: v for k, v in from_profile.items() if v is not None} | kwargs
-    elif args.role_arn is not None:
+        extra = sorted(kwargs.keys() - {"region_name"})
+        if extra:
+            option = "--" + extra[0].replace("_", "-")
+            raise InvalidInputError(
+                option,
+                getattr(args, extra[0]),
+                "with --profile the AWS CLI takes it from the profile, and whoami shows what "
+                "the AWS CLI would do",
+                fix=f"drop {option} (or change the profile: ecs-xrole write-config --profile "
+                f"{args.profile} ...), or use --role-arn instead of --profile",
+            )
+        return _whoami_profile(args, region=kwargs.get("region_name"))
+    if args.role_arn is not None:
         role_arn = parse_role_arn(args.role_arn, name="--role-arn").arn
     elif kwargs.keys() - {"region_name"}:
         raise InvalidInputError(
@@ -594,52 +668,165 @@ def _run_whoami(args: argparse.Namespace) -> int:
 
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from . import profiles
     from . import session as sessions
-    from .errors import AssumeRoleDeniedError
 
+    opt_in = profiles.source_profile()
     report: dict[str, Any] = {
         "task_role": None,
         "destination": None,
-        "profile": args.profile,
+        "profile": None,
         "role_arn": role_arn,
+        "source": (
+            f"profile {opt_in} ({_SOURCE_PROFILE})"
+            if opt_in
+            else "the container credentials endpoint"
+        ),
         "error": None,
     }
     stage = "task_role"
     try:
-        report["task_role"] = _identity(
-            sessions.get_task_role_session(region_name=kwargs.get("region_name"))
-        )
+        if opt_in is None:
+            report["task_role"] = _identity(
+                sessions.get_task_role_session(region_name=kwargs.get("region_name"))
+            )
+        else:
+            profiles.note_endpoint_ignored(opt_in)
+            credentials, profile_region = profiles.source_credentials(opt_in)
+            region = sessions.resolve_region(kwargs.get("region_name")) or profile_region
+            report["task_role"] = _identity_with(credentials, region)
         if role_arn is not None:
             stage = "destination"
             report["destination"] = _identity(sessions.get_session(role_arn, **kwargs))
     except InvalidInputError:
         raise
     except (Error, BotoCoreError, ClientError) as exc:
-        error: dict[str, Any] = {"stage": stage, "message": str(exc)}
-        if isinstance(exc, AssumeRoleDeniedError):
-            error["identity_policy"] = exc.identity_policy
-            error["trust_policy"] = exc.trust_policy
-        report["error"] = error
+        report["error"] = _error_report(stage, exc)
     _print_whoami(report, as_json=args.json, out=sys.stdout)
     return EXIT_FAILED if report["error"] else EXIT_OK
+
+
+def _error_report(stage: str, exc: BaseException) -> dict[str, Any]:
+    from .errors import AssumeRoleDeniedError
+
+    error: dict[str, Any] = {"stage": stage, "message": str(exc)}
+    if isinstance(exc, AssumeRoleDeniedError):
+        error["identity_policy"] = exc.identity_policy
+        error["trust_policy"] = exc.trust_policy
+    return error
+
+
+def _whoami_profile(args: argparse.Namespace, *, region: str | None) -> int:
+    """whoami --profile: what the AWS CLI gets for ``--profile NAME``, resolved by botocore."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from . import profiles
+    from . import session as sessions
+
+    name = check_profile_name(args.profile, name="--profile")
+    session = profiles.botocore_session(
+        name,
+        config_file=args.config_file,
+        missing_fix=f"write it: ecs-xrole write-config --profile {name} --role-arn ARN",
+    )
+    described = profiles.describe_profile(name, session.full_config.get("profiles", {}))
+    report: dict[str, Any] = {
+        "task_role": None,
+        "destination": None,
+        "profile": name,
+        "role_arn": described.role_arn,
+        "source": described.description,
+        "error": None,
+    }
+    stage = "task_role"
+    try:
+        if described.kind == "role" and described.credential_source == "EcsContainer":
+            report["task_role"] = _identity(sessions.get_task_role_session(region_name=region))
+        elif (
+            described.kind == "role"
+            and described.source_profile
+            and not described.credential_source
+        ):
+            try:
+                _, source = profiles.resolve_profile(
+                    described.source_profile, config_file=args.config_file, region=region
+                )
+            except Error:
+                source = None  # the profile's own resolution below gives the AWS CLI's reason
+            if source is not None:
+                report["task_role"] = _identity_with(source, region)
+        stage = "destination"
+        try:
+            profiles.resolve_profile(
+                name, config_file=args.config_file, region=region, session=session
+            )
+        except Error as exc:
+            raise _denied_in_profile(exc, described, report) from exc.__cause__
+        client: Any = session.create_client("sts")  # the profile's credentials and region
+        reply = client.get_caller_identity()
+        report["destination"] = {
+            "account": reply["Account"],
+            "arn": reply["Arn"],
+            "user_id": reply["UserId"],
+        }
+    except InvalidInputError:
+        raise
+    except (Error, BotoCoreError, ClientError) as exc:
+        report["error"] = _error_report(stage, exc)
+    _print_whoami(report, as_json=args.json, out=sys.stdout)
+    return EXIT_FAILED if report["error"] else EXIT_OK
+
+
+def _denied_in_profile(exc: Error, described: Any, report: Mapping[str, Any]) -> Error:
+    """The profile's own AssumeRole was refused: explain it as ecs-xrole explains its own."""
+    from botocore.exceptions import ClientError
+
+    from .assume import AssumeRoleParams, explain_client_error
+
+    cause = exc.__cause__
+    if not (
+        isinstance(cause, ClientError)
+        and cause.operation_name == "AssumeRole"
+        and described.role_arn
+    ):
+        return exc
+    try:
+        params = AssumeRoleParams.build(described.role_arn)
+    except InvalidInputError:
+        return exc
+    source = report.get("task_role")
+    return explain_client_error(cause, params, caller_arn=source["arn"] if source else None)
 
 
 def _print_whoami(report: Mapping[str, Any], *, as_json: bool, out: TextIO) -> None:
     if as_json:
         print(json.dumps(report, indent=2), file=out)
         return
-    for key, label in (("task_role", "task role"), ("destination", "destination")):
+    source = str(report.get("source") or "")
+    # The first identity is the task role's only when the source is the endpoint itself.
+    endpoint = source in ("", "the container credentials endpoint") or (
+        source.endswith("credential_source = EcsContainer") and "source_profile" not in source
+    )
+    first = "task role" if endpoint else "source"
+    for key, label in (("task_role", first), ("destination", "destination")):
         identity = report[key]
         if identity is not None:
             print(f"{label + ':':13}{identity['arn']} (account {identity['account']})", file=out)
+    if report.get("profile") is not None or not endpoint:
+        print(f"{'via:':13}{report['source']}", file=out)
     error = report["error"]
     if error is None:
         return
-    what = "the task role" if error["stage"] == "task_role" else f"role {report['role_arn']}"
+    if error["stage"] == "task_role":
+        what = "the task role" if endpoint else "the source"
+    elif report.get("role_arn"):
+        what = f"role {report['role_arn']}"
+    else:
+        what = f"profile {report['profile']}"
     print(f"ecs-xrole: error: cannot act as {what}: {error['message']}", file=sys.stderr)
     if "identity_policy" in error:
         print(
-            "ecs-xrole: attach this identity policy to the task role:\n"
+            f"ecs-xrole: attach this identity policy to the {first}:\n"
             + json.dumps(error["identity_policy"], indent=2)
             + "\necs-xrole: and add this statement to the destination role's trust policy "
             "(keep its other statements):\n"
@@ -676,6 +863,7 @@ def _add_credential_process(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_role_options(parser, required=True)
+    _add_source_profile(parser)
     _add_verbose(parser)
     parser.set_defaults(func=_run_credential_process)
 
@@ -763,7 +951,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
-        code: int = func(args)
+        with _opt_in(args):
+            code: int = func(args)
     except ConfigFileBusyError as exc:  # another writer holds the lock: may pass on a retry
         print(f"ecs-xrole: error: {exc}", file=sys.stderr)
         return EXIT_FAILED

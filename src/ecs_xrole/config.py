@@ -179,7 +179,10 @@ class Profile:
     ``duration_seconds`` as whole seconds. By default the profile says
     ``credential_source = EcsContainer``; with ``credential_process=True`` it instead runs
     ``command`` (default :func:`default_command`) ``credential-process --role-arn ...``, for
-    tools whose SDK cannot read ``credential_source`` (mountpoint-s3's CRT, for one).
+    tools whose SDK cannot read ``credential_source`` (mountpoint-s3's CRT, for one). With
+    ``source_profile`` (local development, ``ECS_XROLE_SOURCE_PROFILE``) the profile says
+    ``source_profile = <that profile>`` instead of ``credential_source = EcsContainer`` (and a
+    ``credential_process`` line passes ``--source-profile``).
     """
 
     name: str
@@ -191,10 +194,21 @@ class Profile:
     region: str | None = None
     credential_process: bool = False
     command: tuple[str, ...] | None = None
+    source_profile: str | None = None
 
     def __post_init__(self) -> None:
         check_profile_name(self.name)
         section_header(self.name)  # raises if botocore could not read the name back
+        if self.source_profile is not None:
+            check_profile_name(self.source_profile, name="source_profile")
+            if self.source_profile == self.name and not self.credential_process:
+                raise InvalidInputError(
+                    "source_profile",
+                    self.source_profile,
+                    f"profile {self.name!r} cannot be its own source (the AWS CLI reports an "
+                    "infinite loop)",
+                    fix="name the profile that holds your own credentials (keys or SSO)",
+                )
         object.__setattr__(self, "role_arn", parse_role_arn(self.role_arn).arn)
         if self.external_id is not None:
             check_external_id(self.external_id)
@@ -227,6 +241,8 @@ class Profile:
             argv += ["--duration-seconds", str(self.duration_seconds)]
         if self.region is not None:
             argv += ["--region", self.region]
+        if self.source_profile is not None:
+            argv += ["--source-profile", self.source_profile]
         return shlex.join(argv)
 
     def settings(self) -> dict[str, str]:
@@ -234,7 +250,11 @@ class Profile:
         if self.credential_process:
             values = {"credential_process": self.process_command()}
         else:
-            values = {"role_arn": self.role_arn, "credential_source": CREDENTIAL_SOURCE}
+            values = {"role_arn": self.role_arn}
+            if self.source_profile is not None:
+                values["source_profile"] = self.source_profile
+            else:
+                values["credential_source"] = CREDENTIAL_SOURCE
             if self.external_id is not None:
                 values["external_id"] = self.external_id
             if self.role_session_name is not None:
@@ -1215,6 +1235,7 @@ def read_profile(
                 else None
             ),
             region=_opt(values, "region", where, check_region),
+            source_profile=values.get("source_profile") or None,
         )
     process = values.get("credential_process")
     if process is not None:
@@ -1268,6 +1289,7 @@ def _from_process(name: str, process: str, region: str | None, where: str) -> Pr
             else None
         ),
         region=options.get("region", region),
+        source_profile=options.get("source_profile"),
         credential_process=True,
         command=tuple(argv[:at]) or None,
     )

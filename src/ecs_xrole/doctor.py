@@ -36,6 +36,7 @@ from .errors import Error, InvalidInputError, redact
 from .validate import (
     MAX_CHAINED_DURATION,
     check_external_id,
+    check_profile_name,
     check_session_name,
     duration_seconds,
     parse_role_arn,
@@ -45,6 +46,7 @@ from .validate import check_region as valid_region
 if TYPE_CHECKING:
     from .credentials import TemporaryCredentials
     from .endpoint import Endpoint
+    from .profiles import ProfileSource
 
 __all__ = [
     "CHECKS",
@@ -95,8 +97,9 @@ class DoctorContext:
 
     Options: ``profile``, ``role_arn``, ``external_id``, ``duration_seconds``,
     ``role_session_name``, ``region_name``, ``config_file`` (default ``AWS_CONFIG_FILE``,
-    else ``~/.aws/config``), ``timeout`` (seconds per network step) and ``read_pid1`` (look
-    for the endpoint variables in PID 1 when this process lacks them).
+    else ``~/.aws/config``), ``timeout`` (seconds per network step), ``read_pid1`` (look
+    for the endpoint variables in PID 1 when this process lacks them) and ``source_profile``
+    (the local-development opt-in; default ``ECS_XROLE_SOURCE_PROFILE``).
     Options given here win over the profile's settings.
     """
 
@@ -109,6 +112,13 @@ class DoctorContext:
     config_file: str | None = None
     timeout: float = 3.0
     read_pid1: bool = True
+    source_profile: str | None = None
+    # What the plan found before the checks (see _plan): whether the container endpoint is
+    # the source at all, and the profile whose credentials are the source when it is not.
+    uses_endpoint: bool = True
+    credentials_profile: str | None = None
+    credentials_origin: str | None = None
+    described: ProfileSource | None = None
     # What the checks found.
     endpoint: Endpoint | None = None
     probe_status: int | None = None
@@ -258,6 +268,10 @@ def check_task_role_credentials(ctx: DoctorContext) -> CheckResult:
     from .fetch import fetch_credentials
 
     name = "task-role-credentials"
+    if ctx.credentials_profile is not None:
+        return _profile_credentials(ctx, name)
+    if not ctx.uses_endpoint:
+        return CheckResult(name, None, f"not used: {_not_used_reason(ctx)}")
     try:
         creds = fetch_credentials(ctx.endpoint, deadline=ctx.timeout)
     except Error as exc:
@@ -278,6 +292,47 @@ def check_task_role_credentials(ctx: DoctorContext) -> CheckResult:
             "so stale credentials mean the clock or the agent is wrong",
         )
     return CheckResult(name, True, f"{key} for {whose}, expire {when} (in {_ago(left)})")
+
+
+def _not_used_reason(ctx: DoctorContext) -> str:
+    if ctx.described is not None:
+        return (
+            f"profile {ctx.profile} does not take its credentials from the container endpoint "
+            f"({ctx.described.description})"
+        )
+    return (
+        f"the source credentials come from profile {ctx.credentials_profile} "
+        f"({ctx.credentials_origin})"
+    )
+
+
+def _profile_credentials(ctx: DoctorContext, name: str) -> CheckResult:
+    """The source credentials from a profile (the opt-in, or the profile's source_profile)."""
+    from . import profiles
+    from .credentials import TemporaryCredentials
+
+    assert ctx.credentials_profile is not None
+    profile = ctx.credentials_profile
+    try:
+        if ctx.profile is None:  # the opt-in: strict, no fallback to ambient credentials
+            creds, _ = profiles.source_credentials(profile, origin=ctx.credentials_origin or "")
+        else:  # a source_profile: exactly as the AWS CLI loads it
+            _, creds = profiles.resolve_profile(profile, config_file=ctx.config_file)
+        frozen = creds.get_frozen_credentials()
+    except Error as exc:
+        return _fail(name, exc)
+    ctx.credentials = TemporaryCredentials(
+        access_key_id=str(frozen.access_key),
+        secret_access_key=str(frozen.secret_key),
+        session_token=frozen.token,
+        expiration=None,
+    )
+    return CheckResult(
+        name,
+        True,
+        f"{str(frozen.access_key)[:4]}... from profile {profile} ({ctx.credentials_origin}; "
+        f"botocore method {creds.method}), not from the container endpoint",
+    )
 
 
 def _sts_client(ctx: DoctorContext, creds: TemporaryCredentials) -> Any:
@@ -410,6 +465,13 @@ def _from_credential_process(command: str) -> dict[str, str]:
     return found
 
 
+# credential_source values botocore accepts besides EcsContainer, and where they lead.
+_OTHER_SOURCES = {
+    "Environment": "the AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY of the environment",
+    "Ec2InstanceMetadata": "the EC2 instance profile, from instance metadata",
+}
+
+
 def check_profile(ctx: DoctorContext) -> CheckResult:
     """Read the profile (if one is named) and settle the effective settings.
 
@@ -455,6 +517,14 @@ def check_profile(ctx: DoctorContext) -> CheckResult:
         where = f"the default profile in {path}"
     role = ctx.setting("role_arn")
     if role is None:
+        if ctx.described is not None and (process or ctx.described.kind != "role"):
+            # The AWS CLI can use such a profile (keys, SSO, a process, or its fallbacks);
+            # profile-credentials says whose credentials it gets.
+            return CheckResult(
+                name,
+                True,
+                f"{where} names no role_arn, so it assumes no role: {ctx.described.description}",
+            )
         return CheckResult(
             name,
             False,
@@ -477,10 +547,26 @@ def check_profile(ctx: DoctorContext) -> CheckResult:
             f"{exc.fix}; note that the config file keeps inline comments as part of the value "
             "(`role_arn = arn:... # note` sends the comment to STS)",
         )
+    if source is not None and found.get("source_profile"):
+        return CheckResult(
+            name,
+            False,
+            f"{where} has both source_profile = {found['source_profile']} and "
+            f"credential_source = {source}: the AWS CLI refuses it (botocore: the profile "
+            "contains both source_profile and credential_source)",
+            "keep one: credential_source = EcsContainer to assume the role from the ECS task "
+            "role, or source_profile = <profile> to assume it from another profile",
+        )
     if process:
         how = f"credential_process = {process}"
     elif source == "EcsContainer":
         how = "credential_source = EcsContainer"
+    elif source in _OTHER_SOURCES:
+        how = (
+            f"credential_source = {source}: {_OTHER_SOURCES[source]}, not the task role, so "
+            "the task-role checks do not describe this profile (profile-credentials checks it "
+            "as the AWS CLI does)"
+        )
     elif source is not None:
         fix = (
             "set credential_source = EcsContainer (spelled exactly so: botocore matches it "
@@ -493,8 +579,10 @@ def check_profile(ctx: DoctorContext) -> CheckResult:
         )
     elif found.get("source_profile"):
         how = (
-            f"source_profile = {found['source_profile']} (not the task role: the task-role "
-            "checks above do not describe this profile's source)"
+            f"source_profile = {found['source_profile']}: the role is assumed with that "
+            "profile's credentials, not the task role's ("
+            + (ctx.described.description if ctx.described is not None else "")
+            + ")"
         )
     else:
         return CheckResult(
@@ -635,6 +723,13 @@ def _denied_fix(ctx: DoctorContext, role: str, message: str) -> str:
             "  If the trust policy requires an sts:ExternalId, pass it (--external-id, or "
             "external_id in the profile)."
         )
+    else:
+        lines.append(
+            "  Check that the external ID matches the trust policy's sts:ExternalId exactly."
+        )
+    lines.append(
+        f"  STS also answers AccessDenied when the role does not exist: check the ARN {target}."
+    )
     return "\n".join(lines)
 
 
@@ -647,6 +742,9 @@ def check_assume_role(ctx: DoctorContext) -> CheckResult:
             name, None, "skipped: no destination role (pass --role-arn or --profile)"
         )
     assert ctx.credentials is not None
+    across = policy.cross_partition(ctx.caller_arn, role)
+    if across is not None:
+        return CheckResult(name, False, f"not attempted: {across}", policy.PARTITION_FIX)
     kwargs: dict[str, Any] = {
         "RoleArn": role,
         "RoleSessionName": ctx.setting("role_session_name") or DOCTOR_SESSION_NAME,
@@ -710,6 +808,144 @@ def check_destination_identity(ctx: DoctorContext) -> CheckResult:
     return CheckResult(name, True, f"{response['Arn']} (account {account})")
 
 
+def _within(seconds: float, work: Callable[[], Any]) -> Any:
+    """Run ``work`` on a daemon thread and wait at most ``seconds`` of wall-clock time for it.
+
+    A profile's chain may run a credential_process or call an endpoint that never answers:
+    doctor must still report. Raises what ``work`` raised, or :class:`TimeoutError`.
+    """
+    import threading
+
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = work()
+        except BaseException as exc:  # handed to the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, name="ecs-xrole-doctor-profile", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise TimeoutError(f"no answer within {seconds:g} s")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def check_profile_credentials(ctx: DoctorContext) -> CheckResult:
+    """What ``aws sts get-caller-identity --profile NAME`` does: resolve the profile through
+    botocore (the AWS CLI's own code, so its rules and its refusals), then GetCallerIdentity."""
+    from botocore.config import Config
+
+    from . import profiles
+
+    name = "profile-credentials"
+    if ctx.profile is None:
+        return CheckResult(name, None, "skipped: no profile named")
+    profile = ctx.profile
+    region = ctx.region or ctx.region_name
+    config = Config(
+        connect_timeout=ctx.timeout,
+        read_timeout=ctx.timeout,
+        retries={"mode": "standard", "max_attempts": 2},
+    )
+
+    def work() -> dict[str, Any]:
+        session, _ = profiles.resolve_profile(profile, config_file=ctx.config_file, region=region)
+        client: Any = session.create_client("sts", config=config)
+        return dict(client.get_caller_identity())
+
+    deadline = max(3 * ctx.timeout, 5.0)
+    try:
+        reply = _within(deadline, work)
+    except TimeoutError:
+        return CheckResult(
+            name,
+            False,
+            f"the AWS CLI's way of loading profile {profile} did not finish within {deadline:g} s",
+            "run `aws sts get-caller-identity --profile "
+            f"{profile}` to see where it waits (a credential_process, an endpoint or STS)",
+        )
+    except Error as exc:
+        explained = _explain_profile_denial(ctx, exc)
+        return CheckResult(name, False, explained.what, explained.fix)
+    except Exception as exc:  # GetCallerIdentity's own errors
+        detail, fix = _sts_problem(exc)
+        return CheckResult(name, False, detail, fix)
+    described = ctx.described.description if ctx.described is not None else ""
+    detail = (
+        f"the AWS CLI gets {reply['Arn']} (account {reply['Account']}) for --profile {profile}"
+        + (f": {described}" if described else "")
+    )
+    role = ctx.described.role_arn if ctx.described is not None else None
+    if role:
+        try:
+            wanted = parse_role_arn(role).account_id
+        except Error:
+            wanted = None
+        if wanted is not None and str(reply["Account"]) != wanted:
+            return CheckResult(
+                name,
+                False,
+                f"{detail}, not account {wanted}",
+                "check the role ARN and AWS_ENDPOINT_URL_STS: the answer came from another account",
+            )
+    return CheckResult(name, True, detail)
+
+
+def _explain_profile_denial(ctx: DoctorContext, exc: Error) -> Error:
+    """AccessDenied from the profile's own AssumeRole, explained as ecs-xrole explains its own."""
+    from botocore.exceptions import ClientError
+
+    from .assume import AssumeRoleParams, explain_client_error
+
+    cause = exc.__cause__
+    role = ctx.described.role_arn if ctx.described is not None else None
+    if not (isinstance(cause, ClientError) and cause.operation_name == "AssumeRole" and role):
+        return exc
+    try:
+        params = AssumeRoleParams.build(role, external_id=ctx.setting("external_id"))
+    except Error:
+        return exc
+    return explain_client_error(cause, params, caller_arn=ctx.caller_arn)
+
+
+def _plan(ctx: DoctorContext) -> None:
+    """Before the checks: is the container endpoint this run's source at all, and if not,
+    which profile's credentials are? Reads the config files (no network)."""
+    from . import profiles
+
+    if ctx.profile is None:
+        opt_in, origin = ctx.source_profile, "--source-profile"
+        if opt_in is None:
+            try:
+                opt_in, origin = profiles.source_profile(), profiles.SOURCE_PROFILE_ENV
+            except Error:
+                opt_in = None  # run() refuses a malformed value before the checks
+        if opt_in is not None:
+            ctx.uses_endpoint = False
+            ctx.credentials_profile, ctx.credentials_origin = opt_in, origin
+        return
+    try:
+        session = profiles.botocore_session(ctx.profile, config_file=ctx.config_file)
+        ctx.described = profiles.describe_profile(
+            ctx.profile, session.full_config.get("profiles", {})
+        )
+    except Exception:  # the profile check says what is wrong
+        return
+    described = ctx.described
+    # A profile with nothing in it falls back to, among others, the container endpoint.
+    ctx.uses_endpoint = described.uses_endpoint or described.kind == "none"
+    if described.kind == "role" and described.source_profile and not described.credential_source:
+        ctx.credentials_profile = described.source_profile
+        ctx.credentials_origin = f"the source_profile of profile {ctx.profile}"
+
+
+#: The checks that only concern the container endpoint: "not used" when it is not the source.
+_ENDPOINT_CHECKS = ("endpoint-variables", "endpoint-reachable", "token")
+
 #: The checks in order: (name, function, names of the checks that must have passed first).
 CHECKS: tuple[tuple[str, Check, tuple[str, ...]], ...] = (
     ("endpoint-variables", check_endpoint_variables, ()),
@@ -723,6 +959,8 @@ CHECKS: tuple[tuple[str, Check, tuple[str, ...]], ...] = (
     ("clock-skew", check_clock_skew, ("task-role-identity",)),
     ("assume-role", check_assume_role, ("task-role-identity", "profile", "duration")),
     ("destination-identity", check_destination_identity, ("assume-role",)),
+    # Needs nothing: it is the AWS CLI's own verdict, shown whatever the checks above found.
+    ("profile-credentials", check_profile_credentials, ()),
 )
 
 
@@ -737,6 +975,7 @@ def run_checks(
     config_file: str | None = None,
     timeout: float = 3.0,
     read_pid1: bool = True,
+    source_profile: str | None = None,
 ) -> list[CheckResult]:
     """Run every check in order and return their results; never raises for a failing check.
 
@@ -744,6 +983,13 @@ def run_checks(
     endpoint and STS (each network step bounded by ``timeout`` seconds). Shares nothing with
     the library's credential caches. The process environment (``os.environ``) is read as
     boto3 reads it.
+
+    When the source is not the container endpoint — ``source_profile`` or
+    ``ECS_XROLE_SOURCE_PROFILE`` without a profile, or a profile whose chain does not start
+    at the endpoint — the endpoint checks say "not used" (they do not fail), and
+    ``task-role-credentials`` and ``task-role-identity`` describe the source profile's
+    credentials. With a profile, ``profile-credentials`` loads it exactly as the AWS CLI
+    does, so doctor fails where ``aws sts get-caller-identity --profile NAME`` fails.
     """
     ctx = DoctorContext(
         profile=profile,
@@ -755,11 +1001,20 @@ def run_checks(
         config_file=config_file,
         timeout=timeout,
         read_pid1=read_pid1,
+        source_profile=source_profile,
     )
+    _plan(ctx)
     results: dict[str, CheckResult] = {}
     for name, check, needs in CHECKS:
-        blocked = [need for need in needs if results[need].ok is not True]
-        if blocked:
+        blocked = [
+            need
+            for need in needs
+            if results[need].ok is not True
+            and not (need in _ENDPOINT_CHECKS and not ctx.uses_endpoint)
+        ]
+        if name in _ENDPOINT_CHECKS and not ctx.uses_endpoint:
+            result = CheckResult(name, None, f"not used: {_not_used_reason(ctx)}")
+        elif blocked:
             result = CheckResult(
                 name, None, f"skipped: needs {' and '.join(blocked)} to pass first"
             )
@@ -836,7 +1091,15 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
         raise InvalidInputError(
             "--timeout", args.timeout, "it must be a positive number of seconds", fix="pass e.g. 3"
         )
+    source_profile = getattr(args, "source_profile", None)
+    if source_profile is not None:
+        check_profile_name(source_profile, name="--source-profile")
+    else:
+        from .profiles import source_profile as opt_in
+
+        opt_in()  # a malformed ECS_XROLE_SOURCE_PROFILE is bad input (exit 2)
     results = run_checks(
+        source_profile=source_profile,
         profile=args.profile,
         role_arn=args.role_arn,
         external_id=args.external_id,
@@ -887,6 +1150,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--region", metavar="REGION", help="the region for STS")
     parser.add_argument(
         "--config-file", metavar="PATH", help="read --profile from this file, not AWS_CONFIG_FILE"
+    )
+    parser.add_argument(
+        "--source-profile",
+        metavar="NAME",
+        help="local development: the source credentials come from this AWS profile, not the "
+        "container endpoint (as ECS_XROLE_SOURCE_PROFILE=NAME; not with --profile, whose own "
+        "settings decide)",
     )
     parser.add_argument(
         "--timeout",

@@ -458,7 +458,10 @@ def detect_endpoint(
             f"{RELATIVE_URI}), or in an EKS pod with a Pod Identity association (it sets "
             f"{FULL_URI} and {TOKEN_FILE}). In an ECS Exec shell or under sudo the task's "
             "variables are not inherited: use `sudo -E`, run as root so /proc/1/environ can "
-            "be read, or export the variable from the task's main process. Locally, start "
-            f"ecs_xrole.testing.EndpointServer and set {FULL_URI} to its url"
+            "be read, or export the variable from the task's main process. On a laptop, set "
+            "ECS_XROLE_SOURCE_PROFILE=<profile> (or pass --source-profile) to take the source "
+            "credentials from that AWS profile instead (keys, SSO: anything the AWS CLI can "
+            f"use), or start the stand-ins of ecs_xrole.testing and set {FULL_URI} to their "
+            "endpoint's url"
         ),
     )

@@ -27,6 +27,7 @@ __all__ = [
     "EndpointResponseError",
     "Error",
     "InvalidInputError",
+    "ProfileError",
     "TokenError",
     "redact",
 ]
@@ -173,7 +174,9 @@ class AssumeRoleError(Error):
     """STS refused or failed an AssumeRole call.
 
     ``role_arn`` is the role being assumed, ``code`` the STS error code (``None`` when no
-    answer came), ``caller_arn`` the identity that made the call when it is known.
+    answer came), ``caller_arn`` the identity that made the call when it is known,
+    ``request_id`` STS's request ID when it answered (AWS support asks for it; the message
+    shows it too). When STS answered, the botocore ``ClientError`` is the ``__cause__``.
     """
 
     def __init__(
@@ -184,10 +187,12 @@ class AssumeRoleError(Error):
         role_arn: str,
         code: str | None = None,
         caller_arn: str | None = None,
+        request_id: str | None = None,
     ) -> None:
         self.role_arn = role_arn
         self.code = code
         self.caller_arn = caller_arn
+        self.request_id = request_id
         super().__init__(what, fix=fix)
 
 
@@ -213,6 +218,18 @@ class AssumeRoleDeniedError(AssumeRoleError):
         self.identity_policy = identity_policy
         self.trust_policy = trust_policy
         super().__init__(what, fix=fix, role_arn=role_arn, code=code, caller_arn=caller_arn)
+
+
+class ProfileError(Error):
+    """botocore cannot load the credentials of an AWS profile (the AWS CLI would fail too).
+
+    ``profile`` names it. The message keeps botocore's own reason; the original botocore
+    exception is the ``__cause__``.
+    """
+
+    def __init__(self, what: str, *, fix: str | None = None, profile: str) -> None:
+        self.profile = profile
+        super().__init__(what, fix=fix)
 
 
 class ConfigFileError(Error):

@@ -24,6 +24,9 @@ from .validate import (
 )
 
 __all__ = [
+    "PARTITION_FIX",
+    "check_same_partition",
+    "cross_partition",
     "identity_policy",
     "profile_names",
     "role_arn_from_caller",
@@ -52,6 +55,42 @@ def role_arn_from_caller(caller_arn: str) -> RoleArn:
     return parse_role_arn(caller_arn, name="caller_arn")
 
 
+#: What to do when the caller and the role are in different partitions.
+PARTITION_FIX = (
+    "assume the role with credentials from its own partition (for aws-cn, a task running in "
+    "a China region; for aws-us-gov, one in GovCloud), or use a destination role in the "
+    "caller's partition"
+)
+
+
+def _partition_of(arn: str | None) -> str | None:
+    parts = (arn or "").split(":")
+    return parts[1] if len(parts) > 2 and parts[0] == "arn" else None
+
+
+def cross_partition(caller_arn: str | RoleArn | None, role_arn: str | RoleArn) -> str | None:
+    """Why ``caller_arn`` can never assume ``role_arn`` (different partitions), or ``None``."""
+    caller = str(caller_arn) if caller_arn is not None else None
+    target = parse_role_arn(role_arn)
+    partition = _partition_of(caller)
+    if partition is None or partition == target.partition:
+        return None
+    return (
+        f"{caller} is in partition {partition!r} and {target} in {target.partition!r}: IAM "
+        "roles cannot be assumed across partitions, and no policy can allow it"
+    )
+
+
+def check_same_partition(
+    task_role_arn: str | RoleArn, role_arn: str | RoleArn, *, name: str = "role_arn"
+) -> None:
+    """Raise :class:`InvalidInputError` (named ``name``) when the two roles are in different
+    partitions: no identity or trust policy can make that AssumeRole work."""
+    problem = cross_partition(task_role_arn, role_arn)
+    if problem is not None:
+        raise InvalidInputError(name, str(role_arn), problem, fix=PARTITION_FIX)
+
+
 def _roles(role_arn: str | RoleArn | Sequence[str | RoleArn]) -> list[RoleArn]:
     """One or several destination roles, parsed; a role given twice is refused."""
     given = [role_arn] if isinstance(role_arn, (str, RoleArn)) else list(role_arn)
@@ -76,10 +115,13 @@ def identity_policy(
     """The identity policy for the task role: allow ``sts:AssumeRole`` on ``role_arn``.
 
     ``role_arn`` may be a list: the policy then has one statement per role (``Sid``
-    ``AssumeCrossAccountRole1``, ``2``...), in the order given.
+    ``AssumeCrossAccountRole1``, ``2``...), in the order given. Raises
+    :class:`InvalidInputError` when a role is in another partition than the task role.
     """
     parse_role_arn(task_role_arn, name="task_role_arn")
     targets = _roles(role_arn)
+    for target in targets:
+        check_same_partition(task_role_arn, target)
     numbered = len(targets) > 1
     return {
         "Version": "2012-10-17",

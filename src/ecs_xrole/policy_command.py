@@ -64,6 +64,8 @@ def documents(
             fix="give one --profile per --role-arn, in the same order, or none for the defaults",
         )
     check_region(region, name="--region")
+    for role in roles:
+        policy.check_same_partition(task_role, role, name="--role-arn")
     return {
         "identity_policy": policy.identity_policy(task_role, roles),
         "trust_policy": policy.trust_policy(task_role, external_id=external_id),

@@ -265,7 +265,9 @@ def _role_credentials(
         if region is None:
             region = source_session.region_name
     else:
-        source = get_task_role_credentials()
+        source, source_region = _default_source()
+        if region is None:
+            region = source_region
     key = (params, region, id(source))
     with _lock:
         credentials = _roles.get(key)
@@ -280,6 +282,22 @@ def _role_credentials(
     # that asked for the role rather than at its first API call.
     credentials.get_frozen_credentials()
     return credentials, region
+
+
+def _default_source() -> tuple[Credentials, str | None]:
+    """The source credentials when no ``source_session`` is passed, and their own region.
+
+    The profile named by ``ECS_XROLE_SOURCE_PROFILE`` (the local-development opt-in, which
+    wins over an endpoint: see :mod:`ecs_xrole.profiles`) when set, else the task role's from
+    the container endpoint. Never a fallback from one to the other.
+    """
+    from . import profiles
+
+    profile = profiles.source_profile()
+    if profile is None:
+        return get_task_role_credentials(), None
+    profiles.note_endpoint_ignored(profile)
+    return profiles.source_credentials(profile)
 
 
 def _assume_with(
@@ -300,6 +318,9 @@ def get_credentials(
     role_arn: str | RoleArn, **options: Unpack[AssumeOptions]
 ) -> RefreshingCredentials:
     """Credentials for ``role_arn``, assumed from the task role, refreshing themselves.
+
+    Outside ECS, ``ECS_XROLE_SOURCE_PROFILE=<profile>`` makes the source that AWS profile
+    instead of the container endpoint (see :mod:`ecs_xrole.profiles`).
 
     A botocore ``RefreshableCredentials`` for libraries that take botocore credentials. Every
     call with the same options returns the same object for the life of the process.
@@ -581,6 +602,9 @@ def clear_caches() -> None:
     _client_front.clear()
     _role_front.clear()
     clear_metadata_cache()
+    from . import profiles
+
+    profiles.clear_cache()
 
 
 def _after_fork_in_child() -> None:
