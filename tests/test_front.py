@@ -49,7 +49,7 @@ def test_environment_is_the_variables_values(monkeypatch: pytest.MonkeyPatch) ->
         empty = changed
     # os.environ replaced by a plain mapping (as some tests do) is read the public way.
     monkeypatch.setattr(os, "environ", {"AWS_REGION": "eu-west-1"})
-    assert front.environment() == (None, None, None, None, "eu-west-1", None)
+    assert front.environment() == (None, None, None, None, "eu-west-1", None, None, None, None)
 
 
 def test_freeze_keeps_apart_what_differs() -> None:

@@ -306,3 +306,26 @@ def test_credential_process_with_the_opt_in(
     document = json.loads(capsys.readouterr().out)
     assert document["Version"] == 1
     assert document["AccessKeyId"]
+
+
+def test_the_fast_front_sees_the_opt_in_come_and_go(
+    ecs_xrole_env: Any,
+    source_account_keys: tuple[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """get_client's cached fast path is keyed by the opt-in too: setting or clearing
+    ECS_XROLE_SOURCE_PROFILE between two calls changes the source."""
+    config, credentials = write_files(tmp_path, source_account_keys)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    role = ecs_xrole_env.aws.destination_role_arn
+    from_endpoint = ecs_xrole.get_client("sts", role)
+    monkeypatch.setenv(profiles.SOURCE_PROFILE_ENV, "dev")
+    requests = ecs_xrole_env.endpoint.requests
+    from_profile = ecs_xrole.get_client("sts", role)
+    assert from_profile is not from_endpoint
+    assert from_profile.get_caller_identity()["Account"] == DEST
+    assert ecs_xrole_env.endpoint.requests == requests
+    monkeypatch.delenv(profiles.SOURCE_PROFILE_ENV)
+    assert ecs_xrole.get_client("sts", role) is from_endpoint

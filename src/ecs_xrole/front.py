@@ -37,6 +37,10 @@ ENVIRONMENT: tuple[str, ...] = (
     TOKEN_FILE,
     "AWS_REGION",
     "AWS_DEFAULT_REGION",
+    # The local-development source (ecs_xrole.profiles) and the files its profile is read from.
+    "ECS_XROLE_SOURCE_PROFILE",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
 )
 
 V = TypeVar("V")
@@ -64,6 +68,9 @@ def environment() -> tuple[object, ...]:
             raw(b"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"),
             raw(b"AWS_REGION"),
             raw(b"AWS_DEFAULT_REGION"),
+            raw(b"ECS_XROLE_SOURCE_PROFILE"),
+            raw(b"AWS_CONFIG_FILE"),
+            raw(b"AWS_SHARED_CREDENTIALS_FILE"),
         )
     get = env.get
     return tuple([get(name) for name in ENVIRONMENT])
