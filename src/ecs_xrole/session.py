@@ -34,7 +34,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import urlsplit
 
-import boto3
 import botocore.session
 from botocore.client import BaseClient
 from botocore.config import Config
@@ -58,6 +57,7 @@ from .refresh import RefreshingCredentials
 from .validate import RoleArn, check_region
 
 if TYPE_CHECKING:
+    import boto3
     from botocore.credentials import Credentials
     from mypy_boto3_sts import STSClient
     from typing_extensions import Unpack
@@ -218,6 +218,8 @@ def get_task_role_session(*, region_name: str | None = None) -> boto3.Session:
 
     Shares the credentials of :func:`get_task_role_credentials`. Raises the endpoint errors.
     """
+    import boto3  # here, not at the top: credential-process never needs it
+
     return boto3.Session(
         botocore_session=_botocore_session(get_task_role_credentials(), resolve_region(region_name))
     )
@@ -388,6 +390,8 @@ def get_session(role_arn: str | RoleArn, **options: Unpack[AssumeOptions]) -> bo
     I/O and errors as :func:`get_credentials`.
     """
     credentials, region = _resolve("get_session", role_arn, options)
+    import boto3  # here, not at the top: credential-process never needs it
+
     return boto3.Session(botocore_session=_botocore_session(credentials, region))
 
 
