@@ -12,8 +12,6 @@ that needs botocore or urllib3 loads on first use (``write-config`` never loads 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ._lazy import lazy_exports
 from ._version import __version__
 from .errors import (
@@ -33,6 +31,7 @@ from .errors import (
     TokenError,
 )
 
+TYPE_CHECKING = False  # as typing's, without importing typing (write-config must start fast)
 if TYPE_CHECKING:
     from .credentials import TemporaryCredentials
     from .endpoint import Endpoint, detect_endpoint

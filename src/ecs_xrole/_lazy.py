@@ -6,9 +6,10 @@ is imported by ``write-config`` and the testing package by every pytest run).
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+TYPE_CHECKING = False  # as typing's, without importing typing
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+    from typing import Any
 
 
 def lazy_exports(
@@ -25,6 +26,8 @@ def lazy_exports(
         module = modules.get(name)
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        import importlib
+
         value = getattr(importlib.import_module(f".{module}", package), name)
         namespace[name] = value
         return value

@@ -12,19 +12,13 @@ Subcommands here: ``write-config``, ``whoami``, ``credential-process``. Others (
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import importlib
-import importlib.util
-import json
-import logging
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime, timezone
-from typing import Any, TextIO
 
-# config and validate are standard library only: importing them keeps write-config light.
+# write-config starts in every container: a plain write-config is parsed without argparse
+# (see _parse_write_config_fast), and config and validate are standard library only; every
+# other command imports what it needs (argparse, json, logging, boto3...) when it runs.
 from ._version import __version__
 from .config import (
     DEFAULT_PROFILE,
@@ -43,9 +37,14 @@ from .validate import (
     parse_role_arn,
 )
 
-__all__ = ["build_parser", "main", "profiles_from_env"]
+TYPE_CHECKING = False  # as typing's, without importing typing
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable, Iterator, Mapping, Sequence
+    from datetime import datetime
+    from typing import Any, TextIO
 
-log = logging.getLogger(__name__)
+__all__ = ["build_parser", "main", "profiles_from_env"]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -149,30 +148,113 @@ _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
 
-class _ProfileOption(argparse.Action):
-    """Record per-profile options in command-line order, so --profile can group them."""
+# write-config's options for _parse_write_config_fast, each with its destination: per-profile
+# options (recorded in order, as _profile_option_action's action records them) and the others.
+# An option added to _add_write_config but not here still works: the fast path leaves it to
+# argparse.
+_FAST_PROFILE_VALUES = {
+    "--profile": "profile",
+    "--role-arn": "role_arn",
+    "--external-id": "external_id",
+    "--role-session-name": "role_session_name",
+    "--duration-seconds": "duration_seconds",
+    "--region": "region",
+}
+_FAST_PROFILE_FLAGS = {"--credential-process": "credential_process"}
+_FAST_VALUES = {"--config-file": "config_file"}
+_FAST_FLAGS = {
+    "--from-env": "from_env",
+    "--check": "check",
+    "--dry-run": "dry_run",
+    "--json": "json",
+}
 
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: Any,
-        option_string: str | None = None,
-    ) -> None:
-        events: list[tuple[str, str, Any]] = getattr(namespace, "profile_events", None) or []
-        value = True if self.nargs == 0 else values
-        events.append((self.dest, option_string or self.dest, value))
-        namespace.profile_events = events
+
+class _WriteConfigArgs:
+    """write-config's arguments as argparse sets them, from :func:`_parse_write_config_fast`."""
+
+    def __init__(self) -> None:
+        self.profile_events: list[tuple[str, str, Any]] = []
+        self.from_env = False
+        self.config_file: str | None = None
+        self.check = False
+        self.dry_run = False
+        self.json = False
+        self.verbose = 0
+
+
+def _parse_write_config_fast(words: Sequence[str]) -> _WriteConfigArgs | None:
+    """Parse ``write-config`` and its options without argparse, or return ``None``.
+
+    Only the exact spellings of write-config's options are understood (``--opt value``,
+    ``--opt=value``, flags); for anything else (help, -v, abbreviations, a value that starts
+    with ``-``, an unknown or misplaced word) the caller hands the words to argparse, which
+    then parses them with the same result or prints its usual help or error. Importing
+    argparse (with the gettext, locale and shutil it loads) would cost a write-config at
+    container start more than all its own work. Pure.
+    """
+    if not words or words[0] != "write-config":
+        return None
+    args = _WriteConfigArgs()
+    at = 1
+    while at < len(words):
+        option, equals, attached = words[at].partition("=")
+        if option in _FAST_PROFILE_VALUES or option in _FAST_VALUES:
+            if equals and attached != "--":  # argparse drops a "--" value (version-dependent)
+                value = attached
+            elif not equals and at + 1 < len(words) and not words[at + 1].startswith("-"):
+                at += 1
+                value = words[at]
+            else:
+                return None  # a missing value, or one argparse may read as an option
+            if option in _FAST_VALUES:
+                setattr(args, _FAST_VALUES[option], value)
+            else:
+                args.profile_events.append((_FAST_PROFILE_VALUES[option], option, value))
+        elif not equals and option in _FAST_PROFILE_FLAGS:
+            args.profile_events.append((_FAST_PROFILE_FLAGS[option], option, True))
+        elif not equals and option in _FAST_FLAGS:
+            setattr(args, _FAST_FLAGS[option], True)
+        else:
+            return None
+        at += 1
+    return args
+
+
+def _profile_option_action() -> type[argparse.Action]:
+    """The argparse action that records per-profile options in command-line order, so that
+    --profile can group them (made on demand: argparse is imported only when needed)."""
+    import argparse
+
+    class ProfileOption(argparse.Action):
+        def __call__(
+            self,
+            parser: argparse.ArgumentParser,
+            namespace: argparse.Namespace,
+            values: Any,
+            option_string: str | None = None,
+        ) -> None:
+            events: list[tuple[str, str, Any]] = getattr(namespace, "profile_events", None) or []
+            value = True if self.nargs == 0 else values
+            events.append((self.dest, option_string or self.dest, value))
+            namespace.profile_events = events
+
+    return ProfileOption
 
 
 def _add_verbose(parser: argparse.ArgumentParser) -> None:
     """Accept -v after the subcommand too (SUPPRESS keeps a -v given before it)."""
+    import argparse
+
     parser.add_argument(
         "-v", "--verbose", action="count", default=argparse.SUPPRESS, help="log more to stderr"
     )
 
 
 def _add_write_config(subparsers: Any) -> None:
+    import argparse
+
+    profile_option = _profile_option_action()
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "write-config",
         help="write [profile NAME] sections for the AWS CLI and other SDKs",
@@ -185,28 +267,28 @@ def _add_write_config(subparsers: Any) -> None:
     group.add_argument(
         "--profile",
         metavar="NAME",
-        action=_ProfileOption,
+        action=profile_option,
         help="profile name (default cross-account; 'default' writes [default])",
     )
     group.add_argument(
-        "--role-arn", metavar="ARN", action=_ProfileOption, help="the destination role (required)"
+        "--role-arn", metavar="ARN", action=profile_option, help="the destination role (required)"
     )
-    group.add_argument("--external-id", metavar="ID", action=_ProfileOption)
-    group.add_argument("--role-session-name", metavar="NAME", action=_ProfileOption)
+    group.add_argument("--external-id", metavar="ID", action=profile_option)
+    group.add_argument("--role-session-name", metavar="NAME", action=profile_option)
     group.add_argument(
-        "--duration-seconds", metavar="SECONDS", action=_ProfileOption, help="900-3600"
+        "--duration-seconds", metavar="SECONDS", action=profile_option, help="900-3600"
     )
-    group.add_argument("--region", metavar="REGION", action=_ProfileOption)
+    group.add_argument("--region", metavar="REGION", action=profile_option)
     group.add_argument(
         "--credential-process",
         nargs=0,
-        action=_ProfileOption,
+        action=profile_option,
         help="write credential_process = ecs-xrole credential-process ... instead",
     )
     group.add_argument(
         "--source-profile",
         metavar="NAME",
-        action=_ProfileOption,
+        action=profile_option,
         help="local development: write source_profile = NAME instead of credential_source = "
         "EcsContainer (default: ECS_XROLE_SOURCE_PROFILE)",
     )
@@ -399,7 +481,7 @@ def profiles_from_env(
     return profiles
 
 
-def _run_write_config(args: argparse.Namespace) -> int:
+def _run_write_config(args: argparse.Namespace | _WriteConfigArgs) -> int:
     command = default_command()
     events = args.profile_events or []
     if args.from_env:
@@ -471,8 +553,6 @@ def _with_task_session_name(profiles: list[Profile]) -> list[Profile]:
     wanting = [p for p in profiles if p.role_session_name is None and not p.credential_process]
     if not wanting:
         return profiles
-    import dataclasses
-
     from .metadata import task_metadata
     from .validate import safe_session_name
 
@@ -481,14 +561,14 @@ def _with_task_session_name(profiles: list[Profile]) -> list[Profile]:
         return profiles
     name = safe_session_name(metadata.task_id)
     return [
-        dataclasses.replace(p, role_session_name=name)
+        p.replace(role_session_name=name)
         if p.role_session_name is None and not p.credential_process
         else p
         for p in profiles
     ]
 
 
-def _report_write_json(args: argparse.Namespace, result: WriteResult) -> int:
+def _report_write_json(args: argparse.Namespace | _WriteConfigArgs, result: WriteResult) -> int:
     """``write-config --json``: one JSON object on stdout saying what was (or would be) done."""
     import json
 
@@ -553,6 +633,8 @@ def _add_source_profile(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_whoami(subparsers: Any) -> None:
+    import argparse
+
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "whoami",
         help="show the task role's identity and, given a profile or role, the destination's",
@@ -799,6 +881,8 @@ def _denied_in_profile(exc: Error, described: Any, report: Mapping[str, Any]) ->
 
 
 def _print_whoami(report: Mapping[str, Any], *, as_json: bool, out: TextIO) -> None:
+    import json
+
     if as_json:
         print(json.dumps(report, indent=2), file=out)
         return
@@ -849,6 +933,8 @@ exit codes:
 
 
 def _add_credential_process(subparsers: Any) -> None:
+    import argparse
+
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "credential-process",
         help="print the destination role's credentials in the AWS credential_process format",
@@ -869,12 +955,16 @@ def _add_credential_process(subparsers: Any) -> None:
 
 
 def _iso_utc(moment: datetime) -> str:
+    from datetime import timezone
+
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _run_credential_process(args: argparse.Namespace) -> int:
     role_arn = parse_role_arn(args.role_arn, name="--role-arn").arn
     kwargs = _role_kwargs(args)
+
+    import json
 
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -910,6 +1000,8 @@ def build_parser(*, plugged: bool = True) -> argparse.ArgumentParser:
     With ``plugged=False`` the subcommands of other modules are left out (``main`` does that
     when the command is one of this module's, so write-config does not import them).
     """
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="ecs-xrole",
         description="Act as an IAM role in another AWS account from an Amazon ECS task.",
@@ -924,6 +1016,9 @@ def build_parser(*, plugged: bool = True) -> argparse.ArgumentParser:
     _add_write_config(subparsers)
     _add_whoami(subparsers)
     _add_credential_process(subparsers)
+    if plugged:
+        import importlib
+        import importlib.util
     for module_name in _PLUGGED if plugged else ():
         if importlib.util.find_spec(module_name) is not None:
             importlib.import_module(module_name).add_parser(subparsers)
@@ -933,7 +1028,13 @@ def build_parser(*, plugged: bool = True) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the tool; return the exit code."""
     words = list(sys.argv[1:] if argv is None else argv)
-    # write-config runs at every container start: skip importing the other modules' commands.
+    # write-config runs at every container start: its plain form skips argparse and logging
+    # (it logs nothing at WARNING and above), and the others skip the other modules' commands.
+    fast = _parse_write_config_fast(words)
+    if fast is not None:
+        return _run(_run_write_config, fast)
+    import logging
+
     command = next((w for w in words if not w.startswith("-")), None)
     parser = build_parser(plugged=command not in _BUILTIN)
     args = parser.parse_args(words)
@@ -950,6 +1051,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    return _run(func, args)
+
+
+def _run(func: Callable[[Any], int], args: Any) -> int:
+    """Run a command's handler; map ecs-xrole's errors to exit codes and messages."""
     try:
         with _opt_in(args):
             code: int = func(args)

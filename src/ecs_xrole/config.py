@@ -65,19 +65,15 @@ import contextlib
 import errno
 import fcntl
 import io
-import logging
 import os
 import pwd
 import re
 import shlex
-import shutil
 import stat
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import KW_ONLY, dataclass
 
+from ._value import Value
 from .errors import ConfigFileBusyError, ConfigFileError, InvalidInputError
 from .validate import (
     check_external_id,
@@ -87,6 +83,12 @@ from .validate import (
     duration_seconds,
     parse_role_arn,
 )
+
+_duration_seconds = duration_seconds  # Profile.__init__ has a parameter of that name
+
+TYPE_CHECKING = False  # as typing's, without importing typing (write-config must start fast)
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
 
 __all__ = [
     "CREDENTIAL_SOURCE",
@@ -105,7 +107,17 @@ __all__ = [
     "write_profiles",
 ]
 
-log = logging.getLogger(__name__)
+
+def _info(message: str, *args: object) -> None:
+    """Log ``message`` at INFO on this module's logger, if anything has loaded :mod:`logging`.
+
+    Without logging loaded nothing can have configured it, and an unconfigured INFO record is
+    dropped anyway; so write-config (which starts in every container) does not import it.
+    """
+    logging = sys.modules.get("logging")
+    if logging is not None:
+        logging.getLogger(__name__).info(message, *args)
+
 
 #: The profile name used when none is given (the name in AWS's recipe).
 DEFAULT_PROFILE = "cross-account"
@@ -138,14 +150,15 @@ _O_NOCTTY = getattr(os, "O_NOCTTY", 0)
 _TEMP_SUFFIX = ".ecs-xrole.tmp"
 _BOM = "\ufeff"
 
-# The patterns configparser itself uses (RawConfigParser defaults: '=' and ':' delimiters,
-# '#' and ';' whole-line comments, no inline comments, empty lines allowed in values).
-_SECTCRE = re.compile(r"\[(?P<header>.+)\]")
-_OPTCRE = re.compile(r"(?P<option>.*?)\s*(?P<vi>=|:)\s*(?P<value>.*)$")
-_NONSPACECRE = re.compile(r"\S")
+# The patterns configparser itself uses, taken from it (RawConfigParser defaults: '=' and ':'
+# delimiters, '#' and ';' whole-line comments, no inline comments, empty lines allowed in
+# values).
+_SECTCRE = configparser.RawConfigParser.SECTCRE
+_OPTCRE = configparser.RawConfigParser.OPTCRE
+_NONSPACECRE = configparser.RawConfigParser.NONSPACECRE
 _NEWLINE = re.compile(r"\r\n|\r|\n")
 _INLINE_COMMENT = re.compile(r"\s[#;]")
-_KEY_LIKE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
+_KEY_LIKE = r"[A-Za-z][A-Za-z0-9_.-]{0,63}"  # compiled when needed: on a parse error only
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 
 
@@ -163,15 +176,24 @@ def default_command(argv0: str | None = None) -> tuple[str, ...]:
     argv0 = sys.argv[0] if argv0 is None else argv0
     if argv0 and os.path.basename(argv0) == "ecs-xrole" and os.path.isfile(argv0):
         return (os.path.abspath(argv0),)
-    python = sys.executable or shutil.which("python3") or "python3"
-    found = shutil.which("ecs-xrole")
+    python = sys.executable or _which("python3") or "python3"
+    found = _which("ecs-xrole")
     if found and os.path.dirname(os.path.abspath(found)) == os.path.dirname(python):
         return (os.path.abspath(found),)
     return (python, "-m", "ecs_xrole")
 
 
-@dataclass(frozen=True)
-class Profile:
+def _which(name: str) -> str | None:
+    """The first executable ``name`` on ``PATH`` (as :func:`shutil.which`, which is costly
+    to import at every container start)."""
+    for directory in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        candidate = os.path.join(directory or ".", name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+class Profile(Value):
     """One profile to write: ``name`` assumes ``role_arn`` from the ECS task role.
 
     Every value is checked by :mod:`ecs_xrole.validate` on construction
@@ -183,51 +205,84 @@ class Profile:
     ``source_profile`` (local development, ``ECS_XROLE_SOURCE_PROFILE``) the profile says
     ``source_profile = <that profile>`` instead of ``credential_source = EcsContainer`` (and a
     ``credential_process`` line passes ``--source-profile``).
+    Immutable, compared and hashed by its fields (as a frozen dataclass).
     """
 
+    # A new field goes in __slots__ (its place in repr and equality), as an annotation, and
+    # as a keyword-only parameter set in __init__.
+    __slots__ = (  # noqa: RUF023 (the fields' order: repr and equality follow it)
+        "name",
+        "role_arn",
+        "external_id",
+        "role_session_name",
+        "duration_seconds",
+        "region",
+        "credential_process",
+        "command",
+        "source_profile",
+    )
     name: str
     role_arn: str
-    _: KW_ONLY
-    external_id: str | None = None
-    role_session_name: str | None = None
-    duration_seconds: int | None = None
-    region: str | None = None
-    credential_process: bool = False
-    command: tuple[str, ...] | None = None
-    source_profile: str | None = None
+    external_id: str | None
+    role_session_name: str | None
+    duration_seconds: int | None
+    region: str | None
+    credential_process: bool
+    command: tuple[str, ...] | None
+    source_profile: str | None
 
-    def __post_init__(self) -> None:
-        check_profile_name(self.name)
-        section_header(self.name)  # raises if botocore could not read the name back
-        if self.source_profile is not None:
-            check_profile_name(self.source_profile, name="source_profile")
-            if self.source_profile == self.name and not self.credential_process:
+    def __init__(
+        self,
+        name: str,
+        role_arn: str,
+        *,
+        external_id: str | None = None,
+        role_session_name: str | None = None,
+        duration_seconds: int | None = None,
+        region: str | None = None,
+        credential_process: bool = False,
+        command: tuple[str, ...] | None = None,
+        source_profile: str | None = None,
+    ) -> None:
+        check_profile_name(name)
+        section_header(name)  # raises if botocore could not read the name back
+        if source_profile is not None:
+            check_profile_name(source_profile, name="source_profile")
+            if source_profile == name and not credential_process:
                 raise InvalidInputError(
                     "source_profile",
-                    self.source_profile,
-                    f"profile {self.name!r} cannot be its own source (the AWS CLI reports an "
+                    source_profile,
+                    f"profile {name!r} cannot be its own source (the AWS CLI reports an "
                     "infinite loop)",
                     fix="name the profile that holds your own credentials (keys or SSO)",
                 )
-        object.__setattr__(self, "role_arn", parse_role_arn(self.role_arn).arn)
-        if self.external_id is not None:
-            check_external_id(self.external_id)
-        if self.role_session_name is not None:
-            check_session_name(self.role_session_name)
-        if self.duration_seconds is not None:
-            object.__setattr__(self, "duration_seconds", duration_seconds(self.duration_seconds))
-        if self.region is not None:
-            check_region(self.region, name="region")
-        if self.command is not None:
-            command = tuple(self.command)
-            if not command or not all(isinstance(part, str) and part for part in command):
+        self._set("name", name)
+        self._set("role_arn", parse_role_arn(role_arn).arn)
+        if external_id is not None:
+            check_external_id(external_id)
+        self._set("external_id", external_id)
+        if role_session_name is not None:
+            check_session_name(role_session_name)
+        self._set("role_session_name", role_session_name)
+        if duration_seconds is not None:
+            duration_seconds = _duration_seconds(duration_seconds)
+        self._set("duration_seconds", duration_seconds)
+        if region is not None:
+            check_region(region, name="region")
+        self._set("region", region)
+        self._set("credential_process", credential_process)
+        self._set("source_profile", source_profile)
+        if command is not None:
+            parts = tuple(command)
+            if not parts or not all(isinstance(part, str) and part for part in parts):
                 raise InvalidInputError(
                     "command",
-                    self.command,
+                    command,
                     "it must be non-empty strings",
                     fix="pass e.g. ('/usr/local/bin/ecs-xrole',)",
                 )
-            object.__setattr__(self, "command", command)
+            command = parts
+        self._set("command", command)
 
     def process_command(self) -> str:
         """The ``credential_process`` command line (shell-quoted, as botocore splits it)."""
@@ -404,24 +459,36 @@ def _line_ref(lines: Sequence[str], lineno: int) -> str:
     line = lines[lineno - 1] if 0 < lineno <= len(lines) else ""
     match = _OPTCRE.match(line.strip())
     key = match["option"].strip() if match else ""
-    return f"line {lineno} (key {key!r})" if _KEY_LIKE.fullmatch(key) else f"line {lineno}"
+    return f"line {lineno} (key {key!r})" if re.fullmatch(_KEY_LIKE, key) else f"line {lineno}"
 
 
 # --------------------------------------------------------------------------------------------
 # The text, line by line
 
 
-@dataclass
 class _Line:
     """One physical line: its text without the ending, the ending, and what configparser saw."""
 
-    text: str
-    end: str
-    kind: str  # "blank", "comment", "header", "option", "continuation"
-    lineno: int
-    section: str | None = None  # for "header": the section name
-    key: str | None = None  # for "option": the option name, lower-cased like configparser
-    indent: str = ""
+    __slots__ = ("text", "end", "kind", "lineno", "section", "key", "indent")  # noqa: RUF023
+
+    def __init__(
+        self,
+        text: str,
+        end: str,
+        kind: str,  # "blank", "comment", "header", "option", "continuation"
+        lineno: int,
+        *,
+        section: str | None = None,  # for "header": the section name
+        key: str | None = None,  # for "option": the option name, lower-cased like configparser
+        indent: str = "",
+    ) -> None:
+        self.text = text
+        self.end = end
+        self.kind = kind
+        self.lineno = lineno
+        self.section = section
+        self.key = key
+        self.indent = indent
 
 
 def _split_lines(text: str) -> list[tuple[str, str]]:
@@ -715,20 +782,44 @@ def config_path(environ: Mapping[str, str] | None = None) -> str:
     return os.path.abspath(_expand(raw if raw is not None else "~/.aws/config", env))
 
 
-@dataclass(frozen=True)
-class WriteResult:
+class WriteResult(Value):
     """What :func:`write_profiles` did: the file, whether it changed, and its full new text.
 
     With ``dry_run`` or ``check``, ``changed`` says whether a write *would* change the file.
+    Immutable.
     """
 
+    __slots__ = (  # noqa: RUF023 (the fields' order: repr and equality follow it)
+        "path",
+        "changed",
+        "text",
+        "profiles",
+        "created",
+        "changed_profiles",
+    )
     path: str
     changed: bool
     text: str
     profiles: tuple[str, ...]
-    created: bool = False
+    created: bool
     #: The profiles whose section changed (or would): the others already held what was asked.
-    changed_profiles: tuple[str, ...] = ()
+    changed_profiles: tuple[str, ...]
+
+    def __init__(
+        self,
+        path: str,
+        changed: bool,
+        text: str,
+        profiles: tuple[str, ...],
+        created: bool = False,
+        changed_profiles: tuple[str, ...] = (),
+    ) -> None:
+        self._set("path", path)
+        self._set("changed", changed)
+        self._set("text", text)
+        self._set("profiles", profiles)
+        self._set("created", created)
+        self._set("changed_profiles", changed_profiles)
 
 
 def _name_of(uid: int) -> str:
@@ -1008,12 +1099,12 @@ def _make_dirs(directory: str) -> None:
             ) from None
 
 
-@contextlib.contextmanager
-def _locked(path: str, timeout: float, shared: bool) -> Iterator[None]:
-    """Hold an exclusive lock on ``<path>.lock`` (created 0600) while the block runs.
+def _lock(path: str, timeout: float, shared: bool) -> int:
+    """Take an exclusive lock on ``<path>.lock`` (created 0600); return its descriptor.
 
-    Waits at most ``timeout`` seconds for another holder, then raises
-    :class:`ConfigFileBusyError`. The lock file must be a regular file, not a symlink.
+    Closing the descriptor releases the lock. Waits at most ``timeout`` seconds for another
+    holder, then raises :class:`ConfigFileBusyError`. The lock file must be a regular file,
+    not a symlink.
     """
     lock_path = path + ".lock"
     odd = f"remove {lock_path} (write-config makes a new one) and run again"
@@ -1060,9 +1151,10 @@ def _locked(path: str, timeout: float, shared: bool) -> Iterator[None]:
                     ) from None
                 time.sleep(min(pause, left))
                 pause = min(pause * 2, 0.02)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _remove_stale_temps(path: str) -> None:
@@ -1075,9 +1167,11 @@ def _remove_stale_temps(path: str) -> None:
         return
     for name in names:
         if name.startswith(prefix) and name.endswith(_TEMP_SUFFIX):
-            with contextlib.suppress(OSError):
+            try:
                 os.unlink(os.path.join(directory, name))
-                log.info("removed a temporary file left by an interrupted writer: %s", name)
+            except OSError:
+                continue
+            _info("removed a temporary file left by an interrupted writer: %s", name)
 
 
 def _fsync_dir(directory: str) -> None:
@@ -1093,11 +1187,24 @@ def _fsync_dir(directory: str) -> None:
         os.close(fd)
 
 
+def _make_temp(directory: str, base: str) -> tuple[int, str]:
+    """Create ``.<base>.<random>.ecs-xrole.tmp`` in ``directory``, 0600, exclusively (as
+    :func:`tempfile.mkstemp` does; tempfile is costly to import at every container start)."""
+    for _ in range(100):
+        temp = os.path.join(directory, f".{base}.{os.urandom(6).hex()}{_TEMP_SUFFIX}")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            return os.open(temp, flags, 0o600), temp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no unused temporary file name", directory)
+
+
 def _replace(path: str, data: bytes, info: os.stat_result | None) -> None:
     """Write ``data`` to a temporary file beside ``path``, fsync it, rename it over ``path``."""
     directory, base = os.path.split(path)
     try:
-        fd, temp = tempfile.mkstemp(prefix=f".{base}.", suffix=_TEMP_SUFFIX, dir=directory)
+        fd, temp = _make_temp(directory, base)
     except OSError as exc:
         raise ConfigFileError(
             f"cannot write in {directory}: {exc.strerror or exc}",
@@ -1170,16 +1277,19 @@ def write_profiles(
     _check_directories(target)  # before creating anything in them
     _make_dirs(os.path.dirname(target))
     shared = _check_directories(target)  # and again: a directory made meanwhile by another
-    with _locked(target, lock_timeout, shared):
+    lock = _lock(target, lock_timeout, shared)
+    try:
         _remove_stale_temps(target)
         old, info = _read_text(target, shared=shared)
         new = merge(old or "", profiles, source=target)
         if old is not None and new == old:
-            log.info("%s already holds profiles %s", target, ", ".join(names))
+            _info("%s already holds profiles %s", target, ", ".join(names))
             return WriteResult(target, False, new, names)
         changed = _changed_profiles(old, profiles, target)
         _replace(target, new.encode("utf-8"), info)
-    log.info("wrote profiles %s to %s", ", ".join(names), target)
+    finally:
+        os.close(lock)  # releases the lock
+    _info("wrote profiles %s to %s", ", ".join(names), target)
     return WriteResult(target, True, new, names, old is None, changed)
 
 

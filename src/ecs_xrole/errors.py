@@ -11,8 +11,10 @@ This module imports nothing outside the standard library.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+TYPE_CHECKING = False  # as typing's, without importing typing (write-config must start fast)
+if TYPE_CHECKING:
+    from datetime import datetime
+    from typing import Any
 
 __all__ = [
     "AssumeRoleDeniedError",

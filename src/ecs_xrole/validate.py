@@ -8,12 +8,11 @@ naming the input, the value and the fix.
 
 from __future__ import annotations
 
-import json
 import re
+import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import timedelta
 
+from ._value import Value
 from .errors import InvalidInputError
 
 __all__ = [
@@ -49,13 +48,15 @@ _ROLE_ARN = re.compile(
 )
 _ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}", re.ASCII)
 _SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
-_SESSION_NAME_BAD = re.compile(r"[^\w+=,.@-]", re.ASCII)
-_EXTERNAL_ID = re.compile(r"[\w+=,.@:/-]{2,1224}", re.ASCII)
 _REGION = re.compile(r"[a-z]{2,}(?:-[a-z0-9]+)*-\d{1,2}", re.ASCII)
-_POLICY_ARN = re.compile(r"arn:[a-z-]+:iam::(?:\d{12}|aws):policy/[\x21-\x7e]{1,2000}")
-_TAG_KEY = re.compile(r"[\w\s.:/=+\-@]{1,128}")
-_TAG_VALUE = re.compile(r"[\w\s.:/=+\-@]{0,256}")
-_POLICY_CHARS = re.compile(r"[\t\n\r\x20-\xff]*")
+# Compiled on first use (by re's own cache): compiling every pattern at import would cost each
+# write-config at container start, and write-config needs none of these.
+_SESSION_NAME_BAD = r"(?a)[^\w+=,.@-]"
+_EXTERNAL_ID = r"(?a)[\w+=,.@:/-]{2,1224}"
+_POLICY_ARN = r"arn:[a-z-]+:iam::(?:\d{12}|aws):policy/[\x21-\x7e]{1,2000}"
+_TAG_KEY = r"[\w\s.:/=+\-@]{1,128}"
+_TAG_VALUE = r"[\w\s.:/=+\-@]{0,256}"
+_POLICY_CHARS = r"[\t\n\r\x20-\xff]*"
 
 #: STS: the plain text of inline and managed session policies together may not exceed this.
 MAX_POLICY_CHARS = 2048
@@ -63,14 +64,23 @@ MAX_POLICY_ARNS = 10
 MAX_TAGS = 50
 
 
-@dataclass(frozen=True)
-class RoleArn:
-    """A parsed IAM role ARN: ``arn:<partition>:iam::<account_id>:role<path><name>``."""
+class RoleArn(Value):
+    """A parsed IAM role ARN: ``arn:<partition>:iam::<account_id>:role<path><name>``.
 
+    Immutable, compared and hashed by its four parts.
+    """
+
+    __slots__ = ("partition", "account_id", "path", "name")  # noqa: RUF023 (field order)
     partition: str
     account_id: str
     path: str
     name: str
+
+    def __init__(self, partition: str, account_id: str, path: str, name: str) -> None:
+        self._set("partition", partition)
+        self._set("account_id", account_id)
+        self._set("path", path)
+        self._set("name", name)
 
     @property
     def arn(self) -> str:
@@ -157,13 +167,13 @@ def check_session_name(value: object, *, name: str = "role_session_name") -> str
 
 def safe_session_name(raw: str, *, fallback: str = "ecs-xrole") -> str:
     """Turn any text (a task ID, a host name) into a valid session name; never raises."""
-    cleaned = _SESSION_NAME_BAD.sub("-", raw)[:64]
+    cleaned = re.sub(_SESSION_NAME_BAD, "-", raw)[:64]
     return cleaned if len(cleaned) >= 2 else fallback
 
 
 def check_external_id(value: object, *, name: str = "external_id") -> str:
     """Return ``value`` if STS accepts it as an ExternalId: 2-1224 of ``[\\w+=,.@:/-]``."""
-    if not isinstance(value, str) or not _EXTERNAL_ID.fullmatch(value):
+    if not isinstance(value, str) or not re.fullmatch(_EXTERNAL_ID, value):
         shown = value if not isinstance(value, str) or len(value) <= 80 else value[:80] + "..."
         raise InvalidInputError(
             name,
@@ -180,7 +190,9 @@ def duration_seconds(value: object, *, name: str = "duration_seconds") -> int:
     Must be 900-3600: the task role's credentials are themselves an assumed-role session, so
     this AssumeRole is role chaining and STS refuses more than one hour.
     """
-    if isinstance(value, timedelta):
+    # A timedelta exists only if datetime is loaded: no need to import it (write-config).
+    datetime = sys.modules.get("datetime")
+    if datetime is not None and isinstance(value, datetime.timedelta):
         seconds_f = value.total_seconds()
         if seconds_f != int(seconds_f):
             raise InvalidInputError(
@@ -220,6 +232,8 @@ def duration_seconds(value: object, *, name: str = "duration_seconds") -> int:
 
 def policy_json(value: object, *, name: str = "policy") -> str:
     """Normalise a session policy (a dict or a JSON string) to compact JSON text for STS."""
+    import json
+
     if isinstance(value, Mapping):
         text = json.dumps(value, separators=(",", ":"))
     elif isinstance(value, str):
@@ -248,7 +262,7 @@ def policy_json(value: object, *, name: str = "policy") -> str:
             f"STS accepts at most {MAX_POLICY_CHARS} characters of session policy",
             fix="shorten the policy, or use managed policies through policy_arns",
         )
-    if not _POLICY_CHARS.fullmatch(text):
+    if not re.fullmatch(_POLICY_CHARS, text):
         raise InvalidInputError(
             name,
             text[:80],
@@ -270,7 +284,7 @@ def check_policy_arns(value: object, *, name: str = "policy_arns") -> list[dict[
     items: list[dict[str, str]] = []
     for item in value:
         arn = item.get("arn") if isinstance(item, Mapping) else item
-        if not isinstance(arn, str) or not _POLICY_ARN.fullmatch(arn):
+        if not isinstance(arn, str) or not re.fullmatch(_POLICY_ARN, arn):
             raise InvalidInputError(
                 name,
                 item,
@@ -303,14 +317,14 @@ def check_tags(value: object, *, name: str = "tags") -> list[dict[str, str]]:
         )
     tags: list[dict[str, str]] = []
     for key, val in value.items():
-        if not isinstance(key, str) or not _TAG_KEY.fullmatch(key):
+        if not isinstance(key, str) or not re.fullmatch(_TAG_KEY, key):
             raise InvalidInputError(
                 name,
                 key,
                 "a tag key is 1-128 letters, digits, spaces or _.:/=+-@",
                 fix="rename the key",
             )
-        if not isinstance(val, str) or not _TAG_VALUE.fullmatch(val):
+        if not isinstance(val, str) or not re.fullmatch(_TAG_VALUE, val):
             raise InvalidInputError(
                 name,
                 val,
