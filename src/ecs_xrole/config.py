@@ -61,7 +61,6 @@ must stay fast).
 from __future__ import annotations
 
 import configparser
-import contextlib
 import errno
 import fcntl
 import io
@@ -159,7 +158,7 @@ _NONSPACECRE = configparser.RawConfigParser.NONSPACECRE
 _NEWLINE = re.compile(r"\r\n|\r|\n")
 _INLINE_COMMENT = re.compile(r"\s[#;]")
 _KEY_LIKE = r"[A-Za-z][A-Za-z0-9_.-]{0,63}"  # compiled when needed: on a parse error only
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+_CONTROL = frozenset(map(chr, [*range(0x20), 0x7F, 0x85, 0x2028, 0x2029]))
 
 
 # --------------------------------------------------------------------------------------------
@@ -328,7 +327,7 @@ def _check_value(profile: str, key: str, value: str) -> None:
     problem = None
     if not value:
         problem = "it is empty"
-    elif _CONTROL.search(value):
+    elif not _CONTROL.isdisjoint(value):
         problem = "it holds a control character (a newline would end the value)"
     elif value != value.strip():
         problem = "it has leading or trailing white space, which the parser strips"
@@ -1223,13 +1222,17 @@ def _replace(path: str, data: bytes, info: os.stat_result | None) -> None:
                 if os.geteuid() == 0:
                     os.fchown(handle.fileno(), info.st_uid, info.st_gid)
                 elif info.st_gid != os.getegid():
-                    with contextlib.suppress(OSError):  # allowed if we are in that group
+                    try:  # noqa: SIM105 (allowed if we are in that group; contextlib costs a start)
                         os.fchown(handle.fileno(), -1, info.st_gid)
+                    except OSError:
+                        pass
             os.fsync(handle.fileno())
         os.replace(temp, path)
     except BaseException as exc:
-        with contextlib.suppress(OSError):
+        try:  # noqa: SIM105 (contextlib costs write-config's start)
             os.unlink(temp)
+        except OSError:
+            pass
         if isinstance(exc, OSError):
             raise ConfigFileError(
                 f"cannot write {path}: {exc.strerror or exc}",
