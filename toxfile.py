@@ -2,8 +2,8 @@
 
 pyenv puts one version on ``PATH``; the others are behind shims (``python3.10``, ...) that
 only answer when ``PYENV_VERSION`` names their version. Without this, tox skips py310, py312
-and py313 on a machine that has them. The version in use stays first, so ``python3`` still
-means what it meant. Nothing happens where ``PYENV_VERSION`` is already set or pyenv is absent.
+and py313 on a machine that has them. The versions already chosen stay first, so ``python3``
+still means what it meant; the others are added after them. Nothing happens without pyenv.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from tox.plugin import impl
 _RELEASE = re.compile(r"3\.(\d+)\.(\d+)")
 
 
-def pyenv_versions(installed: list[str], current: str) -> str:
-    """The ``PYENV_VERSION`` value naming ``current`` first, then the newest patch release
-    of every other CPython 3 minor version in ``installed`` (pre-releases and other
-    implementations are left out)."""
+def pyenv_versions(installed: list[str], chosen: list[str]) -> str:
+    """The ``PYENV_VERSION`` value: the versions already ``chosen`` first (the one in use
+    among them), then the newest patch release of every other CPython 3 minor version in
+    ``installed`` (pre-releases and other implementations are left out)."""
     newest: dict[int, tuple[int, str]] = {}
     for name in installed:
         match = _RELEASE.fullmatch(name)
@@ -31,15 +31,16 @@ def pyenv_versions(installed: list[str], current: str) -> str:
             minor, patch = int(match[1]), int(match[2])
             if minor not in newest or patch > newest[minor][0]:
                 newest[minor] = (patch, name)
-    ordered = [name for _, (_, name) in sorted(newest.items()) if name != current]
-    return ":".join([current, *ordered])
+    covered = {int(m[1]) for m in map(_RELEASE.fullmatch, chosen) if m}
+    added = [name for minor, (_, name) in sorted(newest.items()) if minor not in covered]
+    return ":".join([*chosen, *added])
 
 
 @impl
 def tox_add_core_config(core_conf: Any, state: Any) -> None:
     root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
     pyenv = shutil.which("pyenv") or shutil.which("pyenv", path=os.path.join(root, "bin"))
-    if os.environ.get("PYENV_VERSION") or pyenv is None:
+    if pyenv is None:
         return
     listed = subprocess.run(
         [pyenv, "versions", "--bare", "--skip-aliases"],
@@ -54,4 +55,6 @@ def tox_add_core_config(core_conf: Any, state: Any) -> None:
     installed = listed.stdout.split()
     if current not in installed:
         return  # tox runs on an interpreter pyenv does not manage: leave PATH as it is
-    os.environ["PYENV_VERSION"] = pyenv_versions(installed, current)
+    # A python3 started through pyenv's shim already has PYENV_VERSION set to its own version.
+    chosen = [v for v in os.environ.get("PYENV_VERSION", "").split(":") if v] or [current]
+    os.environ["PYENV_VERSION"] = pyenv_versions(installed, chosen)
