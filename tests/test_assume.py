@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import botocore.config
 import botocore.session
 import pytest
 from botocore.stub import Stubber
@@ -203,3 +204,144 @@ def test_chaining_validation_error_from_sts_says_how_to_fix() -> None:
 def test_session_name_is_checked() -> None:
     with pytest.raises(InvalidInputError, match="role_session_name"):
         assume_role(sts_client(), AssumeRoleParams.build(ROLE), session_name="bad name!")
+
+
+# -- error translation (issue 14) ------------------------------------------------------------
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_sts_unreachable_is_an_assume_role_error_naming_the_role() -> None:
+    from ecs_xrole.assume import sts_config
+
+    session = botocore.session.Session()
+    sts = session.create_client(
+        "sts",
+        region_name="us-east-1",
+        endpoint_url=f"http://127.0.0.1:{_closed_port()}",
+        aws_access_key_id="AKIDEXAMPLE",
+        aws_secret_access_key="secret",
+        config=sts_config().merge(
+            botocore.config.Config(retries={"mode": "standard", "total_max_attempts": 1})
+        ),
+    )
+    with pytest.raises(AssumeRoleError) as info:
+        assume_role(sts, AssumeRoleParams.build(ROLE), session_name="s1", deadline=8)
+    assert type(info.value) is AssumeRoleError
+    assert "could not reach STS" in str(info.value)
+    assert ROLE in str(info.value)
+    assert "AWS_ENDPOINT_URL_STS" in str(info.value)
+    assert (info.value.role_arn, info.value.code) == (ROLE, None)
+
+
+@pytest.mark.parametrize(
+    ("code", "fix"),
+    [
+        ("RegionDisabledException", "activate STS in this region"),
+        ("Throttling", "reduce the AssumeRole rate"),
+        ("ThrottlingException", "reduce the AssumeRole rate"),
+        ("MalformedPolicyDocument", "fix the session policy"),
+        ("PackedPolicyTooLarge", "shorten the session policy or the session tags"),
+        ("ValidationError", "see the STS error"),  # not the chaining one
+        ("SomethingNew", "see the STS error"),
+    ],
+)
+def test_each_sts_error_code_gets_its_fix(code: str, fix: str) -> None:
+    sts = sts_client()
+    with Stubber(sts) as stub:
+        stub.add_client_error("assume_role", code, f"{code} happened")
+        with pytest.raises(AssumeRoleError) as info:
+            assume_role(sts, AssumeRoleParams.build(ROLE), session_name="s1")
+    assert type(info.value) is AssumeRoleError
+    assert info.value.code == code
+    assert info.value.role_arn == ROLE
+    assert fix in str(info.value)
+    assert f"{code} happened" in str(info.value)
+    assert ROLE in str(info.value)
+
+
+def test_expired_token_without_our_source_is_not_retried() -> None:
+    sts = sts_client()
+    with Stubber(sts) as stub:
+        stub.add_client_error("assume_role", "ExpiredToken", "expired")
+        with pytest.raises(AssumeRoleError) as info:
+            assume_role(sts, AssumeRoleParams.build(ROLE), session_name="s1")
+        stub.assert_no_pending_responses()
+    assert info.value.code == "ExpiredToken"
+    assert "host clock" in str(info.value)
+
+
+def test_access_denied_to_a_user_caller_is_explained_without_policies() -> None:
+    sts = sts_client()
+    message = (
+        "User: arn:aws:iam::111122223333:user/bob is not authorized to perform: sts:AssumeRole"
+    )
+    with Stubber(sts) as stub:
+        stub.add_client_error("assume_role", "AccessDenied", message, http_status_code=403)
+        with pytest.raises(AssumeRoleError) as info:
+            assume_role(sts, AssumeRoleParams.build(ROLE), session_name="s1")
+    assert type(info.value) is AssumeRoleError
+    assert info.value.caller_arn == "arn:aws:iam::111122223333:user/bob"
+    assert info.value.code == "AccessDenied"
+    assert "was denied" in str(info.value)
+
+
+def test_access_denied_fix_names_both_accounts_and_the_external_id_condition() -> None:
+    _, source = source_credentials()
+    sts = sts_client()
+    for external_id, says_condition in ((None, False), ("ext-1", True)):
+        with Stubber(sts) as stub:
+            stub.add_client_error("assume_role", "AccessDenied", "no", http_status_code=403)
+            with pytest.raises(AssumeRoleDeniedError) as info:
+                assume_role(
+                    sts,
+                    AssumeRoleParams.build(ROLE, external_id=external_id),
+                    session_name="s1",
+                    source=source,
+                )
+        text = str(info.value)
+        assert "111122223333" in text
+        assert "555566667777" in text
+        assert ("sts:ExternalId" in text) is says_condition
+        assert info.value.code == "AccessDenied"
+
+
+def test_expiration_is_always_utc_aware() -> None:
+    naive = ok_response()
+    naive["Credentials"]["Expiration"] = datetime(2030, 1, 1, 12, 0)
+    offset = ok_response()
+    offset["Credentials"]["Expiration"] = datetime(
+        2030, 1, 1, 14, 0, tzinfo=timezone(timedelta(hours=2))
+    )
+    for response in (naive, offset):
+        sts = sts_client()
+        with Stubber(sts) as stub:
+            stub.add_response("assume_role", response)
+            creds = assume_role(sts, AssumeRoleParams.build(ROLE), session_name="s1")
+        assert creds.expiration == datetime(2030, 1, 1, 12, 0, tzinfo=timezone.utc)
+        assert creds.expiration.utcoffset() == timedelta(0)
+        assert creds.access_key_id == "ASIAEXAMPLEEXAMPLE"
+        assert creds.secret_access_key == "s" * 40
+        assert creds.session_token == "t" * 100
+
+
+def test_a_request_without_options_sends_only_role_and_session_name() -> None:
+    params = AssumeRoleParams.build(ROLE)
+    assert params.request("s1") == {"RoleArn": ROLE, "RoleSessionName": "s1"}
+    assert (params.policy_arns, params.tags) == ((), ())
+
+
+def test_sts_config_bounds_every_call() -> None:
+    from ecs_xrole import assume
+
+    config = assume.sts_config(user_agent_extra="x/1")
+    assert config.connect_timeout == assume.STS_CONNECT_TIMEOUT
+    assert config.read_timeout == assume.STS_READ_TIMEOUT
+    assert config.retries == {"mode": "standard", "total_max_attempts": assume.STS_MAX_ATTEMPTS}
+    assert config.user_agent_extra == "x/1"

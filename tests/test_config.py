@@ -850,3 +850,117 @@ def test_merge_changes_only_the_target(
     changed = [name for name in after if before.get(name) != after[name]]
     assert len(changed) == 1
     assert merge(out, [profile]) == out
+
+
+# ---------------------------------------------------------------------------------------------
+# Edges a user relies on (issue 14)
+
+
+def test_a_credential_process_line_without_role_arn_is_a_typed_error(cfg: Path) -> None:
+    for line in (
+        "/opt/ecs-xrole credential-process --region eu-west-1",
+        "/opt/ecs-xrole credential-process --region eu-west-1 --role-arn",  # flag, no value
+        "/opt/ecs-xrole credential-process",
+    ):
+        write_existing(cfg, f"[profile a]\ncredential_process = {line}\n")
+        with pytest.raises(InvalidInputError, match="it has no --role-arn") as info:
+            read_profile("a", path=str(cfg))
+        assert "write-config --profile a --credential-process" in str(info.value)
+
+
+def test_a_credential_process_line_of_another_tool_is_refused(cfg: Path) -> None:
+    for line in ("/usr/bin/aws-vault exec x --json", "'unbalanced"):
+        write_existing(cfg, f"[profile a]\ncredential_process = {line}\n")
+        with pytest.raises(InvalidInputError, match="does not run `ecs-xrole credential-process`"):
+            read_profile("a", path=str(cfg))
+
+
+def test_a_credential_process_profile_reads_back_its_options(cfg: Path) -> None:
+    write_existing(
+        cfg,
+        "[profile a]\nregion = us-west-2\ncredential_process = /opt/x credential-process "
+        f"--role-arn {DEST} --external-id ext-1 --duration-seconds 1800\n",
+    )
+    assert read_profile("a", path=str(cfg)) == Profile(
+        "a",
+        DEST,
+        external_id="ext-1",
+        duration_seconds=1800,
+        region="us-west-2",  # from the profile, as the line names none
+        credential_process=True,
+        command=("/opt/x",),
+    )
+    write_existing(cfg, f"[profile a]\ncredential_process = credential-process --role-arn {DEST}\n")
+    assert read_profile("a", path=str(cfg)).command is None  # no command before it: the default
+
+
+def test_reading_an_empty_profile_name_is_a_typed_error(cfg: Path) -> None:
+    write_existing(cfg, f"[default]\nrole_arn = {DEST}\ncredential_source = EcsContainer\n")
+    with pytest.raises(InvalidInputError, match="non-empty"):
+        read_profile("", path=str(cfg))
+    with pytest.raises(InvalidInputError, match="non-empty"):
+        Profile("", DEST)
+
+
+def test_a_profile_with_neither_role_arn_nor_process_says_so(cfg: Path) -> None:
+    write_existing(cfg, "[profile a]\nregion = eu-west-1\n")
+    with pytest.raises(InvalidInputError, match="neither role_arn nor credential_process"):
+        read_profile("a", path=str(cfg))
+
+
+@pytest.mark.parametrize("command", [(), ("",), ("/bin/x", ""), ("/bin/x", 3), (None,)])
+def test_a_command_with_an_empty_or_non_string_part_is_refused(command: Any) -> None:
+    with pytest.raises(InvalidInputError, match="non-empty strings") as info:
+        Profile("x", DEST, credential_process=True, command=command)
+    assert info.value.name == "command"
+
+
+def test_a_command_list_is_kept_as_a_tuple() -> None:
+    profile = Profile("x", DEST, credential_process=True, command=["/bin/x", "-q"])  # type: ignore[arg-type]
+    assert profile.command == ("/bin/x", "-q")
+    assert profile.process_command().startswith("/bin/x -q credential-process --role-arn ")
+
+
+def test_config_path_expands_variables_as_botocore_does(tmp_path: Path) -> None:
+    env = {"D": str(tmp_path), "HOME": "/home/someone"}
+    assert config_path({**env, "AWS_CONFIG_FILE": "$D/config"}) == f"{tmp_path}/config"
+    assert config_path({**env, "AWS_CONFIG_FILE": "${D}/aws/config"}) == f"{tmp_path}/aws/config"
+    assert config_path({**env, "AWS_CONFIG_FILE": "$NOPE/config"}).endswith("/$NOPE/config")
+    assert config_path({**env, "AWS_CONFIG_FILE": "~/cfg"}) == "/home/someone/cfg"
+    assert config_path(env) == "/home/someone/.aws/config"
+    with pytest.raises(InvalidInputError, match="set but empty"):
+        config_path({"AWS_CONFIG_FILE": " "})
+    result = write_profiles(
+        [Profile("x", DEST)], environ={**env, "AWS_CONFIG_FILE": "$D/sub/config"}
+    )
+    assert result.path == str(tmp_path / "sub" / "config")
+    assert (tmp_path / "sub" / "config").is_file()
+
+
+def test_dry_run_says_whether_the_file_would_be_created(cfg: Path) -> None:
+    result = write_profiles([Profile("x", DEST)], path=str(cfg), dry_run=True)
+    assert (result.created, result.changed, result.changed_profiles) == (True, True, ("x",))
+    assert not cfg.exists()
+    write_profiles([Profile("x", DEST)], path=str(cfg))
+    again = write_profiles([Profile("x", DEST)], path=str(cfg), check=True)
+    assert (again.created, again.changed, again.changed_profiles) == (False, False, ())
+    other = write_profiles([Profile("y", DEST)], path=str(cfg), dry_run=True)
+    assert (other.created, other.changed, other.changed_profiles) == (False, True, ("y",))
+
+
+def test_a_write_removes_only_its_own_left_over_temporary_files(cfg: Path) -> None:
+    cfg.parent.mkdir(parents=True, exist_ok=True)
+    ours = cfg.parent / f".{cfg.name}.k1ll3d.ecs-xrole.tmp"
+    kept = [
+        cfg.parent / f"{cfg.name}.bak",
+        cfg.parent / f".{cfg.name}.bak",
+        cfg.parent / f".{cfg.name}.swp",
+        cfg.parent / f".{cfg.name}.other-tool.tmp",  # another writer's file in flight
+        cfg.parent / ".credentials.x.ecs-xrole.tmp",  # a temporary of another file
+        cfg.parent / f"{cfg.name}.x.ecs-xrole.tmp",  # no leading dot: not one of ours
+    ]
+    for path in [ours, *kept]:
+        path.write_text("keep me\n")
+    write_profiles([Profile("x", DEST)], path=str(cfg))
+    assert not ours.exists()
+    assert all(path.read_text() == "keep me\n" for path in kept)

@@ -379,3 +379,79 @@ def test_real_proc_1_environ_is_handled() -> None:
     except EndpointNotConfiguredError as exc:
         outcome = str(exc)
     assert outcome == "pid1" or "/proc/1/environ" in outcome
+
+
+# -- hostile or incomplete input (issue 14) ---------------------------------------------------
+
+
+def test_a_token_file_over_64_kib_is_refused_and_one_of_64_kib_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "token"
+    ep = Endpoint("http://127.0.0.1:9/", auth="token_file", token_file=str(path))
+    path.write_bytes(b"t" * (64 * 1024))
+    assert ep.authorization() == "t" * (64 * 1024)
+    path.write_bytes(b"t" * (64 * 1024) + b"\n")  # the newline is the 65 537th byte
+    with pytest.raises(TokenError, match="larger than 65536 bytes") as info:
+        ep.authorization()
+    assert str(path) in str(info.value)
+    assert "ttt" not in str(info.value)
+
+
+@pytest.mark.parametrize("bad", ["\x7f", "\x01", "\x1f", "\u00e9", "\u2603", "\x80"])
+def test_a_token_variable_with_del_control_or_non_ascii_is_refused(bad: str) -> None:
+    ep = detect_endpoint({FULL_URI: "http://127.0.0.1:9/", TOKEN: SECRET_TOKEN + bad})
+    with pytest.raises(TokenError) as info:
+        ep.authorization()
+    assert SECRET_TOKEN not in str(info.value)
+    assert TOKEN in str(info.value)
+    assert "not a legal header value" in str(info.value) or "non-ASCII" in str(info.value)
+
+
+def test_a_token_file_with_del_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "token"
+    path.write_bytes(SECRET_TOKEN.encode() + b"\x7f")
+    ep = Endpoint("http://127.0.0.1:9/", auth="token_file", token_file=str(path))
+    with pytest.raises(TokenError, match="control character") as info:
+        ep.authorization()
+    assert SECRET_TOKEN not in str(info.value)
+
+
+@pytest.mark.parametrize("printable", ["~", " ", "!", "Bearer a.b-c_d"])
+def test_printable_ascii_tokens_pass_unchanged(printable: str) -> None:
+    token = "x" + printable + "y"
+    assert detect_endpoint({FULL_URI: "http://127.0.0.1:9/", TOKEN: token}).authorization() == (
+        token
+    )
+    assert (
+        detect_endpoint({FULL_URI: "http://127.0.0.1:9/", TOKEN: token + "\r\n"}).authorization()
+        == token
+    )
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1/cr\x7feds", "http://127.0.0.1\x7f/creds"])
+def test_a_url_with_del_is_refused(url: str) -> None:
+    with pytest.raises(EndpointNotAllowedError, match="control character"):
+        check_endpoint_url(url)
+    with pytest.raises(EndpointNotAllowedError):
+        Endpoint(url)
+
+
+def test_an_endpoint_made_without_its_token_says_so() -> None:
+    ep = Endpoint("http://127.0.0.1:9/creds", auth="token")
+    with pytest.raises(TokenError, match="holds no token") as info:
+        ep.authorization()
+    assert TOKEN in str(info.value)
+    assert isinstance(info.value, Error)
+
+
+def test_an_endpoint_made_without_its_token_file_says_so() -> None:
+    ep = Endpoint("http://127.0.0.1:9/creds", auth="token_file")
+    with pytest.raises(TokenError, match="names no token file") as info:
+        ep.authorization()
+    assert TOKEN_FILE in str(info.value)
+
+
+def test_a_hand_made_token_is_wrapped_and_used() -> None:
+    ep = Endpoint("http://127.0.0.1:9/creds", auth="token", token=SECRET_TOKEN)
+    assert ep.authorization() == SECRET_TOKEN
+    assert SECRET_TOKEN not in repr(ep)
+    assert Endpoint("http://127.0.0.1:9/creds").authorization() is None

@@ -632,3 +632,49 @@ def test_parse_never_raises_anything_but_ecs_xrole_errors(body: str | bytes) -> 
     assert creds.secret_access_key
     assert creds.session_token
     assert creds.expiration is None or creds.expiration > NOW
+
+
+# -- bodies of every shape (issue 14) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(("body", "kind"), [({"a": 1}, "dict"), (None, "NoneType"), (5, "int")])
+def test_a_body_that_is_not_bytes_or_text_is_a_typed_error(body: Any, kind: str) -> None:
+    with pytest.raises(EndpointResponseError, match=f"the body is a {kind}, not bytes or text"):
+        parse_credentials(body, now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [("true", "boolean"), ("5", "number"), ("1.5", "number"), ("[]", "array")],
+)
+def test_a_json_body_that_is_not_an_object_is_named_by_its_kind(text: str, kind: str) -> None:
+    with pytest.raises(EndpointResponseError, match=f"the body is a JSON {kind}, not an object"):
+        parse_credentials(text, now=NOW)
+
+
+@pytest.mark.parametrize(("value", "kind"), [({"a": 1}, "object"), (True, "boolean")])
+def test_a_field_of_the_wrong_json_kind_is_named(value: object, kind: str) -> None:
+    with pytest.raises(EndpointResponseError, match=f"field Token is a JSON {kind}"):
+        parse({**BASE, "Token": value})
+
+
+def test_a_negative_utc_offset_is_added_back() -> None:
+    creds = parse({**BASE, "Expiration": "2030-01-01T22:30:00-05:30"})
+    assert creds.expiration == datetime(2030, 1, 2, 4, 0, tzinfo=timezone.utc)
+
+
+def test_an_unreadable_expiration_is_quoted_only_when_it_is_date_like() -> None:
+    with pytest.raises(EndpointResponseError) as info:
+        parse({**BASE, "Expiration": "2030-01-01T00:00:00Q"})
+    assert "(20 characters, not only date characters)" in str(info.value)
+    with pytest.raises(EndpointResponseError) as info:
+        parse({**BASE, "Expiration": "2030-99-01T00:00:00Z"})
+    assert "'2030-99-01T00:00:00Z'" in str(info.value)
+
+
+def test_the_answer_lists_the_fields_it_has_when_one_is_missing() -> None:
+    with pytest.raises(EndpointResponseError) as info:
+        parse({"Token": "t", "RoleArn": "r"})
+    assert "lacks AccessKeyId, SecretAccessKey (it has: RoleArn, Token)" in str(info.value)
+    with pytest.raises(EndpointResponseError, match=r"\(it has: nothing\)"):
+        parse({})

@@ -345,3 +345,118 @@ def test_forked_children_draw_different_jitter() -> None:
         readers.append(os.read(read_fd, 100))
         os.close(read_fd)
     assert readers[0] != readers[1]
+
+
+# -- the background refresher's own paths (issue 14) ------------------------------------------
+
+
+def test_the_background_refresh_yields_to_a_callers_refresh_and_comes_back() -> None:
+    clock, source, scheduler, creds = make(lifetime=900)
+    creds.get_frozen_credentials()
+    clock.advance(900 - 240)  # the background refresh is due
+    with creds._lock:  # a caller is refreshing right now (force_refresh holds this lock)
+        assert scheduler.run_pending() == 1
+        assert source.calls == 1  # it did not fetch beside the caller
+    assert creds.scheduled_at == clock() + 1.0  # it looks again a second later
+    assert scheduler.run_pending() == 0
+    clock.advance(1.0)
+    assert scheduler.run_pending() == 1
+    assert source.calls == 2
+
+
+def test_a_background_refresh_that_is_not_yet_due_is_replanned_not_run() -> None:
+    clock, source, scheduler, creds = make(lifetime=900)
+    creds.get_frozen_credentials()
+    due = creds.scheduled_at
+    assert due is not None
+    scheduler.schedule(creds, clock())  # an early wake-up (a nudge from a forked parent...)
+    assert scheduler.run_pending() == 1
+    assert source.calls == 1
+    assert creds.scheduled_at == due
+
+
+def _fail_in_background(
+    clock: FakeClock, scheduler: Scheduler, creds: RefreshingCredentials
+) -> float:
+    """Run the next planned background refresh; return how long until the one after."""
+    assert creds.scheduled_at is not None
+    clock.now = max(clock.now, creds.scheduled_at)
+    assert scheduler.run_pending() == 1
+    assert creds.scheduled_at is not None
+    return creds.scheduled_at - clock()
+
+
+def test_a_success_resets_the_backoff_and_the_failure_streak() -> None:
+    clock, source, scheduler, creds = make(lifetime=3600)
+    creds.get_frozen_credentials()
+    source.fail = endpoint_down()
+    delays = [_fail_in_background(clock, scheduler, creds) for _ in range(4)]
+    assert delays[-1] > 2.0  # 0.5 * 2**4, jittered down to at most half: backing off
+    assert creds.failing_since is not None
+    source.fail = None
+    _fail_in_background(clock, scheduler, creds)  # succeeds
+    assert creds.failing_since is None
+    clock.advance(3600 - 900 - 120)  # the next advisory window
+    source.fail = endpoint_down()
+    # The first failure of a new streak retries within a second again.
+    assert _fail_in_background(clock, scheduler, creds) <= 1.0
+
+
+def test_background_retries_stay_ahead_of_the_mandatory_margin() -> None:
+    clock, source, scheduler, creds = make(lifetime=3600)
+    creds.get_frozen_credentials()
+    source.fail = endpoint_down()
+    mandatory_at = START + 3600 - 60
+    attempts = 0
+    while mandatory_at - clock() > 1.5:
+        delay = _fail_in_background(clock, scheduler, creds)
+        attempts += 1
+        assert clock() + delay < mandatory_at  # never planned past the margin
+        assert delay <= 300.0
+    assert attempts > 20
+    # The source comes back just before the margin: the background picks it up, no caller waits.
+    source.fail = None
+    clock.now = creds.scheduled_at or clock.now
+    scheduler.run_pending()
+    assert creds.failing_since is None
+
+
+def test_unchanged_short_credentials_do_not_make_the_refresher_spin() -> None:
+    clock = FakeClock()
+    scheduler = Scheduler(clock=clock, start_thread=False)
+    same = TemporaryCredentials(
+        access_key_id="ASIASAME",
+        secret_access_key="s" * 40,
+        session_token="t" * 40,
+        expiration=datetime.fromtimestamp(START + 2, timezone.utc),
+    )
+    calls = []
+
+    def fetch() -> TemporaryCredentials:
+        calls.append(clock())
+        return same
+
+    creds = RefreshingCredentials(
+        fetch, method="test", description="same", clock=clock, scheduler=scheduler
+    )
+    creds.get_frozen_credentials()
+    assert creds.scheduled_at is not None
+    assert creds.scheduled_at >= clock() + 0.5  # a gap, not "due at once" again
+    assert scheduler.run_pending() == 0
+    assert calls == [START]
+
+
+def test_a_stopped_scheduler_stays_stopped() -> None:
+    scheduler = Scheduler()
+    source = Source(time.time, lifetime=900)
+    creds = RefreshingCredentials(source, method="test", description="stopped", scheduler=scheduler)
+    creds.get_frozen_credentials()
+    assert scheduler.thread_alive
+    scheduler.stop()
+    assert not scheduler.thread_alive
+    scheduler.schedule(creds, time.time())  # due now: would run if a thread came back
+    scheduler.nudge(creds, time.time())
+    time.sleep(0.2)
+    assert not scheduler.thread_alive
+    assert source.calls == 1
+    scheduler.stop()  # idempotent

@@ -201,7 +201,9 @@ def duration_seconds(value: object, *, name: str = "duration_seconds") -> int:
         seconds = int(seconds_f)
     elif isinstance(value, int) and not isinstance(value, bool):
         seconds = value
-    elif isinstance(value, str) and value.strip().isdigit():
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        # ASCII only: str.isdigit() is also true for '²' (which int() refuses) and for
+        # full-width digits (which the AWS CLI does not read).
         seconds = int(value.strip())
     elif isinstance(value, str):  # from a command line, a variable or a config file
         raise InvalidInputError(
