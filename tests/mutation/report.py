@@ -1,0 +1,73 @@
+"""Per-module kill rates of the last mutation run (``tox -e mutation``), equivalents left out.
+
+Reads mutmut 3's results (``mutants/src/ecs_xrole/<module>.py.meta``) and
+``tests/mutation/equivalent.txt`` (one mutant name per line, then `` -- `` and the reason it
+cannot change behaviour). Prints, per module: mutants, equivalents, killed (including timeouts:
+the tests stopped the wrong code), survived, no tests, not checked, and the kill rate of the
+non-equivalent mutants that were checked. Exit status 0; it reports, it does not judge.
+
+    python tests/mutation/report.py [--survivors]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+MODULES = ("endpoint", "validate", "fetch", "refresh", "config", "assume")
+KILLED = {1, 3, 36, 24, -24, 152, 255}  # a failing test, or a timeout (mutmut counts both)
+STATUS = {0: "survived", 5: "no tests", 33: "no tests", 34: "skipped", None: "not checked"}
+
+
+def equivalents() -> dict[str, str]:
+    """The listed equivalent mutants, by name, with their reasons."""
+    listed: dict[str, str] = {}
+    path = ROOT / "tests" / "mutation" / "equivalent.txt"
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, reason = line.partition(" -- ")
+            if not reason.strip():
+                raise SystemExit(f"{path}: {name.strip()} has no reason")
+            listed[name.strip()] = reason.strip()
+    return listed
+
+
+def main(argv: list[str]) -> int:
+    listed = equivalents()
+    print(f"{'module':<12}{'mutants':>8}{'equiv':>7}{'killed':>8}{'survived':>9}"
+          f"{'no tests':>9}{'unchecked':>10}{'kill rate':>11}")  # fmt: skip
+    survivors: list[str] = []
+    for module in MODULES:
+        meta = ROOT / "mutants" / "src" / "ecs_xrole" / f"{module}.py.meta"
+        if not meta.exists():
+            print(f"{module + '.py':<12}{'(not run)':>8}")
+            continue
+        codes = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
+        counts: Counter[str] = Counter()
+        for name, code in codes.items():
+            if name in listed:
+                counts["equivalent"] += 1
+            elif code in KILLED:
+                counts["killed"] += 1
+            else:
+                status = STATUS.get(code, "other")
+                counts[status] += 1
+                if status in ("survived", "no tests"):
+                    survivors.append(name)
+        checked = counts["killed"] + counts["survived"] + counts["no tests"] + counts["other"]
+        rate = f"{100 * counts['killed'] / checked:.1f}%" if checked else "-"
+        print(f"{module + '.py':<12}{len(codes):>8}{counts['equivalent']:>7}{counts['killed']:>8}"
+              f"{counts['survived']:>9}{counts['no tests']:>9}{counts['not checked']:>10}"
+              f"{rate:>11}")  # fmt: skip
+    if "--survivors" in argv:
+        print("\nSurvivors (inspect one with `mutmut show NAME`):")
+        for name in survivors:
+            print(f"  {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
