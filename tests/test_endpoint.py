@@ -455,3 +455,102 @@ def test_a_hand_made_token_is_wrapped_and_used() -> None:
     assert ep.authorization() == SECRET_TOKEN
     assert SECRET_TOKEN not in repr(ep)
     assert Endpoint("http://127.0.0.1:9/creds").authorization() is None
+
+
+# -- the whole message, word for word (what docs/troubleshooting.md quotes) --------------------
+
+_URL_FIX = (
+    f"Fix: point {FULL_URI} at the ECS agent (http://169.254.170.2/...), the EKS Pod Identity "
+    "agent (http://169.254.170.23/v1/credentials) or a loopback endpoint, or use https for any "
+    "other host"
+)
+_RULE = (
+    "over http only loopback (127.0.0.0/8, [::1], localhost), 169.254.170.2, 169.254.170.23 "
+    "and [fd00:ec2::23] may serve credentials"
+)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://10.0.0.1/c", f"host '10.0.0.1' is not allowed: {_RULE}"),
+        (
+            "http://169.254.169.254/c",
+            "host '169.254.169.254' is not allowed (that is the EC2 instance metadata service, "
+            f"not a container endpoint): {_RULE}",
+        ),
+        ("ftp://127.0.0.1/c", "the scheme 'ftp' is not http or https"),
+        ("//127.0.0.1/c", "the scheme '<none>' is not http or https"),
+        ("http:///c", "it names no host"),
+        ("http://127.0.0.1:99999/c", "it is not a valid URL (Port out of range 0-65535)"),
+        ("http://127.0.0.1/c d", "it holds white space or a control character"),
+    ],
+)
+def test_each_refused_url_reads_as_documented(url: str, message: str) -> None:
+    with pytest.raises(EndpointNotAllowedError) as info:
+        check_endpoint_url(url)
+    assert str(info.value) == f"{FULL_URI} {url!r} is not valid: {message}. {_URL_FIX}"
+    assert info.value.name == FULL_URI
+
+
+def test_userinfo_is_refused_and_never_shown() -> None:
+    with pytest.raises(EndpointNotAllowedError) as info:
+        check_endpoint_url("http://u:pw@127.0.0.1/c", name="Endpoint.url")
+    assert str(info.value) == (
+        "Endpoint.url 'http://<redacted>@127.0.0.1/c' is not valid: it holds userinfo "
+        f"(user:password@); credentials URLs may not. {_URL_FIX}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("", "the authorization token from X is empty. Fix: write the token the endpoint expects (EKS Pod Identity mounts it for you)"),  # noqa: E501
+        ("\r\n", "the authorization token from X is empty. Fix: write the token the endpoint expects (EKS Pod Identity mounts it for you)"),  # noqa: E501
+        ("a\rb", "the authorization token from X (<redacted, 3 characters>) holds a CR or LF character: refused, it would inject HTTP headers (header injection). Fix: write the token on one line; one trailing newline is allowed"),  # noqa: E501
+        ("a\x7fb", "the authorization token from X (<redacted, 3 characters>) holds a control character (code 127): refused, it is not a legal header value (header injection). Fix: write the token as plain printable text"),  # noqa: E501
+        ("a\u00e9", "the authorization token from X (<redacted, 2 characters>) holds a non-ASCII character: refused, it is not a legal header value. Fix: write the token as plain ASCII text"),  # noqa: E501
+    ],
+)  # fmt: skip
+def test_each_refused_token_reads_as_documented(raw: str, message: str) -> None:
+    from ecs_xrole.endpoint import check_token
+
+    with pytest.raises(TokenError) as info:
+        check_token(raw, origin="X")
+    assert str(info.value) == message
+
+
+def test_the_missing_token_messages_read_as_documented() -> None:
+    with pytest.raises(TokenError) as info:
+        Endpoint("http://127.0.0.1:9/c", auth="token").authorization()
+    assert str(info.value) == (
+        "Endpoint(auth='token') for http://127.0.0.1:9/c holds no token. Fix: build the "
+        f"endpoint with token=... or set {TOKEN}"
+    )
+    with pytest.raises(TokenError) as info:
+        Endpoint("http://127.0.0.1:9/c", auth="token_file").authorization()
+    assert str(info.value) == (
+        "Endpoint(auth='token_file') for http://127.0.0.1:9/c names no token file. Fix: build "
+        f"the endpoint with token_file=... or set {TOKEN_FILE}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://u:p@127.0.0.1:9/v2/credentials/abcdefgh?x=1#f", "http://<redacted>@127.0.0.1:9/v2/credentials/abcd...?..."),
+        ("http://h/v2/credentials/abcd", "http://h/v2/credentials/..."),
+        ("http://h/v2/credentials/abcde", "http://h/v2/credentials/abcd..."),
+        ("http://h/c#frag", "http://h/c#..."),
+        ("http://h/c", "http://h/c"),
+        ("/v2/credentials/abcdefgh", "/v2/credentials/abcd..."),
+    ],
+)  # fmt: skip
+def test_shown_url_hides_the_credentials_id_query_and_userinfo(url: str, shown: str) -> None:
+    from ecs_xrole.endpoint import credentials_id, shown_url
+
+    assert shown_url(url) == shown
+    if "/credentials/" in url:
+        assert credentials_id(url) == url.split("/credentials/")[1].split("?")[0]
+    else:
+        assert credentials_id(url) is None

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (the messages are quoted whole, one per line)
 """ecs_xrole.validate: every value STS or the config file would refuse is refused first, typed.
 
 Each case is a value a user could pass; the assertion is what the user relies on: the library's
@@ -8,6 +9,7 @@ own :class:`InvalidInputError` (never a bare ``ValueError``, ``IndexError`` or
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -374,3 +376,63 @@ def test_profile_names_that_read_back(value: str) -> None:
 )
 def test_profile_names_that_would_break_the_file(value: object, says: str) -> None:
     assert says in str(refused(check_profile_name, value))
+
+
+# ------------------------------------------------------------------------------------------
+# The whole message: what a user reads (and docs/troubleshooting.md quotes), word for word
+
+_FORM = "arn:aws:iam::<12-digit account>:role/<name> (or role/<path>/<name>)"
+_PROFILE_FIX = "Fix: use letters, digits and -_. such as 'cross-account'"
+_LONG_ARN = ROLE[:-4] + "a" * 2100
+_DEEP_ARN = "arn:aws:iam::123456789012:role/" + "p/" * 260 + "d"
+
+
+@pytest.mark.parametrize(
+    ("call", "value", "message"),
+    [
+        (parse_role_arn, 123, f"role_arn 123 is not valid: a role ARN must be a string. Fix: pass {_FORM}"),
+        (parse_role_arn, " " + ROLE, f"role_arn ' {ROLE}' is not valid: it has leading or trailing white space. Fix: remove the white space"),
+        (parse_role_arn, _LONG_ARN, f"role_arn '{_LONG_ARN[:80]}...' is not valid: it is longer than 2048 characters. Fix: pass {_FORM}"),
+        (parse_role_arn, "arn:aws:iam::123456789012:user/bob", f"role_arn 'arn:aws:iam::123456789012:user/bob' is not valid: it is not an IAM role ARN (this is a user ARN; AssumeRole needs a role). Fix: pass {_FORM}"),
+        (parse_role_arn, "arn:aws:sts::123456789012:assumed-role/r/s", f"role_arn 'arn:aws:sts::123456789012:assumed-role/r/s' is not valid: it is not an IAM role ARN (this is an assumed-role session ARN; name the role itself). Fix: pass {_FORM}"),
+        (parse_role_arn, "arn:aws:sts::123456789012:role/d", f"role_arn 'arn:aws:sts::123456789012:role/d' is not valid: it is not an IAM role ARN (role ARNs use the iam service, not sts). Fix: pass {_FORM}"),
+        (parse_role_arn, "nonsense", f"role_arn 'nonsense' is not valid: it is not an IAM role ARN. Fix: pass {_FORM}"),
+        (parse_role_arn, "arn:aws-moon:iam::123456789012:role/d", "role_arn 'arn:aws-moon:iam::123456789012:role/d' is not valid: unknown partition 'aws-moon'. Fix: use one of aws, aws-cn, aws-eusc, aws-iso, aws-iso-b, aws-iso-e, aws-iso-f, aws-us-gov"),
+        (parse_role_arn, "arn:aws:iam::12345:role/d", "role_arn 'arn:aws:iam::12345:role/d' is not valid: the account ID '12345' is not 12 digits. Fix: copy the ARN from the IAM console or `aws iam get-role`"),
+        (parse_role_arn, _DEEP_ARN, f"role_arn '{_DEEP_ARN}' is not valid: the role path is longer than 512 characters. Fix: pass {_FORM}"),
+        (parse_role_arn, "arn:aws:iam::123456789012:role/da$h", f"role_arn 'arn:aws:iam::123456789012:role/da$h' is not valid: the role name 'da$h' must be 1-64 characters of letters, digits and +=,.@_-. Fix: pass {_FORM}"),
+        (check_session_name, "a", "role_session_name 'a' is not valid: a role session name is 2-64 characters of letters, digits and +=,.@_-. Fix: pick a name such as 'billing-worker' or leave it out to use the ECS task ID"),
+        (check_external_id, "a", "external_id 'a' is not valid: an external ID is 2-1224 characters of letters, digits and +=,.@:/_-. Fix: use the exact external ID named in the destination role's trust policy"),
+        (check_external_id, "x" * 100 + " ", f"external_id '{'x' * 80}...' is not valid: an external ID is 2-1224 characters of letters, digits and +=,.@:/_-. Fix: use the exact external ID named in the destination role's trust policy"),
+        (duration_seconds, 1200.0, "duration_seconds 1200.0 is not valid: expected whole seconds or a timedelta. Fix: pass e.g. 3600"),
+        (duration_seconds, "1h", "duration_seconds '1h' is not valid: expected a whole number of seconds (900-3600); units such as '1h' are not read. Fix: pass e.g. 3600 for one hour"),
+        (duration_seconds, timedelta(seconds=1200.5), "duration_seconds datetime.timedelta(seconds=1200, microseconds=500000) is not valid: it is not a whole number of seconds. Fix: round it to seconds"),
+        (duration_seconds, 899, "duration_seconds 899 is not valid: STS's minimum is 900 seconds. Fix: pass 900 or more"),
+        (duration_seconds, 3601, "duration_seconds 3601 is not valid: it exceeds the 1 hour session limit for roles assumed by role chaining: the ECS task role is itself an assumed role, so STS refuses DurationSeconds above 3600. Fix: pass 3600 or less; ecs-xrole refreshes the session before it expires, so a longer duration is not needed"),
+        (policy_json, "{x", "policy '{x' is not valid: it is not JSON (Expecting property name enclosed in double quotes: line 1 column 2 (char 1)). Fix: pass a dict or a JSON policy document"),
+        (policy_json, "{" + "x" * 100, f"policy '{{{'x' * 79}...' is not valid: it is not JSON (Expecting property name enclosed in double quotes: line 1 column 2 (char 1)). Fix: pass a dict or a JSON policy document"),
+        (policy_json, "[1]", "policy '[1]' is not valid: a policy document is a JSON object. Fix: pass a dict"),
+        (policy_json, 42, "policy 'int' is not valid: expected a dict or a JSON string. Fix: pass a dict"),
+        (policy_json, {"Sid": "x" * 2048}, "policy '<2058 characters>' is not valid: STS accepts at most 2048 characters of session policy. Fix: shorten the policy, or use managed policies through policy_arns"),
+        (policy_json, '{"Sid": "\u0100"}', 'policy \'{"Sid": "\u0100"}\' is not valid: it holds characters STS refuses (outside tab, newline and U+0020-U+00FF). Fix: remove them or escape them as \\uXXXX in the JSON'),
+        (check_policy_arns, POLICY_ARN, f"policy_arns '{POLICY_ARN}' is not valid: expected a list of policy ARNs. Fix: pass ['arn:aws:iam::aws:policy/...']"),
+        (check_policy_arns, ["nope"], "policy_arns 'nope' is not valid: it is not an IAM policy ARN. Fix: pass arn:aws:iam::<account>:policy/<name>"),
+        (check_policy_arns, [POLICY_ARN] * 11, "policy_arns '<11 ARNs>' is not valid: STS accepts at most 10 managed session policies. Fix: combine policies"),
+        (check_tags, [("a", "b")], "tags [('a', 'b')] is not valid: expected a mapping of tag keys to values. Fix: pass {'team': 'billing'}"),
+        (check_tags, {f"k{i}": "v" for i in range(51)}, "tags '<51 tags>' is not valid: STS accepts at most 50 session tags. Fix: pass fewer tags"),
+        (check_tags, {"a!": "v"}, "tags 'a!' is not valid: a tag key is 1-128 letters, digits, spaces or _.:/=+-@. Fix: rename the key"),
+        (check_tags, {"a": "v#"}, "tags 'v#' is not valid: the value of tag 'a' must be 0-256 letters, digits, spaces or _.:/=+-@. Fix: change the value"),
+        (check_source_identity, "aws:me", "source_identity 'aws:me' is not valid: a source identity is 2-64 characters of letters, digits and +=,.@_-. Fix: pass e.g. a user name"),
+        (check_region, "us-east", "region_name 'us-east' is not valid: it is not an AWS region name. Fix: pass e.g. 'us-east-1'"),
+        (check_profile_name, "", f"profile '' is not valid: a profile name must be a non-empty string. {_PROFILE_FIX}"),
+        (check_profile_name, "a[b", f"profile 'a[b' is not valid: it holds '[' or ']', which would break the section header. {_PROFILE_FIX}"),
+        (check_profile_name, "a\x7fb", f"profile 'a\\x7fb' is not valid: it holds a control character (such as a newline). {_PROFILE_FIX}"),
+        (check_profile_name, " a", f"profile ' a' is not valid: it has leading or trailing white space. {_PROFILE_FIX}"),
+        (check_profile_name, "#a", f"profile '#a' is not valid: it starts with a comment character. {_PROFILE_FIX}"),
+        (check_profile_name, "p" * 129, f"profile '{'p' * 129}' is not valid: it is longer than 128 characters. {_PROFILE_FIX}"),
+    ],
+)  # fmt: skip
+def test_each_refusal_reads_as_documented(call: Any, value: object, message: str) -> None:
+    error = refused(call, value)
+    assert str(error) == message
+    assert error.name == message.split(" ", 1)[0]  # the default input name
