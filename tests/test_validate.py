@@ -436,3 +436,40 @@ def test_each_refusal_reads_as_documented(call: Any, value: object, message: str
     error = refused(call, value)
     assert str(error) == message
     assert error.name == message.split(" ", 1)[0]  # the default input name
+
+
+# ------------------------------------------------------------------------------------------
+# Boundaries of what a message quotes
+
+
+def test_an_arn_of_exactly_2048_characters_is_judged_by_its_parts() -> None:
+    arn = "arn:aws:iam::123456789012:role/" + "a" * (2048 - 31)
+    assert len(arn) == 2048
+    assert "the role name" in str(refused(parse_role_arn, arn))  # not "longer than 2048"
+
+
+def test_a_two_character_text_is_already_a_session_name() -> None:
+    assert safe_session_name("ab") == "ab"
+    assert safe_session_name("a b") == "a-b"
+
+
+@pytest.mark.parametrize(("length", "shown"), [(80, 80), (81, 80)])
+def test_bad_json_is_quoted_up_to_80_characters(length: int, shown: int) -> None:
+    text = "{" + "x" * (length - 1)
+    error = refused(policy_json, text)
+    assert error.value == text[:shown] + ("..." if length > 80 else "")
+
+
+def test_a_long_policy_that_is_not_an_object_or_has_bad_characters_is_quoted_in_part() -> None:
+    array = "[" + ", ".join(["1"] * 60) + "]"
+    assert refused(policy_json, array).value == array[:80]
+    wide = '{"Sid": "' + "x" * 100 + '\u0100"}'
+    assert refused(policy_json, wide).value == wide[:80]
+
+
+@pytest.mark.parametrize(("length", "ellipsis"), [(80, False), (81, True)])
+def test_a_bad_external_id_is_quoted_up_to_80_characters(length: int, ellipsis: bool) -> None:
+    value = " " + "x" * (length - 1)
+    error = refused(check_external_id, value)
+    assert error.value == (value[:80] + "..." if ellipsis else value)
+    assert refused(check_external_id, None).value is None
