@@ -308,7 +308,7 @@ def test_access_denied_fix_names_both_accounts_and_the_external_id_condition() -
         text = str(info.value)
         assert "111122223333" in text
         assert "555566667777" in text
-        assert ("sts:ExternalId" in text) is says_condition
+        assert ("with the sts:ExternalId condition" in text) is says_condition
         assert info.value.code == "AccessDenied"
 
 
