@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -554,3 +556,64 @@ def test_shown_url_hides_the_credentials_id_query_and_userinfo(url: str, shown: 
         assert credentials_id(url) == url.split("/credentials/")[1].split("?")[0]
     else:
         assert credentials_id(url) is None
+
+
+# -- which variable an error names; PID 1's file; what a token file is -----------------------
+
+
+def test_a_refused_variable_is_the_one_named() -> None:
+    with pytest.raises(EndpointNotAllowedError) as info:
+        detect_endpoint({FULL_URI: "http://10.0.0.1/c"})
+    assert info.value.name == FULL_URI
+    with pytest.raises(EndpointNotAllowedError) as info:
+        detect_endpoint({RELATIVE_URI: "/v2/credentials/a b"})
+    assert info.value.name == RELATIVE_URI
+    with pytest.raises(EndpointNotAllowedError) as info:
+        detect_endpoint({RELATIVE_URI: "v2/credentials/abcdefgh"})
+    assert str(info.value) == (
+        f"{RELATIVE_URI} 'v2/credentials/abcd...' is not valid: a relative URI must start with "
+        "'/' (it is appended to http://169.254.170.2). Fix: set it to the path the ECS agent "
+        "gave, such as /v2/credentials/<id>"
+    )
+
+
+def test_pid1_environ_with_odd_entries_and_bytes_is_read_leniently(tmp_path: Path) -> None:
+    path = tmp_path / "environ"
+    path.write_bytes(
+        b"\0".join(
+            [
+                b"=no-name",
+                b"no-equals-sign",
+                b"HOME=/r\xffoot",
+                f"{RELATIVE_URI}=/v2/credentials/abc".encode(),
+                b"",
+            ]
+        )
+    )
+    ep = detect_endpoint({}, read_pid1=True, pid1_environ_path=str(path))
+    assert ep.url == "http://169.254.170.2/v2/credentials/abc"
+    assert ep.source == "pid1"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_token_file_that_is_not_a_regular_file_is_named_by_its_kind(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    sock_path = tmp_path / "sock"
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(sock_path))
+    try:
+        for path, kind in ((fifo, "a FIFO (named pipe)"), ("/dev/null", "a character device")):
+            ep = Endpoint("http://127.0.0.1:9/", auth="token_file", token_file=str(path))
+            with pytest.raises(TokenError) as info:
+                ep.authorization()
+            assert str(info.value).startswith(
+                f"the authorization token file {str(path)!r} ({TOKEN_FILE}) is {kind}, not a "
+                "regular file: refused without reading it (it could block or never end). Fix: "
+                f"point {TOKEN_FILE} at the token file itself"
+            )
+        ep = Endpoint("http://127.0.0.1:9/", auth="token_file", token_file=str(sock_path))
+        with pytest.raises(TokenError, match=r"cannot read|is a socket"):
+            ep.authorization()
+    finally:
+        sock.close()

@@ -58,7 +58,10 @@ def main(argv: list[str]) -> int:
                 if status in ("survived", "no tests"):
                     survivors.append(name)
         checked = counts["killed"] + counts["survived"] + counts["no tests"] + counts["other"]
-        rate = f"{100 * counts['killed'] / checked:.1f}%" if checked else "-"
+        if not checked:
+            print(f"{module + '.py':<12}{len(codes):>8}  (not run)")
+            continue
+        rate = f"{100 * counts['killed'] / checked:.1f}%"
         print(f"{module + '.py':<12}{len(codes):>8}{counts['equivalent']:>7}{counts['killed']:>8}"
               f"{counts['survived']:>9}{counts['no tests']:>9}{counts['not checked']:>10}"
               f"{rate:>11}")  # fmt: skip
