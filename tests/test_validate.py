@@ -351,7 +351,9 @@ def test_not_region_names(value: object) -> None:
 # Profile names
 
 
-@pytest.mark.parametrize("value", ["cross-account", "default", "a", "my app", "x#y", "p" * 128])
+@pytest.mark.parametrize(
+    "value", ["cross-account", "default", "a", "my app", "x#y", "p" * 128, "Xbox", "X"]
+)
 def test_profile_names_that_read_back(value: str) -> None:
     assert check_profile_name(value) == value
 
@@ -473,3 +475,10 @@ def test_a_bad_external_id_is_quoted_up_to_80_characters(length: int, ellipsis: 
     error = refused(check_external_id, value)
     assert error.value == (value[:80] + "..." if ellipsis else value)
     assert refused(check_external_id, None).value is None
+
+
+def test_the_length_limits_are_stss_exactly() -> None:
+    arn = "arn:aws:iam::123456789012:role/" + "a" * (2049 - 31)
+    assert "longer than 2048 characters" in str(refused(parse_role_arn, arn))
+    deep = "arn:aws:iam::123456789012:role/" + "p" * 511 + "/d"  # a path of 513 characters
+    assert "the role path is longer than 512 characters" in str(refused(parse_role_arn, deep))
