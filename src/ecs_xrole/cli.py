@@ -661,7 +661,7 @@ def _add_whoami(subparsers: Any) -> None:
     parser.set_defaults(func=_run_whoami)
 
 
-def _role_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+def role_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """The AssumeRole options given on the command line, validated under their option names."""
     kwargs: dict[str, Any] = {}
     if args.external_id is not None:
@@ -722,7 +722,7 @@ def _identity_with(credentials: Any, region: str | None) -> dict[str, str]:
 
 
 def _run_whoami(args: argparse.Namespace) -> int:
-    kwargs = _role_kwargs(args)
+    kwargs = role_kwargs(args)
     role_arn: str | None = None
     if args.profile is not None:
         extra = sorted(kwargs.keys() - {"region_name"})
@@ -962,7 +962,7 @@ def _iso_utc(moment: datetime) -> str:
 
 def _run_credential_process(args: argparse.Namespace) -> int:
     role_arn = parse_role_arn(args.role_arn, name="--role-arn").arn
-    kwargs = _role_kwargs(args)
+    kwargs = role_kwargs(args)
 
     import json
 

@@ -23,13 +23,10 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .cli import role_kwargs as assume_kwargs
 from .endpoint import FULL_URI, RELATIVE_URI, TOKEN, TOKEN_FILE
 from .errors import EndpointError, Error, InvalidInputError
 from .validate import (
-    check_external_id,
-    check_region,
-    check_session_name,
-    duration_seconds,
     parse_role_arn,
 )
 
@@ -117,24 +114,6 @@ def add_assume_options(
     parser.add_argument(
         "-v", "--verbose", action="count", default=argparse.SUPPRESS, help="log more to stderr"
     )
-
-
-def assume_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """The AssumeRole options given on the command line, validated under their names."""
-    kwargs: dict[str, Any] = {}
-    if args.external_id is not None:
-        kwargs["external_id"] = check_external_id(args.external_id, name="--external-id")
-    if args.role_session_name is not None:
-        kwargs["role_session_name"] = check_session_name(
-            args.role_session_name, name="--role-session-name"
-        )
-    if args.duration_seconds is not None:
-        kwargs["duration_seconds"] = duration_seconds(
-            args.duration_seconds, name="--duration-seconds"
-        )
-    if args.region is not None:
-        kwargs["region_name"] = check_region(args.region, name="--region")
-    return kwargs
 
 
 def profile_kwargs(profile: Profile) -> dict[str, Any]:

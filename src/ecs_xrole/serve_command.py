@@ -18,13 +18,13 @@ import stat
 import sys
 from typing import Any
 
+from .cli import role_kwargs as assume_kwargs
 from .endpoint import FULL_URI, TOKEN_FILE, check_token
 from .errors import InvalidInputError, TokenError
 from .exec_command import (
     EXIT_FAILED,
     EXIT_OK,
     add_assume_options,
-    assume_kwargs,
     load_role,
     new_token,
     profile_kwargs,
