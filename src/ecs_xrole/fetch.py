@@ -226,14 +226,9 @@ class _WatchedHTTPConnection(HTTPConnection):
         return super().getresponse(*args, **kwargs)
 
 
-class _WatchedHTTPSConnection(HTTPSConnection):
-    def connect(self) -> None:
-        _watch(self)
-        super().connect()
-
-    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
-        _watch(self)
-        return super().getresponse(*args, **kwargs)
+class _WatchedHTTPSConnection(_WatchedHTTPConnection, HTTPSConnection):
+    # The watched connect()/getresponse() above, calling on into HTTPSConnection's (TLS).
+    pass
 
 
 class _HTTPPool(HTTPConnectionPool):
