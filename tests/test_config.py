@@ -22,6 +22,7 @@ from ecs_xrole.config import (
     MANAGED_KEYS,
     Profile,
     config_path,
+    default_command,
     merge,
     read_profile,
     section_header,
@@ -964,3 +965,92 @@ def test_a_write_removes_only_its_own_left_over_temporary_files(cfg: Path) -> No
     write_profiles([Profile("x", DEST)], path=str(cfg))
     assert not ours.exists()
     assert all(path.read_text() == "keep me\n" for path in kept)
+
+
+# -- default_command: what a credential_process line runs ---------------------------------------
+
+
+def _executable(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\n", encoding="utf-8")
+    path.chmod(0o755)
+    return path
+
+
+def test_default_command_is_the_running_console_script(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script = _executable(tmp_path / "bin" / "ecs-xrole")
+    monkeypatch.chdir(tmp_path)
+    # A relative argv[0] is made absolute: the line runs from whatever directory the SDK is in.
+    assert default_command("bin/ecs-xrole") == (str(script),)
+
+
+@pytest.mark.parametrize("argv0", ["", "bin/ecs-xrole-old", "bin/not-a-file/ecs-xrole"])
+def test_default_command_ignores_an_argv0_that_is_not_the_script(
+    argv0: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _executable(tmp_path / "bin" / "ecs-xrole-old")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setattr(sys, "executable", "/opt/py/bin/python3")
+    assert default_command(argv0) == ("/opt/py/bin/python3", "-m", "ecs_xrole")
+
+
+def test_default_command_takes_the_script_beside_the_interpreter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    python = _executable(tmp_path / "venv" / "bin" / "python3")
+    script = _executable(tmp_path / "venv" / "bin" / "ecs-xrole")
+    monkeypatch.setenv("PATH", os.pathsep.join([str(tmp_path / "venv" / "bin")]))
+    monkeypatch.setattr(sys, "executable", str(python))
+    assert default_command("/usr/bin/python3") == (str(script),)
+
+
+def test_default_command_refuses_a_script_of_another_installation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    python = _executable(tmp_path / "venv" / "bin" / "python3")
+    _executable(tmp_path / "elsewhere" / "ecs-xrole")
+    monkeypatch.setenv("PATH", str(tmp_path / "elsewhere"))
+    monkeypatch.setattr(sys, "executable", str(python))
+    assert default_command("python3") == (str(python), "-m", "ecs_xrole")
+
+
+def test_default_command_without_sys_executable_finds_python3_on_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first executable python3 on PATH: a directory, or a file that cannot run, is passed over.
+    (tmp_path / "a" / "python3").mkdir(parents=True)
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "python3").write_text("", encoding="utf-8")
+    python = _executable(tmp_path / "c" / "python3")
+    _executable(tmp_path / "d" / "python3")
+    path = [str(tmp_path / d) for d in "abcd"]
+    monkeypatch.setenv("PATH", os.pathsep.join(path))
+    monkeypatch.setattr(sys, "executable", "")
+    assert default_command("") == (str(python), "-m", "ecs_xrole")
+    # Nothing found at all: plain python3, left to PATH when the line runs.
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert default_command("") == ("python3", "-m", "ecs_xrole")
+
+
+def test_default_command_empty_path_entry_is_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    python = _executable(tmp_path / "python3")
+    script = _executable(tmp_path / "ecs-xrole")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", os.pathsep + str(tmp_path / "empty"))
+    monkeypatch.setattr(sys, "executable", str(python))
+    assert default_command("python3") == (str(script),)
+
+
+def test_default_command_with_path_unset_uses_the_default_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    python = _executable(tmp_path / "python3")
+    monkeypatch.delenv("PATH", raising=False)
+    monkeypatch.setattr(os, "defpath", str(tmp_path))
+    monkeypatch.setattr(sys, "executable", "")
+    assert default_command("") == (str(python), "-m", "ecs_xrole")
