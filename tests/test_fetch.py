@@ -678,3 +678,104 @@ def test_the_answer_lists_the_fields_it_has_when_one_is_missing() -> None:
     assert "lacks AccessKeyId, SecretAccessKey (it has: RoleArn, Token)" in str(info.value)
     with pytest.raises(EndpointResponseError, match=r"\(it has: nothing\)"):
         parse({})
+
+
+# -- what each refusal says (whole messages: a user acts on the fix) -------------------------
+
+_NO_TASK_ROLE = (
+    "the task may have no task role (set taskRoleArn in the task definition), or the "
+    "credentials ID in the URL is stale (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI copied from "
+    "another task or an earlier run): use the value from this task's own environment"
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "said", "what", "fix"),
+    [
+        (400, '{"code": "InvalidIdInRequest", "message": "Credentials not found"}',
+         "HTTP 400 InvalidIdInRequest: Credentials not found", "has no credentials for us",
+         _NO_TASK_ROLE),
+        (404, '{"Code": "NoIdInRequest"}', "HTTP 404 NoIdInRequest", "has no credentials for us",
+         _NO_TASK_ROLE),
+        (410, '{"code": "InvalidIdInRequest"}', "HTTP 410 InvalidIdInRequest",
+         "has no credentials for us", _NO_TASK_ROLE),
+        (300, "", "HTTP 300", "answered a redirect",
+         "redirects are not followed (they could lead elsewhere): use the final URL"),
+        (399, "moved", "HTTP 399: moved", "answered a redirect",
+         "redirects are not followed (they could lead elsewhere): use the final URL"),
+        (404, "no such path", "HTTP 404: no such path", "does not know this path",
+         "check the URL variable: the ECS agent serves /v2/credentials/<id>"),
+        (405, '{"message": "GET only"}', "HTTP 405: GET only", "refused the request",
+         "check the endpoint URL and the agent's logs"),
+        (418, "", "HTTP 418", "refused the request", "check the endpoint URL and the agent's logs"),
+    ],
+)  # fmt: skip
+def test_each_refusal_says_what_the_endpoint_answered_and_the_fix(
+    server: EndpointServer, endpoint: Endpoint, status: int, body: str, said: str, what: str,
+    fix: str,
+) -> None:  # fmt: skip
+    server.queue(("status", status, body, {}))
+    with pytest.raises(EndpointRequestError) as info:
+        fetch_credentials(endpoint)
+    url = shown_url(endpoint.url)
+    assert info.value.what == f"the container credentials endpoint {url} {what} ({said})"
+    assert info.value.fix == fix
+    parsed = json.loads(body) if body.startswith("{") else {}
+    assert (info.value.status, info.value.attempts, info.value.url) == (status, 1, url)
+    assert info.value.code == (parsed.get("code") or parsed.get("Code"))
+    assert info.value.endpoint_message == (parsed.get("message") if parsed else body or None)
+    assert server.requests == 1  # refusals are final: no retry
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_refused_token_file_names_the_file_and_the_rotation(
+    server: EndpointServer, tmp_path: Path, status: int
+) -> None:
+    endpoint = detect_endpoint(server.environ(token_file=str(tmp_path / "token")))
+    server.queue(("status", status, '{"code": "AccessDenied", "message": "no"}', {}))
+    with pytest.raises(EndpointRequestError) as info:
+        fetch_credentials(endpoint)
+    url = shown_url(endpoint.url)
+    assert info.value.what == (
+        f"the container credentials endpoint {url} refused the authorization "
+        f"(HTTP {status} AccessDenied: no)"
+    )
+    assert info.value.fix == (
+        f"the token read from {str(tmp_path / 'token')!r} (AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE)"
+        " was rejected: check the variable names the token file the endpoint's agent writes (EKS"
+        " Pod Identity rotates it; ecs-xrole re-reads it on every request)"
+    )
+
+
+def test_a_refused_token_variable_suggests_the_token_file(
+    server: EndpointServer, endpoint: Endpoint
+) -> None:
+    assert endpoint.auth == "token"
+    server.queue(("status", 403, "", {}))
+    with pytest.raises(EndpointRequestError) as info:
+        fetch_credentials(endpoint)
+    url = shown_url(endpoint.url)
+    assert info.value.what == (
+        f"the container credentials endpoint {url} refused the authorization (HTTP 403)"
+    )
+    assert info.value.fix == (
+        "the token in AWS_CONTAINER_AUTHORIZATION_TOKEN was rejected: it is wrong or was "
+        "rotated; prefer AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE so a rotated token is picked up"
+    )
+
+
+def test_an_endpoint_that_wants_a_token_we_do_not_have_says_which_variables() -> None:
+    with EndpointServer(known_credentials()) as open_server:
+        endpoint = detect_endpoint(open_server.environ())
+        assert endpoint.auth == "none"
+        open_server.queue(("status", 401, "", {}))
+        with pytest.raises(EndpointRequestError) as info:
+            fetch_credentials(endpoint)
+    assert info.value.fix == (
+        "the endpoint wants an Authorization header: set AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE "
+        "or AWS_CONTAINER_AUTHORIZATION_TOKEN"
+    )
+    assert info.value.what == (
+        f"the container credentials endpoint {shown_url(endpoint.url)} refused the "
+        "authorization (HTTP 401)"
+    )

@@ -6,8 +6,10 @@ exact and instant; a few use the real refresher thread with lifetimes of a few s
 
 from __future__ import annotations
 
+import heapq
 import logging
 import os
+import random
 import secrets
 import signal
 import threading
@@ -17,6 +19,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from ecs_xrole import refresh
 from ecs_xrole.credentials import TemporaryCredentials
 from ecs_xrole.errors import CredentialsUnavailableError, EndpointRequestError
 from ecs_xrole.refresh import RefreshingCredentials, Scheduler, refresh_windows
@@ -460,3 +463,275 @@ def test_a_stopped_scheduler_stays_stopped() -> None:
     assert not scheduler.thread_alive
     assert source.calls == 1
     scheduler.stop()  # idempotent
+
+
+# -- what a caller is told, and the refresher's bookkeeping -----------------------------------
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat()
+
+
+def test_a_failed_mandatory_refresh_says_what_failed_since_when_and_until_when() -> None:
+    clock, source, scheduler, creds = make(lifetime=900)
+    creds.get_frozen_credentials()
+    source.fail = endpoint_down()
+    clock.now = creds.scheduled_at or clock.now
+    started = clock()
+    assert scheduler.run_pending() == 1  # the streak starts in the background
+    clock.now = START + 900 - 30  # inside the mandatory margin, not yet expired
+    with pytest.raises(CredentialsUnavailableError) as info:
+        creds.get_frozen_credentials()
+    assert info.value.what == (
+        f"test credentials: could not refresh credentials (failing since {_iso(started)}); "
+        f"the credentials in hand expire soon at {_iso(START + 900)}. Last error: "
+        "GET http://127.0.0.1:1/creds failed: connection refused"
+    )
+    assert info.value.fix == "start the endpoint"  # the cause's own fix
+    assert info.value.failing_since == datetime.fromtimestamp(started, timezone.utc)
+    assert info.value.expires_at == datetime.fromtimestamp(START + 900, timezone.utc)
+    assert info.value.__cause__ is source.fail
+    # Callers within the retry interval get the same account without a new attempt.
+    calls = source.calls
+    with pytest.raises(CredentialsUnavailableError) as again:
+        creds.get_frozen_credentials()
+    assert again.value.what == info.value.what
+    assert source.calls == calls
+
+
+def test_credentials_past_their_expiry_are_said_to_have_expired() -> None:
+    clock, source, _, creds = make(lifetime=900)
+    creds.get_frozen_credentials()
+    source.fail = CredentialsUnavailableError("the source is gone")  # an error with no fix
+    clock.now = START + 900  # the very second they expire
+    with pytest.raises(CredentialsUnavailableError) as info:
+        creds.get_frozen_credentials()
+    assert info.value.what == (
+        f"test credentials: could not refresh credentials (failing since {_iso(clock())}); "
+        f"the credentials in hand have expired at {_iso(START + 900)}. Last error: "
+        "the source is gone"
+    )
+    assert info.value.fix == "check the credentials source and retry"
+
+
+def test_repr_says_whether_and_when_the_credentials_expire() -> None:
+    clock, _, _, creds = make(lifetime=900)
+    assert repr(creds) == "<RefreshingCredentials test credentials: not loaded>"
+    creds.get_frozen_credentials()
+    expires = datetime.fromtimestamp(START + 900, timezone.utc)
+    assert repr(creds) == f"<RefreshingCredentials test credentials: expires {expires}>"
+    forever = RefreshingCredentials(
+        lambda: TemporaryCredentials("AKIAFOREVER", "s" * 40, None, None),
+        method="test",
+        description="long-term keys",
+        clock=clock,
+        scheduler=Scheduler(clock=clock, start_thread=False),
+    )
+    forever.get_frozen_credentials()
+    assert repr(forever) == "<RefreshingCredentials long-term keys: no expiry>"
+    assert forever.expiry is None
+    assert forever.scheduled_at is None  # nothing to refresh, nothing planned
+
+
+def test_the_first_background_failure_warns_and_later_ones_log_their_count(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock, source, scheduler, creds = make(lifetime=3600)
+    creds.get_frozen_credentials()
+    source.fail = endpoint_down()
+    caplog.set_level(logging.DEBUG, logger="ecs_xrole.refresh")
+    first_failure = creds.scheduled_at
+    for _ in range(3):
+        _fail_in_background(clock, scheduler, creds)
+    records = [(r.levelno, r.getMessage()) for r in caplog.records]
+    assert records[0] == (
+        logging.WARNING,
+        "test credentials: refresh failed (GET http://127.0.0.1:1/creds failed: connection "
+        "refused. Fix: start the endpoint); still serving the current credentials, valid until "
+        f"{datetime.fromtimestamp(START + 3600, timezone.utc)}; retrying with backoff",
+    )
+    assert records[1:] == [
+        (logging.DEBUG, f"test credentials: refresh attempt {n} failed: {source.fail}")
+        for n in (2, 3)
+    ]
+    caplog.clear()
+    source.fail = None
+    _fail_in_background(clock, scheduler, creds)
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (
+            logging.WARNING,
+            "test credentials: refreshed again after failing since "
+            f"{datetime.fromtimestamp(first_failure or 0, timezone.utc)}",
+        )
+    ]
+
+
+def test_backoff_doubles_per_failure_up_to_five_minutes() -> None:
+    class Top(random.Random):
+        def uniform(self, a: float, b: float) -> float:
+            return b  # no jitter: the plain schedule
+
+    clock = FakeClock()
+    scheduler = Scheduler(clock=clock, start_thread=False)
+    source = Source(clock, lifetime=6 * 3600)
+    creds = RefreshingCredentials(
+        source, method="test", description="t", clock=clock, scheduler=scheduler, rng=Top()
+    )
+    creds.get_frozen_credentials()
+    source.fail = endpoint_down()
+    delays = [_fail_in_background(clock, scheduler, creds) for _ in range(12)]
+    assert delays == [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 300.0, 300.0, 300.0]
+
+
+def test_backoff_jitter_draws_between_half_and_all_of_the_step() -> None:
+    drawn: list[tuple[float, float]] = []
+
+    class Recording(random.Random):
+        def uniform(self, a: float, b: float) -> float:
+            drawn.append((a, b))
+            return a
+
+    clock = FakeClock()
+    scheduler = Scheduler(clock=clock, start_thread=False)
+    source = Source(clock, lifetime=6 * 3600)
+    creds = RefreshingCredentials(
+        source, method="test", description="t", clock=clock, scheduler=scheduler,
+        rng=Recording(),
+    )  # fmt: skip
+    creds.get_frozen_credentials()
+    source.fail = endpoint_down()
+    drawn.clear()
+    assert _fail_in_background(clock, scheduler, creds) == 0.5  # half of the first 1-second step
+    assert drawn == [(0.5, 1.0)]
+
+
+def test_a_nudge_plans_an_unplanned_refresh_and_leaves_a_planned_one() -> None:
+    clock, source, scheduler, creds = make(lifetime=900)
+    creds.get_frozen_credentials()
+    planned = creds.scheduled_at
+    scheduler.nudge(creds, clock())  # planned, no thread to lose: nothing changes
+    assert creds.scheduled_at == planned
+    assert scheduler.queued == 1
+    clock.now = planned or clock.now
+    scheduler._claim(heapq.heappop(scheduler._heap))  # handed out, as to a worker lost in a fork
+    assert creds.scheduled_at is None
+    scheduler.nudge(creds, clock())
+    assert creds.scheduled_at == clock()
+    assert scheduler.run_pending() == 1
+    assert source.calls == 2
+
+
+def test_a_nudge_restarts_a_planning_thread_that_is_not_running() -> None:
+    scheduler = Scheduler()
+    source = Source(time.time, lifetime=900)
+    creds = RefreshingCredentials(source, method="test", description="n", scheduler=scheduler)
+    try:
+        creds.get_frozen_credentials()
+        planned = creds.scheduled_at
+        lost = scheduler._thread
+        assert lost is not None
+        assert lost.is_alive()
+        scheduler._thread = None  # as in a forked child: planned, but no thread here
+        scheduler.nudge(creds, time.time())
+        assert scheduler.thread_alive
+        assert scheduler._thread is not lost
+        # The new thread took the refresh planned for now, found it not yet due and replanned it.
+        deadline = time.monotonic() + 5
+        while creds.scheduled_at != planned and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert creds.scheduled_at == planned
+        assert source.calls == 1
+        scheduler._stopped = True  # the first thread, too, ends at stop
+        with scheduler._cond:
+            scheduler._cond.notify_all()
+    finally:
+        scheduler.stop()
+
+
+def test_stop_waits_for_the_planning_thread_and_returns_when_it_ends() -> None:
+    scheduler = Scheduler()
+    source = Source(time.time, lifetime=900)
+    creds = RefreshingCredentials(source, method="test", description="s", scheduler=scheduler)
+    creds.get_frozen_credentials()
+    thread = scheduler._thread
+    assert thread is not None
+    assert thread.is_alive()
+    scheduler.stop(timeout=5.0)
+    assert not thread.is_alive()  # stop returned after the thread ended, not before
+
+
+# -- after fork, tested in this process (the forked children above cannot report mutations) --
+
+
+def test_after_fork_the_plan_takes_back_refreshes_handed_to_lost_workers() -> None:
+    clock, source, scheduler, creds = make(lifetime=900)
+    creds.get_frozen_credentials()
+    clock.now = creds.scheduled_at or clock.now
+    with scheduler._cond:  # the planning thread hands the refresh to a worker...
+        claimed = scheduler._claim(heapq.heappop(scheduler._heap))
+        assert claimed is creds
+        scheduler._ready.append(creds)
+        scheduler._workers = scheduler._idle = 1
+    held = scheduler._cond  # ...and a thread that does not survive the fork holds the lock
+    held.acquire()
+    scheduler._after_fork()
+    assert scheduler._cond.acquire(timeout=1.0)  # the child has a lock of its own
+    scheduler._cond.release()
+    assert scheduler._work.acquire(timeout=1.0)
+    scheduler._work.release()
+    assert (scheduler._thread, scheduler._workers, scheduler._idle) == (None, 0, 0)
+    assert not scheduler._ready
+    assert creds.scheduled_at == clock()  # due at once in the child
+    assert scheduler.queued == 1
+    assert scheduler.run_pending() == 1
+    assert source.calls == 2
+    held.release()
+
+
+def test_after_fork_credentials_get_a_new_lock_and_new_jitter() -> None:
+    clock = FakeClock()
+    creds = RefreshingCredentials(
+        Source(clock), method="test", description="f", clock=clock,
+        scheduler=Scheduler(clock=clock, start_thread=False), rng=random.Random(7),
+    )  # fmt: skip
+    creds._lock.acquire()  # held by a parent thread that is not in the child
+    creds._after_fork()
+    assert creds._lock.acquire(timeout=1.0)
+    creds._lock.release()
+    assert creds._rng.random() != random.Random(7).random()  # reseeded, not the parent's draws
+    creds.force_refresh()  # and it refreshes
+
+
+def test_the_fork_hook_renews_the_default_scheduler_and_every_credentials(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _clock, _source, scheduler, creds = make(lifetime=900)
+    creds.get_frozen_credentials()
+    old_default_lock = threading.Lock()
+    old_default_lock.acquire()
+    monkeypatch.setattr(refresh, "_default_lock", old_default_lock)
+    monkeypatch.setattr(refresh, "_default", scheduler)
+    creds._lock.acquire()
+    scheduler._cond.acquire()
+    refresh._after_fork_in_child()
+    assert refresh._default_lock is not old_default_lock
+    assert refresh._default_lock.acquire(timeout=1.0)
+    refresh._default_lock.release()
+    assert scheduler._cond.acquire(timeout=1.0)
+    scheduler._cond.release()
+    assert creds._lock.acquire(timeout=1.0)
+    creds._lock.release()
+
+
+def test_at_exit_the_default_schedulers_threads_stop(monkeypatch: pytest.MonkeyPatch) -> None:
+    scheduler = Scheduler()
+    monkeypatch.setattr(refresh, "_default", scheduler)
+    creds = RefreshingCredentials(
+        Source(time.time), method="test", description="x", scheduler=scheduler
+    )
+    creds.get_frozen_credentials()
+    assert scheduler.thread_alive
+    refresh._stop_at_exit()
+    assert not scheduler.thread_alive
+    scheduler.schedule(creds, time.time())
+    assert not scheduler.thread_alive  # stopped for good: no refresh starts during shutdown
