@@ -17,9 +17,10 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from ecs_xrole import cli
-from ecs_xrole.assume import AssumeRoleParams, assume_role
+from ecs_xrole.assume import AssumeRoleParams, assume_role, explain_client_error
 from ecs_xrole.credentials import TemporaryCredentials
 from ecs_xrole.errors import AssumeRoleDeniedError, AssumeRoleError, InvalidInputError
+from ecs_xrole.policy import PARTITION_FIX
 from ecs_xrole.policy_command import documents
 from ecs_xrole.refresh import RefreshingCredentials, Scheduler
 
@@ -209,3 +210,149 @@ def test_doctor_says_a_partition_mismatch_cannot_work(
     assert line.split()[0] == "FAIL"
     assert "across partitions" in out
     assert "add the statement" not in out
+
+
+# -- explain_client_error, whole messages (pure: no client needed) ----------------------------
+
+
+def client_error(code: str, message: str, request_id: str | None = REQUEST_ID) -> ClientError:
+    response: dict[str, Any] = {"Error": {"Code": code, "Message": message}}
+    if request_id is not None:
+        response["ResponseMetadata"] = {"RequestId": request_id}
+    return ClientError(response, "AssumeRole")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "fix"),
+    [
+        ("ValidationError", "The requested DurationSeconds exceeds the 1 hour session limit for "
+         "roles assumed by role chaining.",
+         "pass duration_seconds=3600 or less (the task role is itself an assumed role)"),
+        ("ValidationError", "1 validation error detected", "see the STS error above"),
+        ("ExpiredToken", "The security token included in the request is expired",
+         "the source credentials expired; check the host clock and the credentials source"),
+        ("ExpiredTokenException", "expired",
+         "the source credentials expired; check the host clock and the credentials source"),
+        ("RequestExpired", "Request has expired",
+         "the source credentials expired; check the host clock and the credentials source"),
+        ("RegionDisabledException", "STS is not activated in this region",
+         "activate STS in this region (IAM console, Account settings) or use another region"),
+        ("Throttling", "Rate exceeded",
+         "STS is throttling this account; calls are retried, so reduce the AssumeRole rate"),
+        ("ThrottlingException", "Rate exceeded",
+         "STS is throttling this account; calls are retried, so reduce the AssumeRole rate"),
+        ("MalformedPolicyDocument", "Syntax errors in policy", "fix the session policy document"),
+        ("PackedPolicyTooLarge", "Packed size 120%",
+         "shorten the session policy or the session tags"),
+        ("SomethingNew", "Something new", "see the STS error above"),
+    ],
+)  # fmt: skip
+def test_each_sts_error_reads_with_its_fix_and_request_id(
+    code: str, message: str, fix: str
+) -> None:
+    error = explain_client_error(client_error(code, message), AssumeRoleParams.build(ROLE))
+    assert type(error) is AssumeRoleError
+    assert error.what == (
+        f"AssumeRole of {ROLE} failed: {code}: {message.rstrip('.')} (STS request ID {REQUEST_ID})"
+    )
+    assert error.fix == fix
+    assert str(error) == f"{error.what}. Fix: {fix}"
+    assert (error.role_arn, error.code, error.request_id, error.caller_arn) == (
+        ROLE, code, REQUEST_ID, None,
+    )  # fmt: skip
+
+
+def test_an_sts_error_without_code_or_request_id_says_error() -> None:
+    error = explain_client_error(
+        client_error("", "something broke", request_id=None), AssumeRoleParams.build(ROLE)
+    )
+    assert error.what == f"AssumeRole of {ROLE} failed: error: something broke"
+    assert (error.code, error.request_id) == (None, None)
+
+
+DENIED_BY = f"User: {TASK_ROLE} is not authorized to perform: sts:AssumeRole on resource: {ROLE}"
+NO_EXTERNAL_ID_HINT = (
+    "If the trust policy requires an sts:ExternalId, pass it: external_id=... (Python), "
+    "--external-id (command line) or external_id in the profile. STS also answers AccessDenied "
+    f"when the role does not exist: check the ARN {ROLE} (account, path and name)"
+)
+EXTERNAL_ID_HINT = (
+    "Check that the external ID given matches the sts:ExternalId of the trust policy's "
+    "condition exactly. STS also answers AccessDenied when the role does not exist: check the "
+    f"ARN {ROLE} (account, path and name)"
+)
+
+
+@pytest.mark.parametrize(
+    ("external_id", "condition", "hint"),
+    [(None, "", NO_EXTERNAL_ID_HINT),
+     ("ext-1", " with the sts:ExternalId condition", EXTERNAL_ID_HINT)],
+)  # fmt: skip
+def test_a_denial_by_a_known_role_names_both_policies_to_change(
+    external_id: str | None, condition: str, hint: str
+) -> None:
+    params = AssumeRoleParams.build(ROLE, external_id=external_id)
+    error = explain_client_error(client_error("AccessDenied", DENIED_BY), params)
+    assert isinstance(error, AssumeRoleDeniedError)
+    assert error.what == (
+        f"{TASK_ROLE} may not assume {ROLE}: STS answered AccessDenied ({DENIED_BY}) "
+        f"(STS request ID {REQUEST_ID})"
+    )
+    assert error.fix == (
+        "(1) attach an identity policy to my-ECS-task-role (account 111122223333) allowing "
+        f"sts:AssumeRole on {ROLE}; (2) add a statement naming {TASK_ROLE} to the trust policy of "
+        f"destination-account-role (account 555566667777){condition}. The exact documents are "
+        "on this error as .identity_policy and .trust_policy, and `ecs-xrole policy` prints "
+        f"them. {hint}"
+    )
+    assert (error.role_arn, error.caller_arn, error.code) == (ROLE, TASK_ROLE, "AccessDenied")
+    assert error.identity_policy["Statement"][0]["Resource"] == ROLE
+    assert error.identity_policy["Statement"][0]["Action"] == "sts:AssumeRole"
+    trust = error.trust_policy["Statement"][0]
+    assert trust["Principal"] == {"AWS": TASK_ROLE}
+    assert ("Condition" in trust) is (external_id is not None)
+
+
+def test_a_denial_names_the_role_of_an_assumed_role_caller_given_by_the_caller() -> None:
+    session = "arn:aws:sts::111122223333:assumed-role/my-ECS-task-role/1a2b3c"
+    error = explain_client_error(
+        client_error("AccessDenied", "Not authorized"), AssumeRoleParams.build(ROLE),
+        caller_arn=session,
+    )  # fmt: skip
+    assert isinstance(error, AssumeRoleDeniedError)
+    assert error.what.startswith(f"{TASK_ROLE} may not assume {ROLE}: ")
+    assert error.caller_arn == session
+
+
+@pytest.mark.parametrize(
+    ("message", "caller"),
+    [("Not authorized to perform sts:AssumeRole", None),
+     ("User: arn:aws:iam::111122223333:user/alice is not authorized to perform: sts:AssumeRole",
+      "arn:aws:iam::111122223333:user/alice")],
+)  # fmt: skip
+def test_a_denial_of_an_unknown_or_non_role_caller_gives_the_general_fix(
+    message: str, caller: str | None
+) -> None:
+    error = explain_client_error(
+        client_error("AccessDenied", message, request_id=None), AssumeRoleParams.build(ROLE)
+    )
+    assert type(error) is AssumeRoleError
+    assert error.what == f"AssumeRole of {ROLE} was denied: {message}"
+    assert error.fix == (
+        "allow sts:AssumeRole on the role in the caller's identity policy, and add a statement "
+        f"naming the caller to the role's trust policy. {NO_EXTERNAL_ID_HINT}"
+    )
+    assert (error.role_arn, error.code, error.caller_arn) == (ROLE, "AccessDenied", caller)
+
+
+def test_a_denial_across_partitions_says_so_instead_of_policies() -> None:
+    cn_caller = "arn:aws-cn:iam::111122223333:role/my-ECS-task-role"
+    error = explain_client_error(
+        client_error("AccessDenied", "denied", request_id=None), AssumeRoleParams.build(ROLE),
+        caller_arn=cn_caller,
+    )  # fmt: skip
+    assert type(error) is AssumeRoleError
+    assert error.what.startswith(f"AssumeRole of {ROLE} failed: AccessDenied: denied. ")
+    assert "aws-cn" in error.what
+    assert error.fix == PARTITION_FIX
+    assert (error.code, error.caller_arn) == ("AccessDenied", cn_caller)

@@ -1054,3 +1054,42 @@ def test_default_command_with_path_unset_uses_the_default_path(
     monkeypatch.setattr(os, "defpath", str(tmp_path))
     monkeypatch.setattr(sys, "executable", "")
     assert default_command("") == (str(python), "-m", "ecs_xrole")
+
+
+_NOT_REGULAR_FIX = (
+    "point AWS_CONFIG_FILE (or --config-file) at a regular file, or at a path that does not "
+    "exist yet"
+)
+
+
+@pytest.mark.parametrize("kind", ["a directory", "a FIFO", "a socket", "a device"])
+def test_a_config_path_that_is_not_a_regular_file_is_refused_by_its_kind(
+    tmp_path: Path, kind: str
+) -> None:
+    import socket
+
+    target = tmp_path / "config"
+    listener = None
+    if kind == "a directory":
+        target.mkdir()
+    elif kind == "a FIFO":
+        os.mkfifo(target)
+    elif kind == "a socket":
+        listener = socket.socket(socket.AF_UNIX)
+        listener.bind(str(target))
+    else:
+        target = Path("/dev/null")
+    try:
+        for attempt in (
+            lambda: write_profiles([Profile("x", DEST)], path=str(target)),
+            lambda: read_profile("x", path=str(target)),
+        ):
+            with pytest.raises(ConfigFileError) as info:
+                attempt()
+            assert str(info.value) == (
+                f"{target} is {kind}, not a regular file. Fix: {_NOT_REGULAR_FIX}"
+            )
+            assert info.value.path == str(target)
+    finally:
+        if listener is not None:
+            listener.close()
