@@ -9,6 +9,7 @@ import os
 import signal
 import threading
 import time
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -95,15 +96,18 @@ def test_denied_policies_are_accepted_by_iam(env: Any) -> None:
     with pytest.raises(AssumeRoleDeniedError) as info:
         ecs_xrole.get_session(env.aws.untrusting_role_arn)
     iam = env.aws.admin_client("iam", DESTINATION)
-    iam.create_role(
-        RoleName="fixed-by-the-error",
-        AssumeRolePolicyDocument=json.dumps(info.value.trust_policy),
-    )
-    iam.put_role_policy(
-        RoleName="fixed-by-the-error",
-        PolicyName="from-error",
-        PolicyDocument=json.dumps(info.value.identity_policy),
-    )
+    # A name of its own: the fake AWS outlives one run of this test (mutation testing reruns it).
+    name = f"fixed-by-the-error-{uuid.uuid4().hex[:12]}"
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(info.value.trust_policy))
+    try:
+        iam.put_role_policy(
+            RoleName=name,
+            PolicyName="from-error",
+            PolicyDocument=json.dumps(info.value.identity_policy),
+        )
+        iam.delete_role_policy(RoleName=name, PolicyName="from-error")
+    finally:
+        iam.delete_role(RoleName=name)
 
 
 def test_external_id(env: Any) -> None:
