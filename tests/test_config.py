@@ -1093,3 +1093,138 @@ def test_a_config_path_that_is_not_a_regular_file_is_refused_by_its_kind(
     finally:
         if listener is not None:
             listener.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading back: what each refusal says, in full
+
+
+def test_a_missing_profile_names_the_file_and_the_command_that_writes_it(cfg: Path) -> None:
+    for text in (None, f"[profile other]\nrole_arn = {DEST}\n"):  # no file; a file without it
+        if text is not None:
+            write_existing(cfg, text)
+        with pytest.raises(InvalidInputError) as info:
+            read_profile("a", path=str(cfg))
+        assert str(info.value) == (
+            f"profile 'a' is not valid: there is no such profile in {cfg}. Fix: run "
+            "`ecs-xrole write-config --profile a --role-arn ARN` first"
+        )
+
+
+def test_a_profile_without_a_role_says_which_keys_it_lacks(cfg: Path) -> None:
+    write_existing(cfg, "[profile a]\nregion = eu-west-1\n")
+    with pytest.raises(InvalidInputError) as info:
+        read_profile("a", path=str(cfg))
+    assert str(info.value) == (
+        f"profile 'a' is not valid: it has neither role_arn nor credential_process in {cfg}. "
+        "Fix: run `ecs-xrole write-config --profile a --role-arn ARN`"
+    )
+
+
+def test_read_profile_takes_the_file_from_the_environment_given(tmp_path: Path) -> None:
+    target = tmp_path / "chosen"
+    write_profiles([Profile("a", DEST, source_profile="base")], path=str(target))
+    profile = read_profile("a", environ={"AWS_CONFIG_FILE": str(target)})
+    assert profile == Profile("a", DEST, source_profile="base")
+    assert profile.source_profile == "base"
+
+
+@pytest.mark.parametrize(
+    ("line", "name"),
+    [
+        ("external_id = a b", "external_id"),
+        ("role_session_name = has space", "role_session_name"),
+        ("duration_seconds = 12", "duration_seconds"),
+        ("region = Not-A-Region", "region"),
+    ],
+)
+def test_a_bad_value_read_back_names_its_key_profile_and_file(
+    cfg: Path, line: str, name: str
+) -> None:
+    write_existing(cfg, f"[profile a]\nrole_arn = {DEST}\n{line}\n")
+    with pytest.raises(InvalidInputError) as info:
+        read_profile("a", path=str(cfg))
+    assert info.value.name == f"{name} in profile 'a' of {cfg}"
+
+
+def test_a_bad_duration_in_a_credential_process_line_names_the_line(cfg: Path) -> None:
+    line = f"/opt/x credential-process --role-arn {DEST} --duration-seconds 12"
+    write_existing(cfg, f"[profile a]\ncredential_process = {line}\n")
+    with pytest.raises(InvalidInputError) as info:
+        read_profile("a", path=str(cfg))
+    assert info.value.name == f"--duration-seconds of credential_process in profile 'a' of {cfg}"
+
+
+def test_a_credential_process_line_reads_back_every_option(cfg: Path) -> None:
+    line = (
+        f"/opt/x credential-process --role-arn {DEST} --role-session-name s1 "
+        "--region eu-west-1 --source-profile base"
+    )
+    write_existing(cfg, f"[profile a]\nregion = us-west-2\ncredential_process = {line}\n")
+    assert read_profile("a", path=str(cfg)) == Profile(
+        "a",
+        DEST,
+        role_session_name="s1",
+        region="eu-west-1",  # the line's own region wins over the profile's
+        source_profile="base",
+        credential_process=True,
+        command=("/opt/x",),
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "problem", "fix"),
+    [
+        ("/usr/bin/aws-vault exec x --json", "it does not run `ecs-xrole credential-process`",
+         "use a role_arn profile, or pass --role-arn instead of --profile"),
+        ("/opt/x credential-process --region eu-west-1", "it has no --role-arn",
+         "rewrite it with `ecs-xrole write-config --profile a --credential-process`"),
+    ],
+)  # fmt: skip
+def test_a_credential_process_line_that_cannot_be_read_back_says_why(
+    cfg: Path, line: str, problem: str, fix: str
+) -> None:
+    write_existing(cfg, f"[profile a]\ncredential_process = {line}\n")
+    with pytest.raises(InvalidInputError) as info:
+        read_profile("a", path=str(cfg))
+    assert str(info.value) == (
+        f"credential_process in profile 'a' of {cfg} {line!r} is not valid: {problem}. Fix: {fix}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("key = value", "line 1 (key 'key') comes before the first [section] header"),
+        ("[default]\nregion = eu-west-1\naws_secret_access_key SeCrEt\n",
+         "line 3: not a [section] header, a comment, nor 'key = value'"),
+        ("[default]\nSeCrEt\n", "line 2: not a [section] header, a comment, nor 'key = value'"),
+        ("[default]\n[default]\n", "section [default] appears more than once (again at line 2)"),
+    ],
+)  # fmt: skip
+def test_a_parse_error_names_the_file_line_and_key_and_never_the_value(
+    cfg: Path, text: str, said: str
+) -> None:
+    write_existing(cfg, text)
+    with pytest.raises(ConfigFileError) as info:
+        read_profile("default", path=str(cfg))
+    assert str(info.value) == (
+        f"{cfg} cannot be parsed, so botocore and the AWS CLI cannot read it either: {said}. "
+        "Fix: correct the line it names (or move the file aside) and run again"
+    )
+    assert "SeCrEt" not in str(info.value)
+    assert info.value.path == str(cfg)
+
+
+def test_a_lock_file_that_is_a_symlink_is_refused_and_the_config_kept(cfg: Path) -> None:
+    data, _ = write_existing(cfg, f"[profile a]\nrole_arn = {DEST}\n")
+    lock = Path(f"{cfg}.lock")
+    lock.symlink_to(cfg.parent / "elsewhere")
+    with pytest.raises(ConfigFileError) as info:
+        write_profiles([Profile("a", OTHER)], path=str(cfg))
+    assert str(info.value) == (
+        f"{lock} is a symlink, not a regular file. Fix: remove {lock} (write-config makes a new "
+        "one) and run again"
+    )
+    assert cfg.read_bytes() == data
+    assert not (cfg.parent / "elsewhere").exists()

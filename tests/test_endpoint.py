@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -617,3 +618,111 @@ def test_a_token_file_that_is_not_a_regular_file_is_named_by_its_kind(tmp_path: 
             ep.authorization()
     finally:
         sock.close()
+
+
+# -- the token file and PID 1's environment: what each refusal says --------------------------
+
+
+def test_a_missing_token_file_says_so_in_full(tmp_path: Path) -> None:
+    path = str(tmp_path / "missing")
+    ep = Endpoint("http://127.0.0.1:9/", auth="token_file", token_file=path)
+    with pytest.raises(TokenError) as info:
+        ep.authorization()
+    assert str(info.value) == (
+        f"cannot read the authorization token file {path!r} ({TOKEN_FILE}): No such file or "
+        "directory. Fix: check the path and that this user may read it (EKS Pod Identity mounts "
+        "it at /var/run/secrets/pods.eks.amazonaws.com/serviceaccount/eks-pod-identity-token)"
+    )
+
+
+def test_a_token_file_that_is_not_ascii_is_refused_without_showing_it(tmp_path: Path) -> None:
+    path = tmp_path / "token"
+    path.write_bytes(b"tok\xe9\xff")
+    ep = Endpoint("http://127.0.0.1:9/", auth="token_file", token_file=str(path))
+    with pytest.raises(TokenError) as info:
+        ep.authorization()
+    assert str(info.value) == (
+        f"the authorization token file {str(path)!r} holds bytes that are not ASCII text "
+        f"(<redacted, 5 characters>). Fix: point {TOKEN_FILE} at the token file itself"
+    )
+
+
+def test_a_huge_token_file_is_refused_after_reading_only_past_the_limit(tmp_path: Path) -> None:
+    import tracemalloc
+
+    path = tmp_path / "token"
+    with path.open("wb") as handle:
+        handle.truncate(256 * 1024 * 1024)  # sparse: 256 MiB of zeros on no disk
+    ep = Endpoint("http://127.0.0.1:9/", auth="token_file", token_file=str(path))
+    tracemalloc.start()
+    try:
+        with pytest.raises(TokenError, match="larger than 65536 bytes"):
+            ep.authorization()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 1024 * 1024  # it read the limit and a byte, not the whole file
+
+
+@pytest.mark.parametrize(
+    ("mode", "kind"),
+    [
+        (stat.S_IFIFO, "a FIFO (named pipe)"),
+        (stat.S_IFCHR, "a character device"),
+        (stat.S_IFBLK, "a block device"),
+        (stat.S_IFDIR, "a directory"),
+        (stat.S_IFSOCK, "a socket"),
+        (0, "a special file"),
+    ],
+)
+def test_each_kind_of_file_is_named_in_the_refusal(mode: int, kind: str) -> None:
+    from ecs_xrole.endpoint import _file_kind
+
+    assert _file_kind(mode | 0o600) == kind
+
+
+@pytest.mark.skipif(not hasattr(os, "setsid"), reason="needs sessions and terminals")
+def test_a_terminal_as_token_file_does_not_become_the_controlling_terminal() -> None:
+    # A session leader with no controlling terminal that opens a terminal without O_NOCTTY
+    # acquires it (and its signals). The token file is opened in such a child.
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        code = 3
+        try:
+            os.setsid()
+            master, slave = os.openpty()
+            ep = Endpoint("http://127.0.0.1:9/", auth="token_file", token_file=os.ttyname(slave))
+            try:
+                ep.authorization()
+            except TokenError as exc:
+                code = 2 if "a character device" not in str(exc) else 0
+            try:
+                os.close(os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY))
+                code = 1  # it has a controlling terminal now
+            except OSError:
+                pass
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+@pytest.mark.usefixtures("no_endpoint_env")
+def test_pid1_environ_that_cannot_be_read_is_explained(tmp_path: Path) -> None:
+    missing = str(tmp_path / "missing")
+    with pytest.raises(EndpointNotConfiguredError) as info:
+        detect_endpoint(pid1_environ_path=missing)
+    assert f"{missing} does not exist (not Linux, or /proc is not mounted)" in str(info.value)
+    with pytest.raises(EndpointNotConfiguredError) as info:
+        detect_endpoint(pid1_environ_path=str(tmp_path))  # a directory: unreadable
+    assert (
+        f"{tmp_path} is not readable (Is a directory; only root or PID 1's user may read it)"
+        in str(info.value)
+    )
+
+
+def test_pid1_environ_with_a_name_that_is_not_utf8_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "environ"
+    path.write_bytes(b"B\xffAD=1\0" + f"{FULL_URI}=http://127.0.0.1:9/x\0".encode())
+    ep = detect_endpoint({}, read_pid1=True, pid1_environ_path=str(path))
+    assert (ep.source, ep.url) == ("pid1", "http://127.0.0.1:9/x")
