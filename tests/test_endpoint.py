@@ -690,7 +690,7 @@ def test_a_terminal_as_token_file_does_not_become_the_controlling_terminal() -> 
         code = 3
         try:
             os.setsid()
-            master, slave = os.openpty()
+            _master, slave = os.openpty()  # the master end keeps the terminal open
             ep = Endpoint("http://127.0.0.1:9/", auth="token_file", token_file=os.ttyname(slave))
             try:
                 ep.authorization()
