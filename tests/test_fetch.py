@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -779,3 +780,91 @@ def test_an_endpoint_that_wants_a_token_we_do_not_have_says_which_variables() ->
         f"the container credentials endpoint {shown_url(endpoint.url)} refused the "
         "authorization (HTTP 401)"
     )
+
+
+# -- the wall-clock deadline against a server that drips its answer ---------------------------
+
+
+@pytest.fixture
+def dripping_endpoint() -> Iterator[Endpoint]:
+    """An endpoint that sends the status line, then one header byte every 50 ms, forever: every
+    socket read succeeds, so only the wall-clock deadline can end the request."""
+    stop = threading.Event()
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            with conn:
+                try:
+                    conn.recv(65536)
+                    conn.sendall(b"HTTP/1.1 200 OK\r\n")
+                    while not stop.wait(0.05):
+                        conn.sendall(b"X")
+                except OSError:
+                    pass  # the client cut the connection
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield Endpoint(f"http://127.0.0.1:{listener.getsockname()[1]}/creds")
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+
+
+def test_a_dripping_endpoint_is_cut_at_the_deadline(dripping_endpoint: Endpoint) -> None:
+    with pytest.raises(EndpointRequestError) as info:
+        fetch_credentials(dripping_endpoint, deadline=0.6, read_timeout=0.3)
+    assert info.value.status is None
+    assert "deadline 0.6 s" in str(info.value)
+    assert "gave up after 1 attempt " in str(info.value)  # one request, cut by the watchdog
+
+
+def test_the_watchdog_cuts_each_request_at_its_own_deadline(dripping_endpoint: Endpoint) -> None:
+    # Two requests on two threads with different deadlines, both watched by one thread: each
+    # ends, and says its own deadline.
+    results: dict[float, BaseException] = {}
+
+    def call(deadline: float) -> None:
+        try:
+            fetch_credentials(dripping_endpoint, deadline=deadline, read_timeout=0.3)
+        except BaseException as exc:
+            results[deadline] = exc
+
+    threads = [threading.Thread(target=call, args=(d,)) for d in (0.4, 1.2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+    for deadline, exc in results.items():
+        assert isinstance(exc, EndpointRequestError)
+        assert f"deadline {deadline:g} s" in str(exc)
+    assert sorted(results) == [0.4, 1.2]
+
+
+def test_after_fork_the_child_has_its_own_pool_lock_watchdog_and_jitter(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The fork hook, run in this process: a forked child's mutations could not be reported.
+    pool = fetch.http_pool()
+    monkeypatch.setattr(fetch, "_pool", pool)
+    monkeypatch.setattr(fetch, "_pool_lock", fetch._pool_lock)
+    monkeypatch.setattr(fetch, "_watchdog", fetch._watchdog)
+    lock, watchdog = fetch._pool_lock, fetch._watchdog
+    state = fetch._jitter.getstate()
+    lock.acquire()  # held by a parent thread that does not exist in the child
+    try:
+        fetch._forget_pool_after_fork()
+        assert fetch._pool is None
+        assert fetch._pool_lock is not lock
+        assert fetch._watchdog is not watchdog
+        assert fetch._jitter.getstate() != state
+        assert fetch.http_pool() is not pool  # a new pool, made under the new lock
+    finally:
+        lock.release()

@@ -685,6 +685,7 @@ def test_after_fork_the_plan_takes_back_refreshes_handed_to_lost_workers() -> No
     assert scheduler.queued == 1
     assert scheduler.run_pending() == 1
     assert source.calls == 2
+    scheduler.stop()  # stops what the child starts (none here), the lost workers forgotten
     held.release()
 
 
@@ -735,3 +736,33 @@ def test_at_exit_the_default_schedulers_threads_stop(monkeypatch: pytest.MonkeyP
     assert not scheduler.thread_alive
     scheduler.schedule(creds, time.time())
     assert not scheduler.thread_alive  # stopped for good: no refresh starts during shutdown
+
+
+def test_refresh_needed_answers_botocores_question_at_the_boundaries() -> None:
+    clock, _, _, creds = make(lifetime=900)
+    assert creds.refresh_needed() is True  # nothing loaded yet
+    assert creds.refresh_needed(refresh_in=0) is True
+    creds.get_frozen_credentials()
+    assert creds.refresh_needed(refresh_in=900) is False  # expires in exactly 900 s: not within
+    assert creds.refresh_needed(refresh_in=900.5) is True
+    clock.now = START + 900 - 60  # exactly at the mandatory margin
+    assert creds.refresh_needed() is True
+    clock.now -= 0.5
+    assert creds.refresh_needed() is False
+
+
+def test_botocores_refresh_hook_fetches_and_returns_botocores_metadata() -> None:
+    _, source, _, creds = make(lifetime=900)
+    creds.get_frozen_credentials()
+    metadata = creds._refresh_using()  # what botocore's own refresh path would call
+    assert source.calls == 2  # it fetched
+    current = creds.current
+    assert current is not None
+    assert current.expiration is not None
+    assert metadata == {
+        "access_key": current.access_key_id,
+        "secret_key": current.secret_access_key,
+        "token": current.session_token,
+        "expiry_time": current.expiration.isoformat(),
+        "account_id": current.account_id,
+    }
