@@ -868,3 +868,61 @@ def test_after_fork_the_child_has_its_own_pool_lock_watchdog_and_jitter(
         assert fetch.http_pool() is not pool  # a new pool, made under the new lock
     finally:
         lock.release()
+
+
+def test_a_refusal_after_a_retry_counts_both_attempts(
+    server: EndpointServer, endpoint: Endpoint
+) -> None:
+    server.queue(503, ("status", 403, "", {}))
+    with pytest.raises(EndpointRequestError) as info:
+        fetch_credentials(endpoint, deadline=5)
+    assert (info.value.status, info.value.attempts) == (403, 2)
+
+
+def test_a_plain_400_says_the_endpoint_has_no_credentials_for_us(
+    server: EndpointServer, endpoint: Endpoint
+) -> None:
+    server.queue(("status", 400, "", {}))
+    with pytest.raises(EndpointRequestError) as info:
+        fetch_credentials(endpoint)
+    assert info.value.what.endswith(" has no credentials for us (HTTP 400)")
+
+
+# -- the OS-level reason in a failure's cause (what a user reads after "last:") ---------------
+
+
+def _chain(exc: BaseException, cause: BaseException) -> BaseException:
+    exc.__cause__ = cause
+    return exc
+
+
+def test_the_os_reason_is_found_anywhere_in_the_chain_once() -> None:
+    import http.client
+
+    refused = ConnectionRefusedError(111, "Connection refused")
+    assert fetch._os_reason(_chain(ValueError("wrapper"), refused)) == "Connection refused"
+    # An exception met twice (in args and as the cause) is looked at once, and the search
+    # goes on past it to the reason.
+    twice = ValueError("twice")
+    outer = _chain(RuntimeError(twice, twice), refused)
+    assert fetch._os_reason(outer) == "Connection refused"
+    # A cycle of contexts ends.
+    a, b = ValueError("a"), ValueError("b")
+    a.__context__, b.__context__ = b, a
+    assert fetch._os_reason(a) is None
+    # The outer error itself is not its own reason, even when it is an HTTP one.
+    assert fetch._os_reason(_chain(http.client.BadStatusLine("junk"), refused)) == (
+        "Connection refused"
+    )
+    # An HTTP error inside says what it is: its text, or its type when it has none.
+    inner = http.client.RemoteDisconnected("Remote end closed connection without response")
+    assert fetch._os_reason(_chain(ValueError("x"), inner)) == (
+        "Remote end closed connection without response"
+    )
+    assert fetch._os_reason(_chain(ValueError("x"), http.client.IncompleteRead(b""))) == (
+        "IncompleteRead(0 bytes read)"
+    )
+    assert fetch._os_reason(_chain(ValueError("x"), http.client.HTTPException())) == (
+        "HTTPException"
+    )
+    assert fetch._os_reason(ValueError("nothing below")) is None
