@@ -556,6 +556,9 @@ def test_target_that_is_a_directory_is_refused(tmp_path: Path) -> None:
 def write_unprivileged(path: Path) -> tuple[int, str]:
     """Call write_profiles in a forked child running as an unprivileged user.
 
+    The tests that use it write once in their own process first: mutation testing learns which
+    test reaches which function from the calls it sees, and a forked child's are not seen.
+
     Root ignores file permissions, so as root the child drops to ``nobody`` first. Returns the
     child's exit code (0 written, 3 ConfigFileError) and the error message.
     """
@@ -594,6 +597,8 @@ def test_read_only_directory_is_refused(shared_dir: Path) -> None:
     cfg = shared_dir / "aws" / "config"
     cfg.parent.mkdir()
     cfg.write_text(RICH)
+    write_profiles([Profile("x", OTHER)], path=str(cfg))  # in this process too (see above)
+    os.unlink(f"{cfg}.lock")
     cfg.chmod(0o666)
     _owned_by_runner(cfg)
     cfg.parent.chmod(0o555)
@@ -611,8 +616,10 @@ def test_read_only_directory_is_refused(shared_dir: Path) -> None:
 
 def test_unreadable_file_is_refused(shared_dir: Path) -> None:
     cfg = shared_dir / "config"
-    _owned_by_runner(shared_dir)
     cfg.write_text(RICH)
+    write_profiles([Profile("x", OTHER)], path=str(cfg))  # in this process too (see above)
+    _owned_by_runner(Path(f"{cfg}.lock"))
+    _owned_by_runner(shared_dir)
     cfg.chmod(0o200)
     data = cfg.read_bytes()
 
@@ -1228,3 +1235,56 @@ def test_a_lock_file_that_is_a_symlink_is_refused_and_the_config_kept(cfg: Path)
     )
     assert cfg.read_bytes() == data
     assert not (cfg.parent / "elsewhere").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# A write that fails: the file is kept, nothing is left behind
+
+
+def test_a_write_that_fails_midway_keeps_the_file_and_leaves_no_temporary_file(cfg: Path) -> None:
+    import resource
+
+    data, _ = write_existing(cfg, RICH)
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    # A file size limit makes the write of the new text fail with EFBIG, as a full disk would.
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64, limit[1]))
+    try:
+        with pytest.raises(ConfigFileError) as info:
+            write_profiles([Profile("x", DEST)], path=str(cfg))
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limit)
+        signal.signal(signal.SIGXFSZ, handler)
+    assert str(info.value) == (
+        f"cannot write {cfg}: File too large. Fix: check the free space and permissions of its "
+        "directory"
+    )
+    assert info.value.path == str(cfg)
+    assert cfg.read_bytes() == data
+    assert sorted(p.name for p in cfg.parent.iterdir()) == ["config", "config.lock"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the file another group")
+def test_a_rewrite_by_a_member_of_the_files_group_keeps_the_group(shared_dir: Path) -> None:
+    cfg = shared_dir / "config"
+    write_profiles([Profile("a", DEST)], path=str(cfg))  # in this process first
+    os.chown(shared_dir, 65534, 65534)
+    for path in (cfg, Path(f"{cfg}.lock")):
+        os.chown(path, 65534, 100)  # owned by nobody, group 100 (nobody's other group)
+        path.chmod(0o640)
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        code = 3
+        try:
+            os.setgroups([100])
+            os.setgid(65534)
+            os.setuid(65534)
+            write_profiles([Profile("a", OTHER)], path=str(cfg))
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    info = cfg.stat()
+    assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (65534, 100, 0o640)
+    assert OTHER in cfg.read_text()

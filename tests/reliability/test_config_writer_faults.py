@@ -180,8 +180,10 @@ def test_read_only_directory_with_an_existing_lock_file(shared_dir: Path) -> Non
     directory.mkdir()
     cfg = directory / "config"
     cfg.write_text(BASE)
+    # Written once in this process too: mutation testing maps the writer to this test only
+    # through calls it sees, and the refused write below runs in a forked child.
+    write_profiles([Profile("x", arn(2))], path=str(cfg))
     lock = directory / "config.lock"
-    lock.touch()
     for path in (cfg, lock):
         path.chmod(0o666)
         if os.geteuid() == 0:
