@@ -1288,3 +1288,62 @@ def test_a_rewrite_by_a_member_of_the_files_group_keeps_the_group(shared_dir: Pa
     info = cfg.stat()
     assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (65534, 100, 0o640)
     assert OTHER in cfg.read_text()
+
+
+def _planting_urandom(directory: Path, victim: Path, taken: int) -> Any:
+    """os.urandom for the temporary file's name that first plants a symlink at each of the
+    first ``taken`` names it gives: another user racing for the name."""
+    calls = []
+
+    def urandom(n: int) -> bytes:
+        calls.append(n)
+        value = bytes([len(calls) % 256]) * n
+        if len(calls) <= taken:
+            (directory / f".config.{value.hex()}.ecs-xrole.tmp").symlink_to(victim)
+        return value
+
+    return urandom
+
+
+def test_a_temporary_name_someone_else_took_is_skipped_never_followed(
+    cfg: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_existing(cfg, RICH)
+    victim = cfg.parent / "victim"
+    monkeypatch.setattr(os, "urandom", _planting_urandom(cfg.parent, victim, taken=1))
+    write_profiles([Profile("x", DEST)], path=str(cfg))
+    monkeypatch.undo()
+    assert not victim.exists()  # the planted link was not followed
+    assert read_profile("x", path=str(cfg)) == Profile("x", DEST)
+    planted = [p for p in cfg.parent.iterdir() if p.is_symlink()]
+    assert len(planted) == 1  # left alone until the next write's sweep
+
+
+def test_when_every_temporary_name_is_taken_the_write_is_refused(
+    cfg: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data, _ = write_existing(cfg, RICH)
+    victim = cfg.parent / "victim"
+    monkeypatch.setattr(os, "urandom", _planting_urandom(cfg.parent, victim, taken=10**6))
+    with pytest.raises(ConfigFileError) as info:
+        write_profiles([Profile("x", DEST)], path=str(cfg))
+    monkeypatch.undo()
+    assert str(info.value) == (
+        f"cannot write in {cfg.parent}: no unused temporary file name. Fix: make the directory "
+        "writable by this user (the file is replaced atomically, which needs a new file beside "
+        "it), or choose another with --config-file"
+    )
+    assert info.value.path == str(cfg)
+    assert cfg.read_bytes() == data
+    assert not victim.exists()
+
+
+def test_the_temporary_file_is_made_beside_the_config_not_in_the_working_directory(
+    cfg: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()  # nothing can be made in the working directory now
+    write_profiles([Profile("x", DEST)], path=str(cfg))
+    assert read_profile("x", path=str(cfg)) == Profile("x", DEST)
