@@ -1347,3 +1347,27 @@ def test_the_temporary_file_is_made_beside_the_config_not_in_the_working_directo
     gone.rmdir()  # nothing can be made in the working directory now
     write_profiles([Profile("x", DEST)], path=str(cfg))
     assert read_profile("x", path=str(cfg)) == Profile("x", DEST)
+
+
+def test_an_empty_aws_config_file_variable_is_refused_with_the_fix() -> None:
+    with pytest.raises(InvalidInputError) as info:
+        config_path({"AWS_CONFIG_FILE": " "})
+    assert str(info.value) == (
+        "AWS_CONFIG_FILE ' ' is not valid: it is set but empty, so the AWS CLI reads no config "
+        "file. Fix: unset it (to use ~/.aws/config) or set it to a file path"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("# a comment\nkey = value\n", "line 2 (key 'key') comes before the first [section] header"),
+        ("[default]\nbad one\nbad two\n",
+         "line 2, line 3: not a [section] header, a comment, nor 'key = value'"),
+    ],
+)  # fmt: skip
+def test_a_parse_error_names_each_line_it_found(cfg: Path, text: str, said: str) -> None:
+    write_existing(cfg, text)
+    with pytest.raises(ConfigFileError) as info:
+        read_profile("default", path=str(cfg))
+    assert info.value.what.endswith(f"cannot read it either: {said}")
