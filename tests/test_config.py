@@ -1361,7 +1361,8 @@ def test_an_empty_aws_config_file_variable_is_refused_with_the_fix() -> None:
 @pytest.mark.parametrize(
     ("text", "said"),
     [
-        ("# a comment\nkey = value\n", "line 2 (key 'key') comes before the first [section] header"),
+        ("# a comment\nkey = value\n",
+         "line 2 (key 'key') comes before the first [section] header"),
         ("[default]\nbad one\nbad two\n",
          "line 2, line 3: not a [section] header, a comment, nor 'key = value'"),
     ],
@@ -1371,3 +1372,36 @@ def test_a_parse_error_names_each_line_it_found(cfg: Path, text: str, said: str)
     with pytest.raises(ConfigFileError) as info:
         read_profile("default", path=str(cfg))
     assert info.value.what.endswith(f"cannot read it either: {said}")
+
+
+def test_keys_added_after_a_replaced_indented_setting_get_its_indentation() -> None:
+    text = f"[profile a]\n  role_arn = {OLD}\n"
+    assert merge(text, [Profile("a", DEST, region="eu-west-1")]) == (
+        f"[profile a]\n  role_arn = {DEST}\n  credential_source = EcsContainer\n"
+        "  region = eu-west-1\n"
+    )
+
+
+def test_the_process_command_carries_every_option() -> None:
+    profile = Profile(
+        "a", DEST, credential_process=True, command=("/opt/my tools/ecs-xrole",),
+        external_id="ext-1", role_session_name="s1", duration_seconds=900, region="eu-west-1",
+        source_profile="base",
+    )  # fmt: skip
+    assert profile.process_command() == (
+        f"'/opt/my tools/ecs-xrole' credential-process --role-arn {DEST} --external-id ext-1 "
+        "--role-session-name s1 --duration-seconds 900 --region eu-west-1 --source-profile base"
+    )
+
+
+def test_config_path_of_a_bare_tilde_and_without_home(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert config_path({"HOME": "/home/someone", "AWS_CONFIG_FILE": "~"}) == "/home/someone"
+    home = os.path.expanduser("~")
+    assert config_path({"AWS_CONFIG_FILE": "~/cfg"}) == os.path.join(home, "cfg")
+
+
+def test_default_command_reads_sys_argv_when_not_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "argv", ["/nonexistent/not-the-script", "write-config"])
+    assert default_command() == default_command("/nonexistent/not-the-script")
+    monkeypatch.setattr(sys, "argv", [sys.executable, "/nonexistent/second"])
+    assert default_command() == default_command(sys.executable)
