@@ -766,3 +766,29 @@ def test_botocores_refresh_hook_fetches_and_returns_botocores_metadata() -> None
         "expiry_time": current.expiration.isoformat(),
         "account_id": current.account_id,
     }
+
+
+def test_purging_the_plan_keeps_exactly_each_live_credentials_latest_plan() -> None:
+    clock = FakeClock()
+    scheduler = Scheduler(clock=clock, start_thread=False)
+    source = Source(clock, lifetime=3600)
+    many = [
+        RefreshingCredentials(
+            source, method="test", description=f"c{i}", clock=clock, scheduler=scheduler
+        )
+        for i in range(40)
+    ]
+    for creds in many:
+        creds.get_frozen_credentials()  # one plan each
+    for step in (1, 2, 3):  # each replanned three times: 120 superseded entries
+        for i, creds in enumerate(many):
+            scheduler.schedule(creds, START + 100 * step + i)
+    assert scheduler.queued < 160  # purged on the way
+    assert {c.scheduled_at for c in many} == {START + 300 + i for i in range(40)}
+    clock.now = START + 299
+    assert scheduler.run_pending() == 0  # the superseded, earlier plans do not run
+    clock.now = START + 400
+    assert scheduler.run_pending() == 40  # each live plan runs, once
+    # ...and, not yet due for a fetch, each is planned again for its own refresh time.
+    assert all((c.scheduled_at or 0) > START + 400 for c in many)
+    assert scheduler.run_pending() == 0
