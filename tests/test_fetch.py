@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -926,3 +927,70 @@ def test_the_os_reason_is_found_anywhere_in_the_chain_once() -> None:
         "HTTPException"
     )
     assert fetch._os_reason(ValueError("nothing below")) is None
+
+
+# -- what giving up says: the attempts, the last answer, and the fix for it -------------------
+
+
+def _gave_up(endpoint: Endpoint, attempts: int, last: str, deadline: float = 5) -> str:
+    plural = "s" if attempts != 1 else ""
+    return (
+        rf"could not get credentials from the container credentials endpoint "
+        rf"{re.escape(shown_url(endpoint.url))}: gave up after {attempts} attempt{plural} in "
+        rf"\d+\.\d s \(deadline {deadline:g} s; max_attempts={attempts} reached\); last: {last}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("fault", "last", "fix"),
+    [
+        (("status", 503, '{"code": "CredentialsUninitialized", "message": "not yet"}', {}),
+         r"HTTP 503 CredentialsUninitialized: not yet",
+         "the ECS agent has not loaded this task's credentials yet (it restarted?): retry in a "
+         "few seconds"),
+        (("status", 429, "slow down", {}), r"HTTP 429: slow down",
+         "the endpoint is throttling (ECS on EC2 allows 40 requests/s per task by default): "
+         "share one session or cache credentials instead of fetching per call"),
+        (("status", 500, "", {}), r"HTTP 500",
+         "the endpoint's agent is failing: retry later and check the agent's logs"),
+    ],
+)  # fmt: skip
+def test_giving_up_on_an_answer_says_how_often_what_came_last_and_the_fix(
+    server: EndpointServer, endpoint: Endpoint, fault: Any, last: str, fix: str
+) -> None:
+    for attempts in (1, 2):
+        server.queue(*[fault] * attempts)
+        with pytest.raises(EndpointRequestError) as info:
+            fetch_credentials(endpoint, deadline=5, max_attempts=attempts)
+        assert re.fullmatch(_gave_up(endpoint, attempts, last), info.value.what), info.value.what
+        assert info.value.fix == fix
+        assert info.value.attempts == attempts
+
+
+def test_giving_up_on_a_dead_endpoint_says_to_check_it_is_reachable() -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    endpoint = Endpoint(f"http://127.0.0.1:{port}/creds")  # nothing listens: refused
+    with pytest.raises(EndpointRequestError) as info:
+        fetch_credentials(endpoint, deadline=5, max_attempts=1)
+    assert re.fullmatch(_gave_up(endpoint, 1, r".*Connection refused.*"), info.value.what)
+    assert info.value.fix == (
+        "check the endpoint is reachable from here (in ECS, 169.254.170.2 is routed to the agent "
+        "for awsvpc and bridge tasks; a local endpoint must be running), or pass a longer deadline"
+    )
+    assert info.value.status is None
+
+
+def test_the_last_http_answer_is_reported_over_a_later_connection_failure(
+    server: EndpointServer, endpoint: Endpoint
+) -> None:
+    server.queue(("status", 503, "busy", {}), "reset")
+    with pytest.raises(EndpointRequestError) as info:
+        fetch_credentials(endpoint, deadline=5, max_attempts=2)
+    assert re.fullmatch(_gave_up(endpoint, 2, r"(?!HTTP).+ \(before that: HTTP 503: busy\)"),
+                        info.value.what), info.value.what  # fmt: skip
+    assert (info.value.status, info.value.endpoint_message) == (503, "busy")
+    assert (
+        info.value.fix == "the endpoint's agent is failing: retry later and check the agent's logs"
+    )
