@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.utils
 import json
 import logging
 import os
@@ -994,3 +995,96 @@ def test_the_last_http_answer_is_reported_over_a_later_connection_failure(
     assert (
         info.value.fix == "the endpoint's agent is failing: retry later and check the agent's logs"
     )
+
+
+# -- what the endpoint said: quoted cleaned, clipped, decoded leniently, without secrets -------
+
+
+def _refusal(server: EndpointServer, body: str | bytes, path: str | None = None) -> Any:
+    if path is not None:
+        server.path = path
+    endpoint = detect_endpoint(server.environ())
+    server.queue(("status", 404, body, {}))
+    with pytest.raises(EndpointRequestError) as info:
+        fetch_credentials(endpoint)
+    return info.value
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "message"),
+    [
+        ('{"code": "' + "C" * 100 + '", "message": "m"}', "C" * 80 + "...", "m"),
+        ('{"code": 123, "message": "m"}', None, "m"),
+        ('{"code": "C", "message": ["not", "text"]}', "C", None),
+        ('{"code": "", "message": "m"}', None, "m"),
+        ("x" * 300, None, "x" * 200 + "..."),
+        ("x" * 200, None, "x" * 200),
+        (b"\xff oops\x1b[31m red\r\n", None, "\ufffd oops [31m red"),
+        ("[1, 2]", None, "[1, 2]"),
+    ],
+)
+def test_what_the_endpoint_said_is_cleaned_and_clipped(
+    server: EndpointServer, body: str | bytes, code: str | None, message: str | None
+) -> None:
+    error = _refusal(server, body)
+    assert (error.code, error.endpoint_message) == (code, message)
+
+
+def test_the_token_and_credentials_id_the_endpoint_echoes_are_hidden(
+    server: EndpointServer,
+) -> None:
+    credentials_id = "0123456789abcdef0123"
+    body = json.dumps({"code": AUTH_TOKEN, "message": f"no {credentials_id} for {AUTH_TOKEN}"})
+    error = _refusal(server, body, path=f"/v2/credentials/{credentials_id}")
+    hidden = f"<redacted, {len(AUTH_TOKEN)} characters>"
+    assert error.code == hidden
+    assert error.endpoint_message == f"no 0123... for {hidden}"
+
+
+@pytest.mark.parametrize("path", ["/v2/credentials/abcd", "/creds"])
+def test_a_short_or_absent_credentials_id_is_left_as_it_is(
+    server: EndpointServer, path: str
+) -> None:
+    error = _refusal(server, '{"message": "no abcd here"}', path=path)
+    assert error.endpoint_message == "no abcd here"
+
+
+def test_what_went_wrong_on_the_wire_is_said_in_a_few_words() -> None:
+    from urllib3.exceptions import NewConnectionError, ProtocolError
+
+    assert fetch._describe(ProtocolError("Connection aborted.")) == (
+        "the connection was closed without an answer (reset)"
+    )
+    refused = ProtocolError("aborted", ConnectionResetError(104, "Connection reset by peer"))
+    assert fetch._describe(refused) == (
+        "the connection was closed without an answer (Connection reset by peer)"
+    )
+    assert fetch._describe(NewConnectionError(None, "failed")) == (  # type: ignore[arg-type]
+        "cannot connect (connection failed)"
+    )
+    assert fetch._describe(ValueError("odd\x1b[2J thing")) == "ValueError: odd [2J thing"
+
+
+def _retry_after_header(form: str) -> str:
+    later = datetime.now(timezone.utc) + timedelta(seconds=100)
+    if form == "date":
+        return email.utils.format_datetime(later, usegmt=True)
+    if form == "date without zone":  # "-0000": no zone given, taken as UTC
+        return email.utils.format_datetime(later.replace(tzinfo=None))
+    return "7200"
+
+
+@pytest.mark.parametrize(
+    ("form", "said"),
+    [("date", r"(99|100)"), ("date without zone", r"(99|100)"), ("seconds", "3600")],
+)
+def test_a_retry_after_beyond_the_deadline_is_read_as_seconds_or_a_date(
+    server: EndpointServer, endpoint: Endpoint, form: str, said: str
+) -> None:
+    server.queue(("status", 503, "busy", {"Retry-After": _retry_after_header(form)}))
+    with pytest.raises(EndpointRequestError) as info:
+        fetch_credentials(endpoint, deadline=2)
+    assert re.search(
+        rf"the endpoint asked to retry after {said}(\.\d+)? s, beyond the deadline", info.value.what
+    ), info.value.what  # seconds, capped at an hour
+    assert info.value.attempts == 1
