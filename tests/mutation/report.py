@@ -5,8 +5,11 @@ Reads mutmut 3's results (``mutants/src/ecs_xrole/<module>.py.meta``) and
 cannot change behaviour). Prints, per module: mutants, equivalents, killed (including timeouts:
 the tests stopped the wrong code), survived, no tests, not checked, and the kill rate of the
 non-equivalent mutants that were checked. Exit status 0; it reports, it does not judge.
+``--sample N`` counts only the mutants whose number is a multiple of ``N`` (the sample that
+``--sample-names N`` prints, one name per line, for ``mutmut run``).
 
-    python tests/mutation/report.py [--survivors]
+    python tests/mutation/report.py [--survivors] [--sample N]
+    mutmut run $(python tests/mutation/report.py --sample-names 4)
 """
 
 from __future__ import annotations
@@ -35,8 +38,29 @@ def equivalents() -> dict[str, str]:
     return listed
 
 
+def _number(name: str) -> int:
+    return int(name.rsplit("_", 1)[1])
+
+
+def _option(argv: list[str], flag: str) -> int | None:
+    if flag not in argv:
+        return None
+    return int(argv[argv.index(flag) + 1])
+
+
 def main(argv: list[str]) -> int:
     listed = equivalents()
+    names_of = _option(argv, "--sample-names")
+    if names_of is not None:
+        for module in MODULES:
+            meta = ROOT / "mutants" / "src" / "ecs_xrole" / f"{module}.py.meta"
+            if meta.exists():
+                keys = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
+                print("\n".join(k for k in keys if _number(k) % names_of == 0))
+        return 0
+    sample = _option(argv, "--sample") or 1
+    if sample > 1:
+        print(f"(the sample of mutants whose number is a multiple of {sample})")
     print(f"{'module':<12}{'mutants':>8}{'equiv':>7}{'killed':>8}{'survived':>9}"
           f"{'no tests':>9}{'unchecked':>10}{'kill rate':>11}")  # fmt: skip
     survivors: list[str] = []
@@ -46,6 +70,7 @@ def main(argv: list[str]) -> int:
             print(f"{module + '.py':<12}{'(not run)':>8}")
             continue
         codes = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
+        codes = {k: v for k, v in codes.items() if _number(k) % sample == 0}
         counts: Counter[str] = Counter()
         for name, code in codes.items():
             if name in listed:
