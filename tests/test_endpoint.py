@@ -658,12 +658,16 @@ def test_a_huge_token_file_is_refused_after_reading_only_past_the_limit(tmp_path
     ep = Endpoint("http://127.0.0.1:9/", auth="token_file", token_file=str(path))
     tracemalloc.start()
     try:
-        with pytest.raises(TokenError, match="larger than 65536 bytes"):
+        with pytest.raises(TokenError) as info:
             ep.authorization()
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert peak < 8 * 1024 * 1024  # it read the limit and a byte, not the whole file
+    assert str(info.value) == (
+        f"the authorization token file {str(path)!r} is larger than 65536 bytes. Fix: point "
+        f"{TOKEN_FILE} at the token file itself"
+    )
 
 
 @pytest.mark.parametrize(
@@ -731,3 +735,23 @@ def test_pid1_environ_with_a_name_that_is_not_utf8_is_read(tmp_path: Path) -> No
     ep = detect_endpoint({}, read_pid1=True, pid1_environ_path=str(path))
     assert (ep.source, ep.url) == ("pid1", "http://127.0.0.1:9/x")
     assert ep.authorization() == "dG9rZW4=="  # a value may hold '=' (base64 padding)
+
+
+def test_a_credentials_id_is_looked_for_in_the_path_only() -> None:
+    from ecs_xrole.endpoint import credentials_id
+
+    assert credentials_id("http://127.0.0.1:9/v2/credentials/abcdef?x=1") == "abcdef"
+    assert credentials_id("http://127.0.0.1:9/creds?next=/credentials/abcdef") is None
+    assert credentials_id("http://127.0.0.1:9/creds#/credentials/abcdef") is None
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/mem"), reason="needs /proc/self/mem")
+def test_a_token_file_that_fails_to_read_names_the_error() -> None:
+    # /proc/self/mem is a regular file whose first page cannot be read: open succeeds, read fails.
+    ep = Endpoint("http://127.0.0.1:9/", auth="token_file", token_file="/proc/self/mem")
+    with pytest.raises(TokenError) as info:
+        ep.authorization()
+    assert str(info.value).startswith(
+        f"cannot read the authorization token file '/proc/self/mem' ({TOKEN_FILE}): "
+        "Input/output error. Fix: check the path"
+    )
