@@ -1405,3 +1405,72 @@ def test_default_command_reads_sys_argv_when_not_given(monkeypatch: pytest.Monke
     assert default_command() == default_command("/nonexistent/not-the-script")
     monkeypatch.setattr(sys, "argv", [sys.executable, "/nonexistent/second"])
     assert default_command() == default_command(sys.executable)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the file: its size, its encoding, its owner, and what cannot be opened
+
+
+def test_a_config_at_the_size_limit_is_read_and_one_byte_more_is_refused(cfg: Path) -> None:
+    body = f"[profile a]\nrole_arn = {DEST}\n"
+    padding = 1024 * 1024 - len(body) - 1
+    write_existing(cfg, body + "#" * padding + "\n")
+    assert cfg.stat().st_size == 1024 * 1024
+    assert read_profile("a", path=str(cfg)) == Profile("a", DEST)
+    write_existing(cfg, body + "#" * (padding + 1) + "\n")
+    with pytest.raises(ConfigFileError) as info:
+        read_profile("a", path=str(cfg))
+    assert str(info.value) == (
+        f"{cfg} is larger than 1024 KiB, far more than an AWS config file holds (is it the right "
+        "file?). Fix: point AWS_CONFIG_FILE (or --config-file) at the AWS config file"
+    )
+    assert info.value.path == str(cfg)
+
+
+def test_a_config_that_is_not_utf8_names_the_byte_and_the_fix(cfg: Path) -> None:
+    write_existing(cfg, "")
+    cfg.write_bytes(b"# caf\xe9\n[default]\n")
+    with pytest.raises(ConfigFileError) as info:
+        read_profile("default", path=str(cfg))
+    assert str(info.value) == (
+        f"{cfg} is not UTF-8 text (byte 5), so it cannot be read reliably. Fix: convert it to "
+        "UTF-8 (e.g. `iconv -f latin1 -t utf-8`) and run again"
+    )
+
+
+def test_a_config_path_that_cannot_be_opened_names_the_reason(tmp_path: Path) -> None:
+    target = tmp_path / ("x" * 300) / "config"  # a name longer than the file system allows
+    with pytest.raises(ConfigFileError) as info:
+        read_profile("a", path=str(target))
+    assert str(info.value) == (
+        f"cannot read {target}: File name too long. Fix: make it readable by this user (or "
+        "choose another file with --config-file)"
+    )
+    assert info.value.path == str(target)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give files to another user")
+def test_a_config_another_user_planted_in_a_sticky_directory_is_refused(
+    shared_dir: Path,
+) -> None:
+    sticky = shared_dir / "tmp"
+    sticky.mkdir()
+    sticky.chmod(0o1777)
+    cfg = sticky / "config"
+    cfg.write_text("[profile theirs]\ncredential_process = /tmp/evil\n")
+    os.chown(cfg, 65534, 65534)
+    with pytest.raises(ConfigFileError) as info:
+        write_profiles([Profile("x", DEST)], path=str(cfg))
+    assert str(info.value) == (
+        f"refusing to use {cfg}: {cfg} is owned by uid 65534 (nobody) in a directory others may "
+        "write, so that user controls what it holds. Fix: remove it (or use a directory only "
+        "this user controls) and run again"
+    )
+    assert info.value.path == str(cfg)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the file to another user")
+def test_a_config_another_user_owns_in_a_private_directory_is_read(cfg: Path) -> None:
+    write_existing(cfg, f"[profile a]\nrole_arn = {DEST}\n")
+    os.chown(cfg, 65534, 65534)  # e.g. a file mounted into the container
+    assert read_profile("a", path=str(cfg)) == Profile("a", DEST)
