@@ -1474,3 +1474,17 @@ def test_a_config_another_user_owns_in_a_private_directory_is_read(cfg: Path) ->
     write_existing(cfg, f"[profile a]\nrole_arn = {DEST}\n")
     os.chown(cfg, 65534, 65534)  # e.g. a file mounted into the container
     assert read_profile("a", path=str(cfg)) == Profile("a", DEST)
+
+
+def test_a_lock_file_that_cannot_be_made_names_it_and_keeps_the_config(tmp_path: Path) -> None:
+    cfg = tmp_path / ("c" * 251)  # fits; with ".lock" the name is longer than allowed
+    cfg.write_text(f"[profile a]\nrole_arn = {DEST}\n")
+    data = cfg.read_bytes()
+    with pytest.raises(ConfigFileError) as info:
+        write_profiles([Profile("a", OTHER)], path=str(cfg))
+    assert str(info.value) == (
+        f"cannot create the lock file {cfg}.lock: File name too long. Fix: make {tmp_path} "
+        "writable by this user, or choose a writable place with --config-file or AWS_CONFIG_FILE"
+    )
+    assert info.value.path == str(cfg)
+    assert cfg.read_bytes() == data
