@@ -1488,3 +1488,23 @@ def test_a_lock_file_that_cannot_be_made_names_it_and_keeps_the_config(tmp_path:
     )
     assert info.value.path == str(cfg)
     assert cfg.read_bytes() == data
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_path_whose_directories_cannot_be_looked_up_is_a_typed_error(
+    tmp_path: Path, dry_run: bool
+) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    for parent, reason in (
+        (tmp_path / "file" / "sub", "Not a directory"),
+        (tmp_path / ("d" * 300), "File name too long"),
+    ):
+        target = parent / "config"
+        with pytest.raises(ConfigFileError) as info:
+            write_profiles([Profile("x", DEST)], path=str(target), dry_run=dry_run)
+        assert str(info.value) == (
+            f"cannot write {target}: looking up {parent} failed: {reason}. Fix: make each "
+            "directory above the file a directory this user may search, or choose another file "
+            "with --config-file or AWS_CONFIG_FILE"
+        )
+    assert (tmp_path / "file").read_text() == "not a directory"

@@ -906,6 +906,13 @@ def _check_directories(path: str) -> bool:
             info = os.lstat(current)
         except FileNotFoundError:
             info = None  # created later, 0700, by this user
+        except OSError as exc:  # a part that is a file, a name too long, no permission
+            raise ConfigFileError(
+                f"cannot write {path}: looking up {current} failed: {exc.strerror or exc}",
+                fix="make each directory above the file a directory this user may search, or "
+                "choose another file with --config-file or AWS_CONFIG_FILE",
+                path=path,
+            ) from None
         if info is not None:
             mode = info.st_mode
             why = None
