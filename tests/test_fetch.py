@@ -1088,3 +1088,20 @@ def test_a_retry_after_beyond_the_deadline_is_read_as_seconds_or_a_date(
         rf"the endpoint asked to retry after {said}(\.\d+)? s, beyond the deadline", info.value.what
     ), info.value.what  # seconds, capped at an hour
     assert info.value.attempts == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (b"[]", "the body is a JSON array, not an object"),
+        (b"{}", "the answer lacks AccessKeyId, SecretAccessKey, Token (it has: nothing)"),
+        (b"nope", "the body (4 characters) is not JSON (Expecting value at character 0)"),
+    ],
+)
+def test_an_unusable_200_says_what_is_wrong_and_where_to_look(body: bytes, problem: str) -> None:
+    with pytest.raises(EndpointResponseError) as info:
+        parse_credentials(body)
+    assert str(info.value) == (
+        "the container credentials endpoint answered 200 with unusable credentials: "
+        f"{problem}. Fix: check that the URL points at an ECS agent or EKS Pod Identity agent"
+    )
