@@ -1508,3 +1508,50 @@ def test_a_path_whose_directories_cannot_be_looked_up_is_a_typed_error(
             "with --config-file or AWS_CONFIG_FILE"
         )
     assert (tmp_path / "file").read_text() == "not a directory"
+
+
+_SWAP = (
+    "so another user could replace the config file with one whose credential_process runs "
+    "their command as this user"
+)
+
+
+@pytest.mark.parametrize(
+    ("mode", "who"),
+    [(0o777, "its group and others"), (0o775, "its group"), (0o757, "others")],
+)
+@pytest.mark.parametrize("depth", ["own directory", "a parent"])
+def test_a_directory_others_may_write_without_the_sticky_bit_is_refused_in_full(
+    shared_dir: Path, mode: int, who: str, depth: str
+) -> None:
+    weak = shared_dir / "weak"
+    weak.mkdir()
+    weak.chmod(mode)
+    cfg = weak / "config" if depth == "own directory" else weak / "aws" / "config"
+    if depth == "a parent":
+        cfg.parent.mkdir(mode=0o755)
+    with pytest.raises(ConfigFileError) as info:
+        write_profiles([Profile("x", DEST)], path=str(cfg))
+    assert str(info.value) == (
+        f"refusing to write {cfg}: {weak} is writable by {who} (mode {mode:04o}) and has no "
+        f"sticky bit, {_SWAP}. Fix: `chmod go-w {weak}`, or use a directory only this user "
+        "controls"
+    )
+    assert info.value.path == str(cfg)
+    assert not cfg.exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a directory to another user")
+def test_a_directory_another_user_owns_is_refused_in_full(shared_dir: Path) -> None:
+    theirs = shared_dir / "theirs"
+    theirs.mkdir()
+    os.chown(theirs, 65534, 65534)
+    cfg = theirs / "config"
+    with pytest.raises(ConfigFileError) as info:
+        write_profiles([Profile("x", DEST)], path=str(cfg), dry_run=True)
+    assert str(info.value) == (
+        f"refusing to write {cfg}: {theirs} is owned by uid 65534 (nobody), not by this user "
+        f"(uid 0 (root)) or root, {_SWAP}. Fix: use a directory only this user (or root) "
+        f"controls, such as ~/.aws (unset AWS_CONFIG_FILE), or `chown 0 {theirs}` if it should "
+        "be this user's"
+    )
