@@ -1555,3 +1555,51 @@ def test_a_directory_another_user_owns_is_refused_in_full(shared_dir: Path) -> N
         f"controls, such as ~/.aws (unset AWS_CONFIG_FILE), or `chown 0 {theirs}` if it should "
         "be this user's"
     )
+
+
+def test_dot_and_dot_dot_in_the_path_are_resolved(tmp_path: Path) -> None:
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    result = write_profiles([Profile("x", DEST)], path=f"{tmp_path}/a/./b/../config")
+    assert result.path == str(tmp_path / "a" / "config")
+    assert (tmp_path / "a" / "config").is_file()
+
+
+def test_a_symlink_to_a_target_with_a_space_is_written_through(tmp_path: Path) -> None:
+    (tmp_path / "my dotfiles").mkdir()
+    (tmp_path / "config").symlink_to("my dotfiles/aws config")
+    result = write_profiles([Profile("x", DEST)], path=str(tmp_path / "config"))
+    assert result.path == str(tmp_path / "my dotfiles" / "aws config")
+    assert (tmp_path / "config").is_symlink()
+    assert read_profile("x", path=str(tmp_path / "config")) == Profile("x", DEST)
+
+
+def test_a_chain_of_forty_symlinks_resolves_and_a_loop_is_refused(tmp_path: Path) -> None:
+    for i in range(40):  # link0 -> link1 -> ... -> link39 -> config: forty links
+        (tmp_path / f"link{i}").symlink_to(f"link{i + 1}" if i < 39 else "config")
+    result = write_profiles([Profile("x", DEST)], path=str(tmp_path / "link0"))
+    assert result.path == str(tmp_path / "config")
+    (tmp_path / "loop-a").symlink_to("loop-b")
+    (tmp_path / "loop-b").symlink_to("loop-a")
+    with pytest.raises(ConfigFileError) as info:
+        write_profiles([Profile("x", DEST)], path=str(tmp_path / "loop-a"))
+    assert str(info.value) == (
+        f"cannot resolve {tmp_path / 'loop-a'}: more than 40 symlinks (a loop?). Fix: point "
+        "AWS_CONFIG_FILE (or --config-file) at the real file"
+    )
+    assert info.value.path == str(tmp_path / "loop-a")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a symlink to another user")
+def test_a_symlink_another_user_owns_is_not_followed_and_says_so(shared_dir: Path) -> None:
+    link = shared_dir / "config"
+    link.symlink_to(shared_dir / "victim")
+    os.lchown(link, 65534, 65534)
+    with pytest.raises(ConfigFileError) as info:
+        write_profiles([Profile("x", DEST)], path=str(link))
+    assert str(info.value) == (
+        f"refusing to write {link}: it goes through the symlink {link}, which uid 65534 (nobody) "
+        "owns, not this user (uid 0 (root)) or root; that user could point it at any file this "
+        "user may write. Fix: remove the link and run again, or choose a path without it with "
+        "--config-file or AWS_CONFIG_FILE"
+    )
+    assert not (shared_dir / "victim").exists()
