@@ -1603,3 +1603,42 @@ def test_a_symlink_another_user_owns_is_not_followed_and_says_so(shared_dir: Pat
         "--config-file or AWS_CONFIG_FILE"
     )
     assert not (shared_dir / "victim").exists()
+
+
+def test_a_value_inherited_from_default_is_refused_in_full(cfg: Path) -> None:
+    data, mtime = write_existing(cfg, "[DEFAULT]\nexternal_id = abc\nsource_profile = base\n")
+    with pytest.raises(ConfigFileError) as info:
+        write_profiles([Profile("a", DEST)], path=str(cfg))
+    wanted = {"role_arn": DEST, "credential_source": "EcsContainer"}
+    got = {**wanted, "external_id": "abc", "source_profile": "base"}
+    assert str(info.value) == (
+        f"refusing to write {cfg}: after the change, botocore would read profile 'a' as {got!r} "
+        f"instead of {wanted!r} (external_id, source_profile inherited from [DEFAULT]?). Fix: "
+        "simplify the layout of that section (indentation, [DEFAULT] values) or move the file "
+        "aside, and run again"
+    )
+    assert info.value.path == str(cfg)
+    assert_untouched(cfg, data, mtime)
+
+
+def test_no_profiles_is_refused_in_full() -> None:
+    with pytest.raises(InvalidInputError) as info:
+        write_profiles([])
+    assert str(info.value) == (
+        "profiles [] is not valid: no profile given. Fix: pass at least one Profile"
+    )
+
+
+def test_each_write_logs_what_it_did_and_returns_the_text(
+    cfg: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO, logger="ecs_xrole.config")
+    first = write_profiles([Profile("a", DEST), Profile("b", OTHER)], path=str(cfg))
+    second = write_profiles([Profile("a", DEST)], path=str(cfg))
+    assert first.text == second.text == cfg.read_text()
+    assert [r.getMessage() for r in caplog.records] == [
+        f"wrote profiles a, b to {cfg}",
+        f"{cfg} already holds profiles a",
+    ]
