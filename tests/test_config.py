@@ -1642,3 +1642,24 @@ def test_each_write_logs_what_it_did_and_returns_the_text(
         f"wrote profiles a, b to {cfg}",
         f"{cfg} already holds profiles a",
     ]
+
+
+@pytest.mark.parametrize(
+    ("make", "said"),
+    [
+        (lambda: Profile("a", DEST, source_profile="a"),
+         "source_profile 'a' is not valid: profile 'a' cannot be its own source (the AWS CLI "
+         "reports an infinite loop). Fix: name the profile that holds your own credentials (keys "
+         "or SSO)"),
+        (lambda: Profile("a", DEST, command=("",)),
+         "command ('',) is not valid: it must be non-empty strings. Fix: pass e.g. "
+         "('/usr/local/bin/ecs-xrole',)"),
+        (lambda: Profile("a", DEST, source_profile=""),
+         "source_profile '' is not valid"),
+    ],
+)  # fmt: skip
+def test_a_profile_that_cannot_be_written_says_why_in_full(make: Any, said: str) -> None:
+    with pytest.raises(InvalidInputError) as info:
+        make()
+    assert str(info.value).startswith(said)
+    assert info.value.name == said.split(" ", 1)[0]
