@@ -123,14 +123,19 @@ def test_success_returns_destination_credentials() -> None:
     assert creds.expiration.tzinfo is not None
 
 
-def test_expired_token_refreshes_source_and_retries_once() -> None:
+def test_expired_token_refreshes_source_and_retries_once(caplog: pytest.LogCaptureFixture) -> None:
     fetch, source = source_credentials()
     sts = sts_client()
+    caplog.set_level("INFO", logger="ecs_xrole.assume")
     with Stubber(sts) as stub:
         stub.add_client_error("assume_role", "ExpiredToken", "The security token is expired")
         stub.add_response("assume_role", ok_response())
         assume_role(sts, AssumeRoleParams.build(ROLE), session_name="s1", source=source)
     assert fetch.calls == 2
+    assert [r.getMessage() for r in caplog.records if r.name == "ecs_xrole.assume"] == [
+        f"STS says the source credentials ({source.description}) have expired; refreshing them "
+        "and retrying once"
+    ]
 
 
 def test_expired_token_twice_is_an_error() -> None:

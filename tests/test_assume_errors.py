@@ -356,3 +356,22 @@ def test_a_denial_across_partitions_says_so_instead_of_policies() -> None:
     assert "aws-cn" in error.what
     assert error.fix == PARTITION_FIX
     assert (error.code, error.caller_arn) == ("AccessDenied", cn_caller)
+
+
+def test_an_sts_error_missing_its_code_or_message_reads_plainly() -> None:
+    params = AssumeRoleParams.build(ROLE)
+    no_code = explain_client_error(ClientError({"Error": {"Message": "odd"}}, "AssumeRole"), params)  # type: ignore[arg-type]
+    assert (no_code.what, no_code.code) == (f"AssumeRole of {ROLE} failed: error: odd", None)
+    no_message = explain_client_error(ClientError({"Error": {"Code": "Odd"}}, "AssumeRole"), params)  # type: ignore[arg-type]
+    assert no_message.what == f"AssumeRole of {ROLE} failed: Odd: "
+
+
+def test_the_caller_is_kept_on_every_sts_error_and_across_partitions_without_a_code() -> None:
+    params = AssumeRoleParams.build(ROLE)
+    error = explain_client_error(client_error("Throttling", "Rate exceeded"), params,
+                                 caller_arn=TASK_ROLE)  # fmt: skip
+    assert error.caller_arn == TASK_ROLE
+    cn_caller = "arn:aws-cn:iam::111122223333:role/my-ECS-task-role"
+    across = explain_client_error(client_error("", "denied", request_id=None), params,
+                                  caller_arn=cn_caller)  # fmt: skip
+    assert across.what.startswith(f"AssumeRole of {ROLE} failed: error: denied. ")
