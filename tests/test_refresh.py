@@ -792,3 +792,46 @@ def test_purging_the_plan_keeps_exactly_each_live_credentials_latest_plan() -> N
     # ...and, not yet due for a fetch, each is planned again for its own refresh time.
     assert all((c.scheduled_at or 0) > START + 400 for c in many)
     assert scheduler.run_pending() == 0
+
+
+def test_past_the_mandatory_margin_the_backoff_keeps_growing() -> None:
+    class Top(random.Random):
+        def uniform(self, a: float, b: float) -> float:
+            return b
+
+    clock = FakeClock()
+    scheduler = Scheduler(clock=clock, start_thread=False)
+    source = Source(clock, lifetime=900)
+    creds = RefreshingCredentials(
+        source, method="test", description="t", clock=clock, scheduler=scheduler, rng=Top()
+    )
+    creds.get_frozen_credentials()
+    source.fail = endpoint_down()
+    clock.now = START + 900 - 30  # inside the mandatory margin: no cap to keep ahead of it
+    creds.scheduled_at = None
+    scheduler.schedule(creds, clock())
+    delays = [_fail_in_background(clock, scheduler, creds) for _ in range(4)]
+    assert delays == [1.0, 2.0, 4.0, 8.0]
+
+
+def test_stop_returns_by_its_timeout_while_a_refresh_is_stuck() -> None:
+    scheduler = Scheduler()
+    source = Source(time.time, lifetime=2.0)  # due for a refresh within about a second
+    creds = RefreshingCredentials(source, method="test", description="s", scheduler=scheduler)
+    creds.get_frozen_credentials()
+    release = threading.Event()
+    started = threading.Event()
+
+    def stuck() -> TemporaryCredentials:
+        started.set()
+        release.wait(10)
+        return source()
+
+    creds._fetch = stuck  # the background refresh, when due, hangs in a worker
+    assert started.wait(5)
+    workers = list(scheduler._worker_threads)
+    scheduler.stop(timeout=0.2)
+    assert any(worker.is_alive() for worker in workers)  # it returned; the refresh goes on
+    release.set()
+    for worker in workers:
+        worker.join(5)
