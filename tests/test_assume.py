@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -17,14 +18,16 @@ from ecs_xrole.errors import AssumeRoleDeniedError, AssumeRoleError, InvalidInpu
 from ecs_xrole.refresh import RefreshingCredentials, Scheduler
 
 ROLE = "arn:aws:iam::555566667777:role/team/destination-account-role"
+OTHER_ROLE = "arn:aws:iam::555566667777:role/other-role"
 TASK_ROLE = "arn:aws:iam::111122223333:role/my-ECS-task-role"
 
 
-def sts_client() -> Any:
+def sts_client(endpoint_url: str | None = None) -> Any:
     session = botocore.session.Session()
     return session.create_client(
         "sts",
         region_name="us-east-1",
+        endpoint_url=endpoint_url,
         aws_access_key_id="AKIDEXAMPLE",
         aws_secret_access_key="secret",
     )
@@ -369,3 +372,115 @@ def test_after_fork_no_call_of_the_parent_is_waited_for(monkeypatch: pytest.Monk
     assert assume._in_flight_lock is not held
     assert assume._in_flight_lock.acquire(timeout=1.0)
     assume._in_flight_lock.release()
+
+
+# -- the STS deadline and its bookkeeping ---------------------------------------------------
+
+
+def _slow(sts: Any, seconds: float) -> None:
+    """Make each call of this client wait ``seconds`` before the Stubber answers (a slow STS)."""
+
+    def wait(**_: Any) -> None:
+        time.sleep(seconds)
+
+    sts.meta.events.register("before-parameter-build.sts.AssumeRole", wait)
+
+
+def test_sts_that_does_not_answer_by_the_deadline_is_a_typed_error() -> None:
+    sts = sts_client("http://127.0.0.1:1")  # the late call, after the Stubber, stays on loopback
+    _slow(sts, 1.0)
+    with Stubber(sts) as stub:
+        stub.add_response("assume_role", ok_response())
+        with pytest.raises(AssumeRoleError) as info:
+            assume_role(sts, AssumeRoleParams.build(ROLE), session_name="s1", deadline=0.3)
+    assert str(info.value) == (
+        f"AssumeRole of {ROLE} got no answer from STS within 0.3 s. Fix: check the network path "
+        "to STS (security groups, NAT, proxy, VPC endpoint), the region, and "
+        "AWS_ENDPOINT_URL_STS or AWS_ENDPOINT_URL if set"
+    )
+
+
+def test_each_call_asks_sts_again_once_the_last_one_ended() -> None:
+    sts = sts_client()
+    with Stubber(sts) as stub:
+        stub.add_response("assume_role", ok_response())
+        stub.add_client_error("assume_role", "Throttling", "Rate exceeded")
+        stub.add_response("assume_role", ok_response())
+        assume_role(sts, AssumeRoleParams.build(ROLE), session_name="s1")
+        with pytest.raises(AssumeRoleError):
+            assume_role(sts, AssumeRoleParams.build(ROLE), session_name="s1")
+        assume_role(sts, AssumeRoleParams.build(ROLE), session_name="s1")
+        stub.assert_no_pending_responses()  # three calls, three answers: none was shared
+
+
+def test_concurrent_calls_for_different_roles_are_not_shared() -> None:
+    sts = sts_client("http://127.0.0.1:1")
+    _slow(sts, 0.3)
+    results: dict[str, Any] = {}
+
+    def call(role: str) -> None:
+        try:
+            results[role] = assume_role(sts, AssumeRoleParams.build(role), session_name="s1")
+        except Exception as exc:  # handed to the test
+            results[role] = exc
+
+    with Stubber(sts) as stub:
+        for _ in range(2):
+            stub.add_response("assume_role", ok_response())
+        threads = [threading.Thread(target=call, args=(r,)) for r in (ROLE, OTHER_ROLE)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(5)
+        stub.assert_no_pending_responses()
+    assert {r: c.role_arn for r, c in results.items()} == {ROLE: ROLE, OTHER_ROLE: OTHER_ROLE}
+
+
+def test_the_expiry_is_in_utc_whatever_the_local_time_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        sts = sts_client()
+        with Stubber(sts) as stub:
+            stub.add_response("assume_role", ok_response())
+            creds = assume_role(sts, AssumeRoleParams.build(ROLE), session_name="s1")
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert creds.expiration is not None
+    assert creds.expiration.utcoffset() == timedelta(0)
+
+
+def test_sts_that_cannot_be_reached_or_credentials_that_cannot_be_used_say_so() -> None:
+    unreachable = botocore.session.Session().create_client(
+        "sts", region_name="us-east-1", endpoint_url="http://127.0.0.1:1",
+        aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret",
+        config=botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"},
+                                      connect_timeout=1),
+    )  # fmt: skip
+    with pytest.raises(AssumeRoleError) as info:
+        assume_role(unreachable, AssumeRoleParams.build(ROLE), session_name="s1")
+    assert info.value.what.startswith(f"AssumeRole of {ROLE} could not reach STS: ")
+    assert info.value.fix == (
+        "check the network path to STS, the region, and AWS_ENDPOINT_URL_STS or "
+        "AWS_ENDPOINT_URL if set"
+    )
+    assert info.value.role_arn == ROLE
+    keyless = botocore.session.Session().create_client(
+        "sts",
+        region_name="us-east-1",
+        endpoint_url="http://127.0.0.1:1",
+        aws_access_key_id="AKIDEXAMPLE",
+        aws_secret_access_key="secret",
+        config=botocore.config.Config(signature_version="no-such-signer"),
+    )  # fmt: skip  (the request cannot be signed: it never leaves)
+    with pytest.raises(AssumeRoleError) as info:
+        assume_role(keyless, AssumeRoleParams.build(ROLE), session_name="s1")
+    assert info.value.what.startswith(f"AssumeRole of {ROLE} failed before reaching STS: ")
+    assert info.value.fix == (
+        "the source credentials could not be loaded or used; with ECS_XROLE_SOURCE_PROFILE, "
+        "`aws sts get-caller-identity --profile <that profile>` shows the same failure"
+    )
+    assert info.value.role_arn == ROLE
