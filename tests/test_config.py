@@ -607,11 +607,26 @@ def test_read_only_directory_is_refused(shared_dir: Path) -> None:
     code, message = write_unprivileged(cfg)
 
     assert code == 3, message
-    assert "lock file" in message
-    assert str(cfg.parent) in message
-    assert "Fix:" in message
-    assert "writable" in message
+    assert message == (
+        f"cannot create the lock file {cfg}.lock: Permission denied. Fix: make {cfg.parent} "
+        "writable by this user, or choose a writable place with --config-file or AWS_CONFIG_FILE"
+    )
     assert cfg.read_bytes() == data
+
+
+def test_a_directory_that_cannot_be_made_is_named_with_the_fix(shared_dir: Path) -> None:
+    write_profiles([Profile("x", OTHER)], path=str(shared_dir / "made" / "config"))  # see above
+    shared_dir.chmod(0o555)
+    cfg = shared_dir / "aws" / "config"
+
+    code, message = write_unprivileged(cfg)
+
+    assert code == 3, message
+    assert message == (
+        f"cannot create the directory {cfg.parent}: Permission denied. Fix: create it yourself, "
+        "or choose a writable place with --config-file or AWS_CONFIG_FILE"
+    )
+    assert not cfg.parent.exists()
 
 
 def test_unreadable_file_is_refused(shared_dir: Path) -> None:
@@ -1663,3 +1678,36 @@ def test_a_profile_that_cannot_be_written_says_why_in_full(make: Any, said: str)
         make()
     assert str(info.value).startswith(said)
     assert info.value.name == said.split(" ", 1)[0]
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/mem"), reason="needs /proc/self/mem")
+def test_a_config_whose_read_fails_names_the_error() -> None:
+    # /proc/self/mem is a regular file whose first page cannot be read: open succeeds, read fails.
+    target = os.path.realpath("/proc/self/mem")
+    with pytest.raises(ConfigFileError) as info:
+        read_profile("a", path="/proc/self/mem")
+    assert str(info.value) == (
+        f"cannot read {target}: Input/output error. Fix: make it readable by this user (or "
+        "choose another file with --config-file)"
+    )
+    assert info.value.path == target
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give files to another user")
+def test_a_lock_file_another_user_planted_in_a_sticky_directory_is_refused(
+    shared_dir: Path,
+) -> None:
+    sticky = shared_dir / "tmp"
+    sticky.mkdir()
+    sticky.chmod(0o1777)
+    cfg = sticky / "config"
+    lock = sticky / "config.lock"
+    lock.touch()
+    os.chown(lock, 65534, 65534)
+    with pytest.raises(ConfigFileError) as info:
+        write_profiles([Profile("x", DEST)], path=str(cfg))
+    assert str(info.value).startswith(
+        f"refusing to use {lock}: {lock} is owned by uid 65534 (nobody) in a directory others may "
+        "write"
+    )
+    assert not cfg.exists()
