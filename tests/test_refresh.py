@@ -835,3 +835,31 @@ def test_stop_returns_by_its_timeout_while_a_refresh_is_stuck() -> None:
     release.set()
     for worker in workers:
         worker.join(5)
+
+
+def _until(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_idle_workers_end_and_new_ones_start_for_later_refreshes() -> None:
+    scheduler = Scheduler(max_workers=1, idle_timeout=0.1)
+    try:
+        for round_ in (1, 2):
+            source = Source(time.time, lifetime=2.0)  # due for a refresh within about a second
+            creds = RefreshingCredentials(
+                source, method="test", description=f"r{round_}", scheduler=scheduler
+            )
+            creds.get_frozen_credentials()
+            assert _until(lambda: source.calls >= 2)  # a worker ran the background refresh
+            assert source.threads[-1] == "ecs-xrole-refresh-worker"
+            # Idle for longer than idle_timeout, the worker ends and says so.
+            assert _until(lambda: not any(t.is_alive() for t in list(scheduler._worker_threads)))
+            assert (scheduler._workers, scheduler._idle) == (0, 0)
+            del creds
+    finally:
+        scheduler.stop()
