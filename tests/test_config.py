@@ -1711,3 +1711,12 @@ def test_a_lock_file_another_user_planted_in_a_sticky_directory_is_refused(
         "write"
     )
     assert not cfg.exists()
+
+
+def test_keys_after_a_bare_header_are_indented_like_the_indented_header_below() -> None:
+    # Shallower, they would turn "    [profile b]" into a continuation of their value.
+    text = "[profile a]\n# a note\n    [profile b]\n    region = us-east-1\n"
+    assert merge(text, [Profile("a", DEST)]) == (
+        f"[profile a]\n    role_arn = {DEST}\n    credential_source = EcsContainer\n# a note\n"
+        "    [profile b]\n    region = us-east-1\n"
+    )

@@ -855,7 +855,7 @@ def test_idle_workers_end_and_new_ones_start_for_later_refreshes() -> None:
                 source, method="test", description=f"r{round_}", scheduler=scheduler
             )
             creds.get_frozen_credentials()
-            assert _until(lambda: source.calls >= 2)  # a worker ran the background refresh
+            assert _until(lambda s=source: s.calls >= 2)  # a worker ran the background refresh
             assert source.threads[-1] == "ecs-xrole-refresh-worker"
             # Idle for longer than idle_timeout, the worker ends and says so.
             assert _until(lambda: not any(t.is_alive() for t in list(scheduler._worker_threads)))
