@@ -1141,3 +1141,42 @@ def test_an_unusable_200_says_what_is_wrong_and_where_to_look(body: bytes, probl
         "the container credentials endpoint answered 200 with unusable credentials: "
         f"{problem}. Fix: check that the URL points at an ECS agent or EKS Pod Identity agent"
     )
+
+
+@pytest.mark.parametrize(
+    ("expiration", "problem"),
+    [
+        ("yesterday",
+         "Expiration (9 characters, not only date characters) cannot be read: not an RFC 3339 "
+         "date-time"),
+        ("2030-01-01T00:00:00+25:00",
+         "Expiration '2030-01-01T00:00:00+25:00' cannot be read: the UTC offset is out of range"),
+    ],
+)  # fmt: skip
+def test_an_unreadable_expiration_says_why_in_full(expiration: str, problem: str) -> None:
+    body = json.dumps(
+        {"AccessKeyId": KEY_ID, "SecretAccessKey": SECRET_KEY, "Token": "t",
+         "Expiration": expiration}
+    )  # fmt: skip
+    with pytest.raises(EndpointResponseError) as info:
+        parse_credentials(body)
+    assert str(info.value) == (
+        f"the container credentials endpoint answered 200 with unusable credentials: {problem}. "
+        "Fix: check that the URL points at an ECS agent or EKS Pod Identity agent"
+    )
+
+
+def test_credentials_expired_on_arrival_say_when_and_to_check_the_clock() -> None:
+    body = json.dumps(
+        {"AccessKeyId": KEY_ID, "SecretAccessKey": SECRET_KEY, "Token": "t",
+         "Expiration": "2001-01-01T00:00:00Z"}
+    )  # fmt: skip
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    with pytest.raises(EndpointResponseError) as info:
+        parse_credentials(body, now=now)
+    assert str(info.value) == (
+        "the container credentials endpoint answered 200 with unusable credentials: the "
+        "credentials expired at 2001-01-01T00:00:00+00:00, before they arrived (now "
+        "2026-01-01T00:00:00+00:00). Fix: check this host's clock, and the agent: it should "
+        "rotate them well before"
+    )
