@@ -184,8 +184,13 @@ def test_first_load_raises_the_sources_own_error() -> None:
 
 def test_credentials_expired_on_arrival_are_refused() -> None:
     _, _, _, creds = make(lifetime=-5)
-    with pytest.raises(CredentialsUnavailableError, match="expired"):
+    with pytest.raises(CredentialsUnavailableError) as info:
         creds.get_frozen_credentials()
+    assert str(info.value) == (
+        "test credentials: the refreshed credentials expired at "
+        f"{datetime.fromtimestamp(START - 5, timezone.utc)}, before they arrived. Fix: check the "
+        "clock of this host and of the credentials source"
+    )
 
 
 def test_32_threads_share_one_fetch() -> None:
@@ -527,7 +532,7 @@ def test_repr_says_whether_and_when_the_credentials_expire() -> None:
         clock=clock,
         scheduler=Scheduler(clock=clock, start_thread=False),
     )
-    forever.get_frozen_credentials()
+    assert forever.get_frozen_credentials() == ("AKIAFOREVER", "s" * 40, None, None)
     assert repr(forever) == "<RefreshingCredentials long-term keys: no expiry>"
     assert forever.expiry is None
     assert forever.scheduled_at is None  # nothing to refresh, nothing planned
@@ -599,6 +604,7 @@ def test_backoff_jitter_draws_between_half_and_all_of_the_step() -> None:
         rng=Recording(),
     )  # fmt: skip
     creds.get_frozen_credentials()
+    assert drawn == [(0, 3600 / 5)]  # the refresh time: up to a fifth of the advisory window early
     source.fail = endpoint_down()
     drawn.clear()
     assert _fail_in_background(clock, scheduler, creds) == 0.5  # half of the first 1-second step
@@ -747,6 +753,7 @@ def test_refresh_needed_answers_botocores_question_at_the_boundaries() -> None:
     assert creds.refresh_needed(refresh_in=900.5) is True
     clock.now = START + 900 - 60  # exactly at the mandatory margin
     assert creds.refresh_needed() is True
+    assert creds.frozen_if_fresh() is None  # from here on, callers wait for fresh credentials
     clock.now -= 0.5
     assert creds.refresh_needed() is False
 
@@ -857,9 +864,30 @@ def test_idle_workers_end_and_new_ones_start_for_later_refreshes() -> None:
             creds.get_frozen_credentials()
             assert _until(lambda s=source: s.calls >= 2)  # a worker ran the background refresh
             assert source.threads[-1] == "ecs-xrole-refresh-worker"
+            assert all(t.daemon for t in list(scheduler._worker_threads))
             # Idle for longer than idle_timeout, the worker ends and says so.
             assert _until(lambda: not any(t.is_alive() for t in list(scheduler._worker_threads)))
             assert (scheduler._workers, scheduler._idle) == (0, 0)
+            assert scheduler._thread is not None
+            assert scheduler._thread.name == "ecs-xrole-refresher"
+            assert scheduler._thread.daemon
             del creds
+    finally:
+        scheduler.stop()
+
+
+def test_a_superseded_plan_falling_due_does_not_stop_the_planning_thread() -> None:
+    scheduler = Scheduler()
+    source = Source(time.time, lifetime=900)
+    creds = RefreshingCredentials(source, method="test", description="p", scheduler=scheduler)
+    try:
+        creds.get_frozen_credentials()
+        planned = creds.scheduled_at
+        now = time.time()
+        scheduler.schedule(creds, now + 0.1)  # falls due first, but is superseded...
+        scheduler.schedule(creds, now + 0.3)  # ...by this one, which must still run
+        # Run, it finds the refresh not yet due and plans it again for its own time.
+        assert _until(lambda: creds.scheduled_at == planned)
+        assert scheduler.thread_alive
     finally:
         scheduler.stop()
