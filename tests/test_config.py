@@ -1720,3 +1720,46 @@ def test_keys_after_a_bare_header_are_indented_like_the_indented_header_below() 
         f"[profile a]\n    role_arn = {DEST}\n    credential_source = EcsContainer\n# a note\n"
         "    [profile b]\n    region = us-east-1\n"
     )
+
+
+def test_a_real_write_reports_only_the_profiles_it_changed(cfg: Path) -> None:
+    write_profiles([Profile("a", DEST), Profile("b", DEST)], path=str(cfg))
+    result = write_profiles([Profile("a", OTHER), Profile("b", DEST)], path=str(cfg))
+    assert (result.path, result.created, result.changed) == (str(cfg), False, True)
+    assert result.changed_profiles == ("a",)
+    dry = write_profiles([Profile("b", OTHER)], path=str(cfg), dry_run=True)
+    assert (dry.path, dry.changed_profiles) == (str(cfg), ("b",))
+
+
+@pytest.mark.parametrize(
+    ("make", "said"),
+    [
+        (lambda: section_header("a\nb"),
+         "profile 'a\\nb' is not valid: botocore could not read it back as a section name. Fix: "
+         "use letters, digits and -_. such as 'cross-account'"),
+        (lambda: merge("", [Profile("a", DEST), Profile("a", OTHER)]),
+         "profile 'a' is not valid: it is given more than once. Fix: give each profile once"),
+        (lambda: merge("\ufeff[default]\n", [Profile("a", DEST)], source="/f"),
+         "/f starts with a UTF-8 byte-order mark, which botocore (and so the AWS CLI) cannot "
+         "parse: every profile in it is unreadable today. Fix: remove the first three bytes, "
+         "e.g. `sed -i '1s/^\\xEF\\xBB\\xBF//' /f`, then run again"),
+    ],
+)  # fmt: skip
+def test_a_name_or_text_that_cannot_be_merged_says_why_in_full(make: Any, said: str) -> None:
+    with pytest.raises((InvalidInputError, ConfigFileError)) as info:
+        make()
+    assert str(info.value) == said
+
+
+def test_a_left_over_temporary_file_is_removed_and_logged(
+    cfg: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    write_existing(cfg, f"[profile a]\nrole_arn = {DEST}\n")
+    (cfg.parent / ".config.0123456789ab.ecs-xrole.tmp").write_text("half a file")
+    caplog.set_level(logging.INFO, logger="ecs_xrole.config")
+    write_profiles([Profile("a", OTHER)], path=str(cfg))
+    assert caplog.records[0].getMessage() == (
+        "removed a temporary file left by an interrupted writer: .config.0123456789ab.ecs-xrole.tmp"
+    )
