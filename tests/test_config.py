@@ -1763,3 +1763,18 @@ def test_a_left_over_temporary_file_is_removed_and_logged(
     assert caplog.records[0].getMessage() == (
         "removed a temporary file left by an interrupted writer: .config.0123456789ab.ecs-xrole.tmp"
     )
+
+
+def test_a_blank_line_before_an_indented_header_does_not_set_the_indentation() -> None:
+    text = "[profile a]\n\n    [profile b]\n    region = us-east-1\n"
+    assert merge(text, [Profile("a", DEST)]) == (
+        f"[profile a]\n    role_arn = {DEST}\n    credential_source = EcsContainer\n\n"
+        "    [profile b]\n    region = us-east-1\n"
+    )
+
+
+def test_a_key_with_spaces_before_its_equals_sign_is_replaced_in_place() -> None:
+    text = f"[profile a]\nrole_arn   = {OLD}\n"
+    assert merge(text, [Profile("a", DEST)]) == (
+        f"[profile a]\nrole_arn = {DEST}\ncredential_source = EcsContainer\n"
+    )
