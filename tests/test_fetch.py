@@ -158,6 +158,10 @@ def test_a_hang_longer_than_the_deadline(server: EndpointServer, endpoint: Endpo
     assert info.value.status is None
     assert "timed out" in str(info.value)
     assert info.value.attempts == 1  # the read timeout was clipped to the deadline
+    took = re.search(r"gave up after 1 attempt in (\d+\.\d) s \(deadline 1 s; the deadline passed\)",
+                     info.value.what)  # fmt: skip
+    assert took is not None, info.value.what
+    assert 0.5 <= float(took.group(1)) <= 60  # the time it took, not a clock reading
 
 
 def test_a_hang_past_the_read_timeout_is_retried(
@@ -1180,3 +1184,22 @@ def test_credentials_expired_on_arrival_say_when_and_to_check_the_clock() -> Non
         "2026-01-01T00:00:00+00:00). Fix: check this host's clock, and the agent: it should "
         "rotate them well before"
     )
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "said"),
+    [
+        ("connect_timeout", -1, "connect_timeout -1 is not valid: it must be a positive number of seconds"),
+        ("read_timeout", 0, "read_timeout 0 is not valid: it must be a positive number of seconds"),
+        ("max_attempts", 0, "max_attempts 0 is not valid: it must be a whole number >= 1"),
+        ("max_attempts", True, "max_attempts True is not valid: it must be a whole number >= 1"),
+        ("max_attempts", 1.5, "max_attempts 1.5 is not valid: it must be a whole number >= 1"),
+    ],
+)  # fmt: skip
+def test_each_bad_option_is_named_before_any_request(
+    server: EndpointServer, endpoint: Endpoint, option: str, value: object, said: str
+) -> None:
+    with pytest.raises(InvalidInputError) as info:
+        fetch_credentials(endpoint, **{option: value})  # type: ignore[arg-type]
+    assert str(info.value) == said
+    assert server.requests == 0
