@@ -158,8 +158,10 @@ def test_a_hang_longer_than_the_deadline(server: EndpointServer, endpoint: Endpo
     assert info.value.status is None
     assert "timed out" in str(info.value)
     assert info.value.attempts == 1  # the read timeout was clipped to the deadline
-    took = re.search(r"gave up after 1 attempt in (\d+\.\d) s \(deadline 1 s; the deadline passed\)",
-                     info.value.what)  # fmt: skip
+    took = re.search(
+        r"gave up after 1 attempt in (\d+\.\d) s \(deadline 1 s; the deadline passed\)",
+        info.value.what,
+    )
     assert took is not None, info.value.what
     assert 0.5 <= float(took.group(1)) <= 60  # the time it took, not a clock reading
 
@@ -1189,7 +1191,8 @@ def test_credentials_expired_on_arrival_say_when_and_to_check_the_clock() -> Non
 @pytest.mark.parametrize(
     ("option", "value", "said"),
     [
-        ("connect_timeout", -1, "connect_timeout -1 is not valid: it must be a positive number of seconds"),
+        ("connect_timeout", -1,
+         "connect_timeout -1 is not valid: it must be a positive number of seconds"),
         ("read_timeout", 0, "read_timeout 0 is not valid: it must be a positive number of seconds"),
         ("max_attempts", 0, "max_attempts 0 is not valid: it must be a whole number >= 1"),
         ("max_attempts", True, "max_attempts True is not valid: it must be a whole number >= 1"),
