@@ -757,3 +757,49 @@ def test_a_token_file_that_fails_to_read_names_the_error() -> None:
         f"cannot read the authorization token file '/proc/self/mem' ({TOKEN_FILE}): "
         "Input/output error. Fix: check the path"
     )
+
+
+_NO_ENDPOINT_FIX = (
+    "run in an ECS task whose task definition has a taskRoleArn (ECS then sets "
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI), or in an EKS pod with a Pod Identity association "
+    "(it sets AWS_CONTAINER_CREDENTIALS_FULL_URI and AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE). In "
+    "an ECS Exec shell or under sudo the task's variables are not inherited: use `sudo -E`, run "
+    "as root so /proc/1/environ can be read, or export the variable from the task's main "
+    "process. On a laptop, set ECS_XROLE_SOURCE_PROFILE=<profile> (or pass --source-profile) to "
+    "take the source credentials from that AWS profile instead (keys, SSO: anything the AWS CLI "
+    "can use), or start the stand-ins of ecs_xrole.testing and set "
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI to their endpoint's url"
+)
+
+
+@pytest.mark.usefixtures("no_endpoint_env")
+@pytest.mark.parametrize(
+    ("kwargs", "where", "pid1"),
+    [
+        ({"environ": {}}, "the mapping passed in", "PID 1 was not consulted (read_pid1 is off)"),
+        ({"read_pid1": False}, "this process", "PID 1 was not consulted (read_pid1 is off)"),
+    ],
+)
+def test_no_endpoint_says_where_it_looked_and_every_way_to_get_one(
+    kwargs: dict[str, object], where: str, pid1: str
+) -> None:
+    with pytest.raises(EndpointNotConfiguredError) as info:
+        detect_endpoint(**kwargs)  # type: ignore[arg-type]
+    assert str(info.value) == (
+        f"No ECS container credentials endpoint: neither {RELATIVE_URI} nor {FULL_URI} is set in "
+        f"{where}, and {pid1}. Fix: {_NO_ENDPOINT_FIX}"
+    )
+
+
+@pytest.mark.usefixtures("no_endpoint_env")
+def test_taking_the_endpoint_from_pid1_is_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    path = _write_environ(tmp_path / "environ", {FULL_URI: "http://127.0.0.1:9/x"})
+    caplog.set_level(logging.DEBUG, logger="ecs_xrole.endpoint")
+    detect_endpoint(pid1_environ_path=path)
+    assert f"container credentials endpoint variables taken from {path}" in [
+        r.getMessage() for r in caplog.records
+    ]
