@@ -803,3 +803,34 @@ def test_taking_the_endpoint_from_pid1_is_logged(
     assert f"container credentials endpoint variables taken from {path}" in [
         r.getMessage() for r in caplog.records
     ]
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://127.0.0.1:9/v2/a@b/creds", "http://127.0.0.1:9/v2/a@b/creds"),  # '@' in the path
+        ("http://a@b@127.0.0.1:9/x", "http://<redacted>@127.0.0.1:9/x"),  # the last '@' ends it
+    ],
+)
+def test_only_the_userinfo_before_the_host_is_hidden(url: str, shown: str) -> None:
+    from ecs_xrole.endpoint import shown_url
+
+    assert shown_url(url) == shown
+
+
+def test_both_uris_set_the_relative_one_wins_and_it_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG, logger="ecs_xrole.endpoint")
+    ep = detect_endpoint({RELATIVE_URI: "/v2/credentials/x", FULL_URI: "http://127.0.0.1:9/y"})
+    assert ep.url == "http://169.254.170.2/v2/credentials/x"
+    assert f"{FULL_URI} is set too; {RELATIVE_URI} wins, as in botocore" in [
+        r.getMessage() for r in caplog.records
+    ]
+
+
+def test_a_token_file_endpoint_says_where_it_came_from(tmp_path: Path) -> None:
+    ep = detect_endpoint({FULL_URI: "http://127.0.0.1:9/x", TOKEN_FILE: str(tmp_path / "t")})
+    assert (ep.auth, ep.source) == ("token_file", "explicit")

@@ -891,3 +891,11 @@ def test_a_superseded_plan_falling_due_does_not_stop_the_planning_thread() -> No
         assert scheduler.thread_alive
     finally:
         scheduler.stop()
+
+
+def test_credentials_inside_their_margin_right_after_a_refresh_are_refreshed_again() -> None:
+    clock, source, _, creds = make(lifetime=0.5)  # the margin starts 0.45 s after the fetch
+    creds.get_frozen_credentials()
+    clock.advance(0.46)  # inside the margin, within the retry interval of the last (good) fetch
+    creds.get_frozen_credentials()
+    assert source.calls == 2  # a success leaves no error for callers to be handed
