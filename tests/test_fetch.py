@@ -324,8 +324,17 @@ def test_a_redirect_is_not_followed(server: EndpointServer, endpoint: Endpoint) 
 
 
 def test_a_huge_body_is_refused(server: EndpointServer, endpoint: Endpoint) -> None:
-    server.queue(("status", 200, "x" * (fetch.MAX_BODY + 10), {}))
-    with pytest.raises(EndpointResponseError, match="larger than"):
+    server.queue(("status", 200, "x" * (fetch.MAX_BODY + 1), {}))
+    with pytest.raises(EndpointResponseError) as info:
+        fetch_credentials(endpoint)
+    assert str(info.value) == (
+        f"the container credentials endpoint {shown_url(endpoint.url)} answered HTTP 200 with a "
+        f"body larger than {fetch.MAX_BODY} bytes. Fix: check that the URL points at a "
+        "credentials endpoint"
+    )
+    # A body of exactly the limit is read, and judged as credentials.
+    server.queue(("status", 200, " " * (fetch.MAX_BODY - 2) + "[]", {}))
+    with pytest.raises(EndpointResponseError, match="the body is a JSON array"):
         fetch_credentials(endpoint)
 
 
@@ -862,6 +871,9 @@ def test_a_dripping_endpoint_is_cut_at_the_deadline_every_time(dripping_endpoint
         assert "gave up after 1 attempt in " in info.value.what  # cut by the watchdog
         assert "(deadline 0.4 s; " in info.value.what
         assert info.value.what.endswith(_CUT)
+    thread = fetch._watchdog._thread
+    assert thread is not None
+    assert (thread.name, thread.daemon) == ("ecs-xrole-deadline-watchdog", True)
 
 
 @pytest.mark.usefixtures("fresh_watchdog")
