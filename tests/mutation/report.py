@@ -8,8 +8,11 @@ non-equivalent mutants that were checked. Exit status 0; it reports, it does not
 ``--sample N`` counts only the mutants whose number is a multiple of ``N`` (the sample that
 ``--sample-names N`` prints, one name per line, for ``mutmut run``).
 
-    python tests/mutation/report.py [--survivors] [--sample N]
+``--survivor-names`` prints only the survivors' names, for running them again by name.
+
+    python tests/mutation/report.py [--survivors | --survivor-names] [--sample N]
     mutmut run $(python tests/mutation/report.py --sample-names 4)
+    mutmut run $(python tests/mutation/report.py --sample 4 --survivor-names)
 """
 
 from __future__ import annotations
@@ -49,6 +52,12 @@ def _option(argv: list[str], flag: str) -> int | None:
 
 
 def main(argv: list[str]) -> int:
+    names_only = "--survivor-names" in argv
+
+    def show(*args: object) -> None:
+        if not names_only:  # with --survivor-names, only the names are printed
+            print(*args)
+
     listed = equivalents()
     names_of = _option(argv, "--sample-names")
     if names_of is not None:
@@ -56,18 +65,18 @@ def main(argv: list[str]) -> int:
             meta = ROOT / "mutants" / "src" / "ecs_xrole" / f"{module}.py.meta"
             if meta.exists():
                 keys = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
-                print("\n".join(k for k in keys if _number(k) % names_of == 0))
+                show("\n".join(k for k in keys if _number(k) % names_of == 0))
         return 0
     sample = _option(argv, "--sample") or 1
     if sample > 1:
-        print(f"(the sample of mutants whose number is a multiple of {sample})")
-    print(f"{'module':<12}{'mutants':>8}{'equiv':>7}{'killed':>8}{'survived':>9}"
+        show(f"(the sample of mutants whose number is a multiple of {sample})")
+    show(f"{'module':<12}{'mutants':>8}{'equiv':>7}{'killed':>8}{'survived':>9}"
           f"{'no tests':>9}{'unchecked':>10}{'kill rate':>11}")  # fmt: skip
     survivors: list[str] = []
     for module in MODULES:
         meta = ROOT / "mutants" / "src" / "ecs_xrole" / f"{module}.py.meta"
         if not meta.exists():
-            print(f"{module + '.py':<12}{'(not run)':>8}")
+            show(f"{module + '.py':<12}{'(not run)':>8}")
             continue
         codes = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
         codes = {k: v for k, v in codes.items() if _number(k) % sample == 0}
@@ -84,12 +93,15 @@ def main(argv: list[str]) -> int:
                     survivors.append(name)
         checked = counts["killed"] + counts["survived"] + counts["no tests"] + counts["other"]
         if not checked:
-            print(f"{module + '.py':<12}{len(codes):>8}  (not run)")
+            show(f"{module + '.py':<12}{len(codes):>8}  (not run)")
             continue
         rate = f"{100 * counts['killed'] / checked:.1f}%"
-        print(f"{module + '.py':<12}{len(codes):>8}{counts['equivalent']:>7}{counts['killed']:>8}"
+        show(f"{module + '.py':<12}{len(codes):>8}{counts['equivalent']:>7}{counts['killed']:>8}"
               f"{counts['survived']:>9}{counts['no tests']:>9}{counts['not checked']:>10}"
               f"{rate:>11}")  # fmt: skip
+    if names_only:
+        print("\n".join(survivors))
+        return 0
     if "--survivors" in argv:
         print("\nSurvivors (inspect one with `mutmut show NAME`):")
         for name in survivors:
