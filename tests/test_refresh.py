@@ -67,14 +67,41 @@ class Source:
         )
 
 
-def make(lifetime: float = 900.0) -> tuple[FakeClock, Source, Scheduler, RefreshingCredentials]:
+def make(
+    lifetime: float = 900.0, rng: random.Random | None = None
+) -> tuple[FakeClock, Source, Scheduler, RefreshingCredentials]:
     clock = FakeClock()
     source = Source(clock, lifetime)
     scheduler = Scheduler(clock=clock, start_thread=False)
     creds = RefreshingCredentials(
-        source, method="test", description="test credentials", clock=clock, scheduler=scheduler
-    )
+        source, method="test", description="test credentials", clock=clock, scheduler=scheduler,
+        rng=rng,
+    )  # fmt: skip
     return clock, source, scheduler, creds
+
+
+class NoJitter(random.Random):
+    """Always the top of the range: the plain schedule, without jitter."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
+def live(lifetime: float = 900.0) -> tuple[Scheduler, Source, RefreshingCredentials]:
+    """Credentials on a scheduler of their own, with its real threads and the real clock."""
+    scheduler = Scheduler()
+    source = Source(time.time, lifetime)
+    creds = RefreshingCredentials(source, method="test", description="live", scheduler=scheduler)
+    return scheduler, source, creds
+
+
+def _until(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def endpoint_down() -> EndpointRequestError:
@@ -308,9 +335,7 @@ def test_timedelta_helpers_are_consistent() -> None:
 
 
 def test_scheduler_thread_is_a_daemon_and_stops_cleanly() -> None:
-    scheduler = Scheduler()
-    source = Source(time.time, lifetime=900)
-    creds = RefreshingCredentials(source, method="test", description="x", scheduler=scheduler)
+    scheduler, source, creds = live(lifetime=900)
     creds.get_frozen_credentials()  # plans a refresh: the thread starts and sleeps until then
     assert scheduler.thread_alive
     assert scheduler._thread is not None
@@ -455,9 +480,7 @@ def test_unchanged_short_credentials_do_not_make_the_refresher_spin() -> None:
 
 
 def test_a_stopped_scheduler_stays_stopped() -> None:
-    scheduler = Scheduler()
-    source = Source(time.time, lifetime=900)
-    creds = RefreshingCredentials(source, method="test", description="stopped", scheduler=scheduler)
+    scheduler, source, creds = live(lifetime=900)
     creds.get_frozen_credentials()
     assert scheduler.thread_alive
     scheduler.stop()
@@ -572,16 +595,7 @@ def test_the_first_background_failure_warns_and_later_ones_log_their_count(
 
 
 def test_backoff_doubles_per_failure_up_to_five_minutes() -> None:
-    class Top(random.Random):
-        def uniform(self, a: float, b: float) -> float:
-            return b  # no jitter: the plain schedule
-
-    clock = FakeClock()
-    scheduler = Scheduler(clock=clock, start_thread=False)
-    source = Source(clock, lifetime=6 * 3600)
-    creds = RefreshingCredentials(
-        source, method="test", description="t", clock=clock, scheduler=scheduler, rng=Top()
-    )
+    clock, source, scheduler, creds = make(lifetime=6 * 3600, rng=NoJitter())
     creds.get_frozen_credentials()
     source.fail = endpoint_down()
     delays = [_fail_in_background(clock, scheduler, creds) for _ in range(12)]
@@ -596,13 +610,7 @@ def test_backoff_jitter_draws_between_half_and_all_of_the_step() -> None:
             drawn.append((a, b))
             return a
 
-    clock = FakeClock()
-    scheduler = Scheduler(clock=clock, start_thread=False)
-    source = Source(clock, lifetime=6 * 3600)
-    creds = RefreshingCredentials(
-        source, method="test", description="t", clock=clock, scheduler=scheduler,
-        rng=Recording(),
-    )  # fmt: skip
+    clock, source, scheduler, creds = make(lifetime=6 * 3600, rng=Recording())
     creds.get_frozen_credentials()
     assert drawn == [(0, 3600 / 5)]  # the refresh time: up to a fifth of the advisory window early
     source.fail = endpoint_down()
@@ -628,9 +636,7 @@ def test_a_nudge_plans_an_unplanned_refresh_and_leaves_a_planned_one() -> None:
 
 
 def test_a_nudge_restarts_a_planning_thread_that_is_not_running() -> None:
-    scheduler = Scheduler()
-    source = Source(time.time, lifetime=900)
-    creds = RefreshingCredentials(source, method="test", description="n", scheduler=scheduler)
+    scheduler, source, creds = live(lifetime=900)
     try:
         creds.get_frozen_credentials()
         planned = creds.scheduled_at
@@ -642,10 +648,7 @@ def test_a_nudge_restarts_a_planning_thread_that_is_not_running() -> None:
         assert scheduler.thread_alive
         assert scheduler._thread is not lost
         # The new thread took the refresh planned for now, found it not yet due and replanned it.
-        deadline = time.monotonic() + 5
-        while creds.scheduled_at != planned and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert creds.scheduled_at == planned
+        assert _until(lambda: creds.scheduled_at == planned)
         assert source.calls == 1
         scheduler._stopped = True  # the first thread, too, ends at stop
         with scheduler._cond:
@@ -655,9 +658,7 @@ def test_a_nudge_restarts_a_planning_thread_that_is_not_running() -> None:
 
 
 def test_stop_waits_for_the_planning_thread_and_returns_when_it_ends() -> None:
-    scheduler = Scheduler()
-    source = Source(time.time, lifetime=900)
-    creds = RefreshingCredentials(source, method="test", description="s", scheduler=scheduler)
+    scheduler, _source, creds = live(lifetime=900)
     creds.get_frozen_credentials()
     thread = scheduler._thread
     assert thread is not None
@@ -802,16 +803,7 @@ def test_purging_the_plan_keeps_exactly_each_live_credentials_latest_plan() -> N
 
 
 def test_past_the_mandatory_margin_the_backoff_keeps_growing() -> None:
-    class Top(random.Random):
-        def uniform(self, a: float, b: float) -> float:
-            return b
-
-    clock = FakeClock()
-    scheduler = Scheduler(clock=clock, start_thread=False)
-    source = Source(clock, lifetime=900)
-    creds = RefreshingCredentials(
-        source, method="test", description="t", clock=clock, scheduler=scheduler, rng=Top()
-    )
+    clock, source, scheduler, creds = make(lifetime=900, rng=NoJitter())
     creds.get_frozen_credentials()
     source.fail = endpoint_down()
     clock.now = START + 900 - 30  # inside the mandatory margin: no cap to keep ahead of it
@@ -822,9 +814,7 @@ def test_past_the_mandatory_margin_the_backoff_keeps_growing() -> None:
 
 
 def test_stop_returns_by_its_timeout_while_a_refresh_is_stuck() -> None:
-    scheduler = Scheduler()
-    source = Source(time.time, lifetime=2.0)  # due for a refresh within about a second
-    creds = RefreshingCredentials(source, method="test", description="s", scheduler=scheduler)
+    scheduler, source, creds = live(lifetime=2.0)  # due for a refresh within about a second
     creds.get_frozen_credentials()
     release = threading.Event()
     started = threading.Event()
@@ -842,15 +832,6 @@ def test_stop_returns_by_its_timeout_while_a_refresh_is_stuck() -> None:
     release.set()
     for worker in workers:
         worker.join(5)
-
-
-def _until(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def test_idle_workers_end_and_new_ones_start_for_later_refreshes() -> None:
@@ -877,9 +858,7 @@ def test_idle_workers_end_and_new_ones_start_for_later_refreshes() -> None:
 
 
 def test_a_superseded_plan_falling_due_does_not_stop_the_planning_thread() -> None:
-    scheduler = Scheduler()
-    source = Source(time.time, lifetime=900)
-    creds = RefreshingCredentials(source, method="test", description="p", scheduler=scheduler)
+    scheduler, _source, creds = live(lifetime=900)
     try:
         creds.get_frozen_credentials()
         planned = creds.scheduled_at
