@@ -22,7 +22,9 @@ OTHER_ROLE = "arn:aws:iam::555566667777:role/other-role"
 TASK_ROLE = "arn:aws:iam::111122223333:role/my-ECS-task-role"
 
 
-def sts_client(endpoint_url: str | None = None) -> Any:
+def sts_client(
+    endpoint_url: str | None = None, config: botocore.config.Config | None = None
+) -> Any:
     session = botocore.session.Session()
     return session.create_client(
         "sts",
@@ -30,6 +32,7 @@ def sts_client(endpoint_url: str | None = None) -> Any:
         endpoint_url=endpoint_url,
         aws_access_key_id="AKIDEXAMPLE",
         aws_secret_access_key="secret",
+        config=config,
     )
 
 
@@ -454,12 +457,10 @@ def test_the_expiry_is_in_utc_whatever_the_local_time_zone(
 
 
 def test_sts_that_cannot_be_reached_or_credentials_that_cannot_be_used_say_so() -> None:
-    unreachable = botocore.session.Session().create_client(
-        "sts", region_name="us-east-1", endpoint_url="http://127.0.0.1:1",
-        aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret",
-        config=botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"},
-                                      connect_timeout=1),
-    )  # fmt: skip
+    unreachable = sts_client(
+        "http://127.0.0.1:1",
+        botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=1),
+    )
     with pytest.raises(AssumeRoleError) as info:
         assume_role(unreachable, AssumeRoleParams.build(ROLE), session_name="s1")
     assert info.value.what.startswith(f"AssumeRole of {ROLE} could not reach STS: ")
@@ -468,16 +469,12 @@ def test_sts_that_cannot_be_reached_or_credentials_that_cannot_be_used_say_so() 
         "AWS_ENDPOINT_URL if set"
     )
     assert info.value.role_arn == ROLE
-    keyless = botocore.session.Session().create_client(
-        "sts",
-        region_name="us-east-1",
-        endpoint_url="http://127.0.0.1:1",
-        aws_access_key_id="AKIDEXAMPLE",
-        aws_secret_access_key="secret",
-        config=botocore.config.Config(signature_version="no-such-signer"),
-    )  # fmt: skip  (the request cannot be signed: it never leaves)
+    # A request that cannot be signed never leaves.
+    unsignable = sts_client(
+        "http://127.0.0.1:1", botocore.config.Config(signature_version="no-such-signer")
+    )
     with pytest.raises(AssumeRoleError) as info:
-        assume_role(keyless, AssumeRoleParams.build(ROLE), session_name="s1")
+        assume_role(unsignable, AssumeRoleParams.build(ROLE), session_name="s1")
     assert info.value.what.startswith(f"AssumeRole of {ROLE} failed before reaching STS: ")
     assert info.value.fix == (
         "the source credentials could not be loaded or used; with ECS_XROLE_SOURCE_PROFILE, "
