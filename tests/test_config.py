@@ -553,8 +553,11 @@ def test_target_that_is_a_directory_is_refused(tmp_path: Path) -> None:
         write_profiles([Profile("x", DEST)], path=str(tmp_path))
 
 
-def write_unprivileged(path: Path) -> tuple[int, str]:
-    """Call write_profiles in a forked child running as an unprivileged user.
+def write_unprivileged(
+    path: Path, profile: Profile | None = None, groups: tuple[int, ...] = ()
+) -> tuple[int, str]:
+    """Call write_profiles (``profile``, by default x -> DEST) in a forked child running as an
+    unprivileged user, a member of ``groups`` besides its own.
 
     The tests that use it write once in their own process first: mutation testing learns which
     test reaches which function from the calls it sees, and a forked child's are not seen.
@@ -570,10 +573,10 @@ def write_unprivileged(path: Path) -> tuple[int, str]:
         try:
             os.close(read_end)
             if os.geteuid() == 0:
-                os.setgroups([])
+                os.setgroups(list(groups))
                 os.setgid(65534)
                 os.setuid(65534)
-            write_profiles([Profile("x", DEST)], path=str(path))
+            write_profiles([profile or Profile("x", DEST)], path=str(path))
         except ConfigFileError as exc:
             code, message = 3, str(exc)
         except BaseException as exc:
@@ -1287,19 +1290,10 @@ def test_a_rewrite_by_a_member_of_the_files_group_keeps_the_group(shared_dir: Pa
     for path in (cfg, Path(f"{cfg}.lock")):
         os.chown(path, 65534, 100)  # owned by nobody, group 100 (nobody's other group)
         path.chmod(0o640)
-    pid = os.fork()
-    if pid == 0:  # the child: never returns into pytest
-        code = 3
-        try:
-            os.setgroups([100])
-            os.setgid(65534)
-            os.setuid(65534)
-            write_profiles([Profile("a", OTHER)], path=str(cfg))
-            code = 0
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+
+    code, message = write_unprivileged(cfg, Profile("a", OTHER), groups=(100,))
+
+    assert code == 0, message
     info = cfg.stat()
     assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (65534, 100, 0o640)
     assert OTHER in cfg.read_text()
