@@ -293,13 +293,11 @@ def test_an_error_body_echoing_the_token_is_scrubbed(
     server: EndpointServer, endpoint: Endpoint
 ) -> None:
     echo = json.dumps({"code": "AccessDenied", "message": f"token {AUTH_TOKEN} is revoked"})
-    server.queue(("status", 403, echo, {}))
-    with pytest.raises(EndpointRequestError) as info:
-        fetch_credentials(endpoint)
-    assert info.value.code == "AccessDenied"
-    assert "is revoked" in str(info.value)
-    assert_no_secret(str(info.value))
-    assert_no_secret(repr(info.value.__dict__))
+    error = refusal(server, endpoint, 403, echo)
+    assert error.code == "AccessDenied"
+    assert "is revoked" in str(error)
+    assert_no_secret(str(error))
+    assert_no_secret(repr(error.__dict__))
 
 
 def test_credentials_not_found_400_without_retry(
@@ -700,6 +698,15 @@ def test_the_answer_lists_the_fields_it_has_when_one_is_missing() -> None:
 
 # -- what each refusal says (whole messages: a user acts on the fix) -------------------------
 
+
+def refusal(server: EndpointServer, endpoint: Endpoint, status: int, body: str | bytes = "") -> Any:
+    """The error of one request that ``server`` answers with ``status`` and ``body``."""
+    server.queue(("status", status, body, {}))
+    with pytest.raises(EndpointRequestError) as info:
+        fetch_credentials(endpoint)
+    return info.value
+
+
 _NO_TASK_ROLE = (
     "the task may have no task role (set taskRoleArn in the task definition), or the "
     "credentials ID in the URL is stale (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI copied from "
@@ -732,16 +739,14 @@ def test_each_refusal_says_what_the_endpoint_answered_and_the_fix(
     server: EndpointServer, endpoint: Endpoint, status: int, body: str, said: str, what: str,
     fix: str,
 ) -> None:  # fmt: skip
-    server.queue(("status", status, body, {}))
-    with pytest.raises(EndpointRequestError) as info:
-        fetch_credentials(endpoint)
+    error = refusal(server, endpoint, status, body)
     url = shown_url(endpoint.url)
-    assert info.value.what == f"the container credentials endpoint {url} {what} ({said})"
-    assert info.value.fix == fix
+    assert error.what == f"the container credentials endpoint {url} {what} ({said})"
+    assert error.fix == fix
     parsed = json.loads(body) if body.startswith("{") else {}
-    assert (info.value.status, info.value.attempts, info.value.url) == (status, 1, url)
-    assert info.value.code == (parsed.get("code") or parsed.get("Code"))
-    assert info.value.endpoint_message == (parsed.get("message") if parsed else body or None)
+    assert (error.status, error.attempts, error.url) == (status, 1, url)
+    assert error.code == (parsed.get("code") or parsed.get("Code"))
+    assert error.endpoint_message == (parsed.get("message") if parsed else body or None)
     assert server.requests == 1  # refusals are final: no retry
 
 
@@ -750,15 +755,13 @@ def test_a_refused_token_file_names_the_file_and_the_rotation(
     server: EndpointServer, tmp_path: Path, status: int
 ) -> None:
     endpoint = detect_endpoint(server.environ(token_file=str(tmp_path / "token")))
-    server.queue(("status", status, '{"code": "AccessDenied", "message": "no"}', {}))
-    with pytest.raises(EndpointRequestError) as info:
-        fetch_credentials(endpoint)
+    error = refusal(server, endpoint, status, '{"code": "AccessDenied", "message": "no"}')
     url = shown_url(endpoint.url)
-    assert info.value.what == (
+    assert error.what == (
         f"the container credentials endpoint {url} refused the authorization "
         f"(HTTP {status} AccessDenied: no)"
     )
-    assert info.value.fix == (
+    assert error.fix == (
         f"the token read from {str(tmp_path / 'token')!r} (AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE)"
         " was rejected: check the variable names the token file the endpoint's agent writes (EKS"
         " Pod Identity rotates it; ecs-xrole re-reads it on every request)"
@@ -769,14 +772,12 @@ def test_a_refused_token_variable_suggests_the_token_file(
     server: EndpointServer, endpoint: Endpoint
 ) -> None:
     assert endpoint.auth == "token"
-    server.queue(("status", 403, "", {}))
-    with pytest.raises(EndpointRequestError) as info:
-        fetch_credentials(endpoint)
+    error = refusal(server, endpoint, 403)
     url = shown_url(endpoint.url)
-    assert info.value.what == (
+    assert error.what == (
         f"the container credentials endpoint {url} refused the authorization (HTTP 403)"
     )
-    assert info.value.fix == (
+    assert error.fix == (
         "the token in AWS_CONTAINER_AUTHORIZATION_TOKEN was rejected: it is wrong or was "
         "rotated; prefer AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE so a rotated token is picked up"
     )
@@ -786,14 +787,12 @@ def test_an_endpoint_that_wants_a_token_we_do_not_have_says_which_variables() ->
     with EndpointServer(known_credentials()) as open_server:
         endpoint = detect_endpoint(open_server.environ())
         assert endpoint.auth == "none"
-        open_server.queue(("status", 401, "", {}))
-        with pytest.raises(EndpointRequestError) as info:
-            fetch_credentials(endpoint)
-    assert info.value.fix == (
+        error = refusal(open_server, endpoint, 401)
+    assert error.fix == (
         "the endpoint wants an Authorization header: set AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE "
         "or AWS_CONTAINER_AUTHORIZATION_TOKEN"
     )
-    assert info.value.what == (
+    assert error.what == (
         f"the container credentials endpoint {shown_url(endpoint.url)} refused the "
         "authorization (HTTP 401)"
     )
@@ -938,10 +937,8 @@ def test_a_refusal_after_a_retry_counts_both_attempts(
 def test_a_plain_400_says_the_endpoint_has_no_credentials_for_us(
     server: EndpointServer, endpoint: Endpoint
 ) -> None:
-    server.queue(("status", 400, "", {}))
-    with pytest.raises(EndpointRequestError) as info:
-        fetch_credentials(endpoint)
-    assert info.value.what.endswith(" has no credentials for us (HTTP 400)")
+    error = refusal(server, endpoint, 400)
+    assert error.what.endswith(" has no credentials for us (HTTP 400)")
 
 
 # -- the OS-level reason in a failure's cause (what a user reads after "last:") ---------------
@@ -1057,11 +1054,7 @@ def test_the_last_http_answer_is_reported_over_a_later_connection_failure(
 def _refusal(server: EndpointServer, body: str | bytes, path: str | None = None) -> Any:
     if path is not None:
         server.path = path
-    endpoint = detect_endpoint(server.environ())
-    server.queue(("status", 404, body, {}))
-    with pytest.raises(EndpointRequestError) as info:
-        fetch_credentials(endpoint)
-    return info.value
+    return refusal(server, detect_endpoint(server.environ()), 404, body)
 
 
 @pytest.mark.parametrize(
