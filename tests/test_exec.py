@@ -307,6 +307,18 @@ def test_competing_variables_are_removed_and_named_at_v(
     assert "wJalrXUtnFEMI" not in done.stderr  # names, never values
 
 
+def test_token_file_only_keeps_the_token_out_of_the_environment(
+    ecs_xrole_env: LocalStack, task_env: dict[str, str]
+) -> None:
+    argv = exec_argv(ecs_xrole_env, "env")
+    argv.insert(argv.index("--"), "--token-file-only")
+    done = run(argv, task_env)
+    assert done.returncode == 0, done.stderr
+    child_env = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
+    assert "AWS_CONTAINER_AUTHORIZATION_TOKEN" not in child_env  # not even the task's own
+    assert Path(child_env["AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"]).name == "token"
+
+
 def test_child_environment_removes_every_competing_variable() -> None:
     environ = dict.fromkeys(REMOVED_VARIABLES, "x") | {
         "PATH": "/bin",
