@@ -7,6 +7,7 @@ role. A client that is not installed skips its tests, saying why (``-ra`` shows 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -35,11 +36,10 @@ def budget() -> Budget:
     return Budget()
 
 
-def task_env(stack: LocalStack, tmp_path: Path) -> dict[str, str]:
-    """The environment of a process in the task, with a HOME of its own (the CLI caches
-    there). The stack's variables are in ``os.environ`` (``ecs_xrole_env``)."""
-    import os
-
+@pytest.fixture
+def task_env(ecs_xrole_env: LocalStack, tmp_path: Path) -> dict[str, str]:
+    """The environment of a process in the task (``ecs_xrole_env`` put the stack's variables
+    into ``os.environ``), with a HOME of its own: the AWS CLI caches there."""
     return {**os.environ, "HOME": str(tmp_path / "home")}
 
 
@@ -59,14 +59,14 @@ def assert_destination(seen: dict[str, str], client: Client) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_exec_child_acts_as_the_destination(
-    name: str, ecs_xrole_env: LocalStack, tmp_path: Path, budget: Budget
+    name: str, ecs_xrole_env: LocalStack, task_env: dict[str, str], budget: Budget
 ) -> None:
     client = require(name)
     argv = [sys.executable, "-m", "ecs_xrole", "exec"]
     argv += ["--role-arn", ecs_xrole_env.aws.destination_role_arn, "--"]
     done = budget.run(
         argv + client.whoami(ecs_xrole_env.aws.endpoint_url),
-        client.environ(task_env(ecs_xrole_env, tmp_path)),
+        client.environ(task_env),
     )
     assert_destination(identity(done, client), client)
 
@@ -84,10 +84,11 @@ def app_entrypoint() -> list[str]:
 
 
 def serve(
-    stack: LocalStack, tmp_path: Path, budget: Budget
+    stack: LocalStack, env: dict[str, str], directory: Path, budget: Budget
 ) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    """Start ``serve`` with one role (app) and read the variables it prints."""
-    token_file = tmp_path / "run" / "token"
+    """Start ``serve`` with one role (app), its token file in ``directory``, and read the
+    variables it prints."""
+    token_file = directory / "run" / "token"
     token_file.parent.mkdir(mode=0o700)
     argv = [sys.executable, "-m", "ecs_xrole", "serve", "--listen", "127.0.0.1:0"]
     argv += ["--token-file", str(token_file), "--role", f"app={stack.aws.destination_role_arn}"]
@@ -96,7 +97,7 @@ def serve(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=task_env(stack, tmp_path),
+        env=env,
     )
     assert proc.stdout is not None
     timer = budget.watch(proc)
@@ -118,13 +119,17 @@ def serve(
 
 @pytest.mark.parametrize("name", NAMES)
 def test_serve_app_container_acts_as_the_destination(
-    name: str, ecs_xrole_env: LocalStack, tmp_path: Path, budget: Budget
+    name: str,
+    ecs_xrole_env: LocalStack,
+    task_env: dict[str, str],
+    tmp_path: Path,
+    budget: Budget,
 ) -> None:
     client = require(name)
-    proc, printed = serve(ecs_xrole_env, tmp_path, budget)
+    proc, printed = serve(ecs_xrole_env, task_env, tmp_path, budget)
     try:
         assert printed[TOKEN] == Path(printed[TOKEN_FILE]).read_text()
-        base = task_env(ecs_xrole_env, tmp_path)
+        base = dict(task_env)
         base.pop(TOKEN, None)  # the ECS agent's (the stand-in's): not the sidecar's
         command = client.whoami(ecs_xrole_env.aws.endpoint_url)
         # 1. The printed variables as they are (an env file, docker run --env-file).
@@ -165,7 +170,7 @@ FALL_THROUGH_CLIENTS = ["botocore", "aws-cli-v1", *NAMES]
 
 @pytest.mark.parametrize("name", FALL_THROUGH_CLIENTS)
 def test_a_failing_credential_process_is_final(
-    name: str, ecs_xrole_env: LocalStack, tmp_path: Path, budget: Budget
+    name: str, ecs_xrole_env: LocalStack, task_env: dict[str, str], budget: Budget
 ) -> None:
     # The container endpoint (the task role) is reachable all along: a client that took the
     # process's failure as "try the next provider" would succeed as the task role.
@@ -183,9 +188,11 @@ def test_a_failing_credential_process_is_final(
     else:
         found = require(name)
         client, command = found, found.whoami(url)
-    env = {**task_env(ecs_xrole_env, tmp_path), "AWS_PROFILE": refused_profile(ecs_xrole_env)}
+    env = {**task_env, "AWS_PROFILE": refused_profile(ecs_xrole_env)}
     if isinstance(client, Client):
         env = client.environ(env)
     done = budget.run(command, env)
     assert done.returncode != 0, f"{client} went on as {done.stdout.strip()}"
     assert "assumed-role" not in done.stdout, client
+    # The process's reason reaches the user (each of these shows its stderr).
+    assert f"may not assume {ecs_xrole_env.aws.untrusting_role_arn}" in done.stderr, done.stderr
