@@ -1,7 +1,8 @@
 """The AWS clients beyond botocore that tests run as subprocesses, as Debian 12 installs them:
 the AWS CLI v2 (Debian's ``awscli``) and small whoami programs built with the AWS SDKs for
 Go v2 and v1 (``tests/clients/go``, built from Debian's packaged SDK sources by
-``tests/clients/install.sh``, which CI runs before the tests).
+``tests/clients/install.sh``, which CI runs before the tests); and, where Node.js is there,
+a whoami with the AWS SDK for JavaScript v3 (``tests/clients/js``, the SDK from npm).
 
 Each client is looked for once per test process, by absolute path (the PyPI AWS CLI v1 in the
 virtualenv is also called ``aws``); :func:`require` skips the test, with the reason, when it
@@ -11,7 +12,9 @@ is missing. Nothing here is shared between test processes but the read-only prog
 from __future__ import annotations
 
 import functools
+import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -28,12 +31,15 @@ INSTALL = "tests/clients/install.sh"
 AWS_CLI_V2_PATHS = ("/usr/bin/aws", "/usr/local/bin/aws")
 #: The PyPI AWS CLI v1 of the test environment.
 AWS_CLI_V1 = Path(sys.executable).parent / "aws"
-NAMES = ("aws-cli-v2", "go-sdk-v2", "go-sdk-v1")
+NAMES = ("aws-cli-v2", "go-sdk-v2", "go-sdk-v1", "js-sdk-v3")
+#: Where install.sh puts the JavaScript SDK (NODE_PATH for the whoami script).
+JS_MODULES = BUILT / "js" / "node_modules"
 _GO = {"go-sdk-v2": "sdkv2", "go-sdk-v1": "sdkv1"}
 _PACKAGE = {
     "aws-cli-v2": "awscli",
     "go-sdk-v2": "golang-go golang-github-aws-aws-sdk-go-v2-dev",
     "go-sdk-v1": "golang-go golang-github-aws-aws-sdk-go-dev",
+    "js-sdk-v3": "nodejs npm",
 }
 
 
@@ -56,13 +62,17 @@ class Client:
         if self.name == "aws-cli-v2":
             command = [self.path, "sts", "get-caller-identity", "--output", "json"]
             return [*command, "--endpoint-url", endpoint_url]
+        if self.name == "js-sdk-v3":
+            return [self.path, str(HERE / "clients" / "js" / "whoami.cjs")]
         return [self.path]
 
     def environ(self, env: dict[str, str]) -> dict[str, str]:
         """``env`` as this client needs it: Go v1 reads profiles from the config file only
-        with ``AWS_SDK_LOAD_CONFIG``."""
+        with ``AWS_SDK_LOAD_CONFIG``; the JavaScript one finds the SDK through ``NODE_PATH``."""
         if self.name == "go-sdk-v1":
             return {**env, "AWS_SDK_LOAD_CONFIG": "1"}
+        if self.name == "js-sdk-v3":
+            return {**env, "NODE_PATH": str(JS_MODULES)}
         return env
 
 
@@ -89,6 +99,14 @@ def find(name: str) -> Client | str:
             seen.append(f"{path} is {said.split(' ')[0]}")
         found = "; ".join(seen) or f"none of {', '.join(AWS_CLI_V2_PATHS)} exists"
         return f"no AWS CLI v2 ({found}): {fix}"
+    if name == "js-sdk-v3":
+        node = shutil.which("node")
+        package = JS_MODULES / "@aws-sdk" / "client-sts" / "package.json"
+        if node is None:
+            return f"no node on PATH: {fix}"
+        if not package.exists():
+            return f"{package.parent} is not installed: {fix}"
+        return Client(name, str(json.loads(package.read_text())["version"]), node)
     program = BUILT / f"go-{_GO[name]}"
     source = HERE / "clients" / "go" / _GO[name] / "main.go"
     if not program.exists():

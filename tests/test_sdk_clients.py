@@ -1,8 +1,10 @@
 """Clients beyond botocore, as Debian 12 installs them (the AWS CLI v2 and the AWS SDKs for Go
-v2 and v1, see ``sdk_clients``), on the loopback stand-ins: under ``ecs-xrole exec`` and with
-``ecs-xrole serve``'s variables their default chain is the destination role, and a
-``credential_process`` profile whose role is refused ends in an error, never in the task
-role. A client that is not installed skips its tests, saying why (``-ra`` shows it)."""
+v2 and v1, see ``sdk_clients``) and the AWS SDK for JavaScript v3 from npm, on the loopback
+stand-ins: under ``ecs-xrole exec`` and with ``ecs-xrole serve``'s variables their default
+chain is the destination role; a ``credential_process`` profile whose role is refused ends in
+an error, never in the task role, in every client but the JavaScript SDK, which goes on to the
+task role (docs/how-to/credential-process.md; doctor warns). A client that is not installed
+skips its tests, saying why (``-ra`` shows it)."""
 
 from __future__ import annotations
 
@@ -165,10 +167,10 @@ def refused_profile(stack: LocalStack) -> str:
     return "refused"
 
 
-FALL_THROUGH_CLIENTS = ["botocore", "aws-cli-v1", *NAMES]
+STOPPING_CLIENTS = ["botocore", "aws-cli-v1", *(name for name in NAMES if name != "js-sdk-v3")]
 
 
-@pytest.mark.parametrize("name", FALL_THROUGH_CLIENTS)
+@pytest.mark.parametrize("name", STOPPING_CLIENTS)
 def test_a_failing_credential_process_is_final(
     name: str, ecs_xrole_env: LocalStack, task_env: dict[str, str], budget: Budget
 ) -> None:
@@ -196,3 +198,15 @@ def test_a_failing_credential_process_is_final(
     assert "assumed-role" not in done.stdout, client
     # The process's reason reaches the user (each of these shows its stderr).
     assert f"may not assume {ecs_xrole_env.aws.untrusting_role_arn}" in done.stderr, done.stderr
+
+
+def test_the_javascript_sdk_falls_through_to_the_task_role(
+    ecs_xrole_env: LocalStack, task_env: dict[str, str], budget: Budget
+) -> None:
+    # What docs/how-to/credential-process.md and doctor's credential-process-fallback warn
+    # about, measured: if this fails, the SDK changed, and both should say so.
+    client = require("js-sdk-v3")
+    env = client.environ({**task_env, "AWS_PROFILE": refused_profile(ecs_xrole_env)})
+    seen = identity(budget.run(client.whoami(ecs_xrole_env.aws.endpoint_url), env), client)
+    assert seen["Account"] == "111122223333", f"{client}: {seen}"  # the task's own account
+    assert ":assumed-role/my-ECS-task-role/" in seen["Arn"], f"{client}: {seen}"

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Install the AWS clients the tests run beyond botocore and the PyPI AWS CLI v1 (the AWS CLI
 # v2 and the AWS SDKs for Go v2 and v1, as Debian packages them), and build the Go test
-# programs (tests/clients/go) from Debian's packaged SDK sources, offline.
+# programs (tests/clients/go) from Debian's packaged SDK sources, offline. Where Node.js and
+# npm are installed, also the AWS SDK for JavaScript v3 (@aws-sdk/client-sts, pinned) from
+# the npm registry.
 #
-# Idempotent: packages already installed are not touched (no apt-get update then), and the
-# Go build is incremental (a fraction of a second once built). Without root or apt-get it
-# installs nothing and says so; the tests of a missing client are then skipped, with the
-# reason shown in pytest's summary (-ra).
+# Idempotent: packages already installed are not touched (no apt-get update then), the Go
+# build is incremental (a fraction of a second once built), and npm runs only when the
+# pinned SDK is not there yet. Without root or apt-get (or npm) it installs nothing and says
+# so; the tests of a missing client are then skipped, with the reason shown in pytest's
+# summary (-ra).
 #
 # The programs go to ~/.cache/ecs-xrole/test-clients (tests/sdk_clients.py looks there), the
 # Go build cache to ~/.cache/ecs-xrole/go-build.
@@ -16,6 +19,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 cache="${HOME:?HOME must be set}/.cache/ecs-xrole"
 packages=(awscli golang-go golang-github-aws-aws-sdk-go-v2-dev golang-github-aws-aws-sdk-go-dev)
 gopath=/usr/share/gocode
+js_sdk="@aws-sdk/client-sts@3.1178.0"
 
 say() { printf 'tests/clients/install.sh: %s\n' "$*" >&2; }
 
@@ -42,12 +46,23 @@ if ((${#missing[@]})); then
     fi
 fi
 
+mkdir -p "$cache/test-clients" "$cache/go-build"
+
+js="$cache/test-clients/js"
+installed="$js/node_modules/@aws-sdk/client-sts/package.json"
+if ! command -v npm >/dev/null 2>&1; then
+    say "no npm: the JavaScript SDK tests skip"
+elif ! grep -qs "\"version\": \"${js_sdk##*@}\"" "$installed"; then
+    say "installing $js_sdk with npm"
+    npm install --silent --no-audit --no-fund --no-save --prefix "$js" "$js_sdk" ||
+        say "npm install $js_sdk failed: the JavaScript SDK tests skip"
+fi
+
 if ! command -v go >/dev/null 2>&1; then
     say "no Go toolchain: the Go SDK tests skip"
     exit 0
 fi
 
-mkdir -p "$cache/test-clients" "$cache/go-build"
 # GOPATH mode over Debian's packaged sources: no module download, no network.
 export GO111MODULE=off GOPATH="$gopath" GOPROXY=off GOFLAGS=''
 export GOCACHE="$cache/go-build" GOTOOLCHAIN=local
