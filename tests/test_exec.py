@@ -146,12 +146,6 @@ def test_boto3_default_session_in_a_child_acts_as_the_destination(
 SIXTEEN = """\
 import json, os, sys
 import boto3, botocore.session
-
-def line(value):
-    # One write per line: print() writes the newline apart when PYTHONUNBUFFERED is set, and
-    # sixteen processes share the pipe.
-    os.write(1, (json.dumps(value) + "\\n").encode())
-
 # Service models are loaded once, before the fork, and shared; each process still resolves
 # its own credentials through its own default chain (a new botocore session each).
 warm = botocore.session.get_session()
@@ -168,10 +162,10 @@ for worker in range(16):
             core.register_component("data_loader", loader)
             client = boto3.Session(botocore_session=core).client("sts")
             accounts = {client.get_caller_identity()["Account"] for _ in range(10)}
-            line(sorted(accounts) + [core.get_credentials().method])
+            print(json.dumps(sorted(accounts) + [core.get_credentials().method]), flush=True)
             os._exit(0)
         except BaseException as exc:
-            line(["error", repr(exc)])
+            print(json.dumps(["error", repr(exc)]), flush=True)
             os._exit(1)
     pids.append(pid)
 codes = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in pids]
