@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import gc
+import importlib
 import os
 import shutil
 import tempfile
@@ -26,6 +27,33 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     is spent waiting (deadlines, servers, child processes), so two a core finish sooner than one
     (measured on 2 cores: 85 s with 4 workers, 159 s with 2; see CONTRIBUTING.md)."""
     return 2 * len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 4
+
+
+# What the stand-ins import on their first start (about 2 s of CPU: moto's server and the
+# backends of the three services the fake AWS serves).
+_MOTO_MODULES = (
+    "moto.moto_server.werkzeug_app",
+    "moto.sts.responses",
+    "moto.iam.responses",
+    "moto.ecs.responses",
+    "boto3",
+)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Warm, once a process (each xdist worker) and before any test's clock starts, what the
+    collected tests will need: moto's modules for the fake AWS, and Hypothesis's table of the
+    characters ``text()`` may draw (1.5 s of CPU the first time). Otherwise the first test of
+    a worker to need them pays inside its 10 s bound, which a loaded machine (two suites on
+    two cores) did not give it."""
+    items = [item for item in session.items if isinstance(item, pytest.Function)]
+    if any("_ecs_xrole_fake_aws" in item.fixturenames for item in items):
+        for name in _MOTO_MODULES:
+            importlib.import_module(name)
+    if any(getattr(item.obj, "is_hypothesis_test", False) for item in items):
+        from hypothesis import strategies
+
+        strategies.text().validate()
 
 
 @pytest.fixture
