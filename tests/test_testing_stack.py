@@ -235,3 +235,13 @@ def test_concurrent_endpoint_requests_share_one_assume_role(fake_aws: FakeAWS) -
         assert len(keys) == 1
         assert stack.task_role_assume_role_calls == 1
         assert stack.endpoint.served == 16
+
+
+def test_reset_removes_the_config_file_a_test_wrote(fake_aws: FakeAWS) -> None:
+    with local_stack(aws=fake_aws) as stack:
+        config = Path(stack.environ["AWS_CONFIG_FILE"])
+        config.write_text("[profile cross-account]\nrole_arn = left-by-a-test\n")
+        stack.reset()
+        assert not config.exists()
+        stack.reset()  # and again, with no file to remove
+        assert not config.exists()

@@ -159,7 +159,10 @@ class LocalStack:
         """Put every knob back as :func:`local_stack` left it: the fake AWS's (see
         :meth:`FakeAWS.reset`) and the endpoint's (credentials, token, lifetime, delay,
         faults, task metadata, counters); restart either server if a test stopped it; drop
-        the cached task-role credentials."""
+        the cached task-role credentials; remove the config file a test may have written, so
+        that ``AWS_CONFIG_FILE`` names no file again, as in a task that has just booted."""
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(self.config_file)
         self.aws.start()
         self.aws.reset()
         endpoint = self.endpoint
