@@ -241,8 +241,9 @@ def test_client_options_are_compared_by_value(env: Any) -> None:
         assert one is same
         assert len({id(plain), id(one), id(other)}) == 3
         assert one.meta.config.read_timeout == 7
-        # The library's user agent is merged in without replacing the user's settings.
-        assert "ecs-xrole/" in one.meta.config.user_agent_extra
+        # The user's Config is used as given (the user agent is the session's: see
+        # test_the_user_agent_names_ecs_xrole_once_and_keeps_the_users_extra).
+        assert one.meta.config.user_agent_extra is None
         west = await ecs_xrole.aio.get_client("sts", role, region_name="eu-west-1")
         assert west.meta.region_name == "eu-west-1"
         # An explicit endpoint_url is the one used.
@@ -259,6 +260,66 @@ def test_client_options_are_compared_by_value(env: Any) -> None:
     asyncio.run(main())
     # One AssumeRole per region (the STS call goes to the region's endpoint), as in the sync API.
     assert env.aws.assume_role_calls == 2
+
+
+def _user_agent(client: Any) -> list[str]:
+    """The User-Agent headers of ``client``'s requests, as sent (botocore's ``before-send``
+    event; the requests still go to moto)."""
+    sent: list[str] = []
+
+    def keep(request: Any, **_: Any) -> None:
+        value = request.headers["User-Agent"]
+        sent.append(value.decode() if isinstance(value, bytes) else value)
+
+    client.meta.events.register("before-send.sts", keep)
+    return sent
+
+
+@pytest.mark.parametrize("user_extra", [False, True])
+def test_the_user_agent_names_ecs_xrole_once_and_keeps_the_users_extra(
+    env: Any, user_extra: bool
+) -> None:
+    role = env.aws.destination_role_arn
+    config = Config(user_agent_extra="my-app/1.2") if user_extra else None
+
+    async def main() -> list[str]:
+        client = await ecs_xrole.aio.get_client("sts", role, config=config)
+        sent = _user_agent(client)
+        await client.get_caller_identity()
+        session = await ecs_xrole.aio.get_session(role)
+        async with session.create_client("sts", config=config) as own:
+            own_sent = _user_agent(own)
+            await own.get_caller_identity()
+        return sent + own_sent
+
+    agents = asyncio.run(main())
+    assert len(agents) == 2
+    for agent in agents:
+        words = agent.split()
+        assert sum(w.startswith("ecs-xrole/") for w in words) == 1, agent
+        assert words.count("my-app/1.2") == int(user_extra), agent
+
+
+@pytest.mark.parametrize("variable", ["AWS_PROFILE", "AWS_DEFAULT_PROFILE"])
+def test_a_missing_ambient_profile_breaks_neither_api(
+    env: Any, monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    """AWS_PROFILE selects the application's profile, not the library's: one naming a missing
+    profile changes nothing for the async API, as for the sync one."""
+    monkeypatch.setenv(variable, "no-such-profile")
+    role = env.aws.destination_role_arn
+
+    async def main() -> list[str]:
+        accounts = []
+        client = await ecs_xrole.aio.get_client("sts", role)
+        accounts.append((await client.get_caller_identity())["Account"])
+        session = await ecs_xrole.aio.get_session(role)
+        async with session.create_client("sts") as own:
+            accounts.append((await own.get_caller_identity())["Account"])
+        return accounts
+
+    assert asyncio.run(main()) == [DESTINATION, DESTINATION]
+    assert ecs_xrole.get_client("sts", role).get_caller_identity()["Account"] == DESTINATION
 
 
 def test_a_changed_region_variable_gives_a_client_for_that_region(

@@ -152,3 +152,43 @@ def test_bad_client_parameters_are_named(env: Any, options: dict[str, Any], name
     with pytest.raises(InvalidInputError, match=name):
         ecs_xrole.get_client("sts", env.aws.destination_role_arn, **options)
     assert env.aws.assume_role_calls == 0
+
+
+def _user_agent_counts(agent: str) -> tuple[int, int]:
+    """How many times ``agent`` names ecs-xrole, and the user's own extra."""
+    words = agent.split()
+    return sum(w.startswith("ecs-xrole/") for w in words), words.count("my-app/1.2")
+
+
+@pytest.mark.parametrize("user_extra", [False, True])
+def test_the_user_agent_names_ecs_xrole_once_and_keeps_the_users_extra(
+    env: Any, failing_sts: FailingSTS, user_extra: bool
+) -> None:
+    """What goes on the wire: get_client's client, with or without a user_agent_extra of the
+    user's, and a client made from get_session's session."""
+    role = env.aws.destination_role_arn
+    extra = {"user_agent_extra": "my-app/1.2"} if user_extra else {}
+    config = Config(retries={"total_max_attempts": 1}, **extra)  # type: ignore[arg-type]
+    clients = [
+        ecs_xrole.get_client("sts", role, endpoint_url=failing_sts.url, config=config),
+        ecs_xrole.get_session(role).client("sts", endpoint_url=failing_sts.url, config=config),
+    ]
+    for client in clients:
+        with pytest.raises(ClientError):
+            client.get_caller_identity()
+    assert len(failing_sts.user_agents) == 2
+    for agent in failing_sts.user_agents:
+        assert _user_agent_counts(agent) == (1, int(user_extra)), agent
+
+
+def test_the_assume_role_request_names_ecs_xrole_once(
+    env: Any, failing_sts: FailingSTS, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ecs_xrole import assume
+
+    monkeypatch.setattr(assume, "STS_MAX_ATTEMPTS", 1)  # a knob read when the client is built
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", failing_sts.url)
+    with pytest.raises(ecs_xrole.AssumeRoleError):
+        ecs_xrole.get_credentials(env.aws.destination_role_arn)
+    assert failing_sts.user_agents
+    assert _user_agent_counts(failing_sts.user_agents[0]) == (1, 0), failing_sts.user_agents[0]

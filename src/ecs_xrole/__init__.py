@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from .endpoint import Endpoint, detect_endpoint
     from .fetch import fetch_credentials
     from .options import AssumeOptions
+    from .refresh import RefreshingCredentials
     from .session import get_client, get_credentials, get_session, get_task_role_credentials
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
     "Error",
     "InvalidInputError",
     "ProfileError",
+    "RefreshingCredentials",
     "TemporaryCredentials",
     "TokenError",
     "__version__",
@@ -72,6 +74,7 @@ _LAZY = {
     "Endpoint": "endpoint",
     "detect_endpoint": "endpoint",
     "TemporaryCredentials": "credentials",
+    "RefreshingCredentials": "refresh",
     "fetch_credentials": "fetch",
     "get_client": "session",
     "get_credentials": "session",

@@ -24,31 +24,29 @@ credentials are kept.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import os
 import threading
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
-from urllib.parse import urlsplit
 
 import botocore.session
 from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.credentials import CredentialProvider, CredentialResolver
 from botocore.hooks import HierarchicalEmitter
-from botocore.loaders import Loader
 from cachetools import LRUCache
 
-from ._version import __version__
+from ._builder import ClientOptions as _ClientOptions
+from ._builder import config_key as _config_key
+from ._builder import new_session
 from .assume import AssumeRoleParams, assume_role, sts_config
 from .credentials import TemporaryCredentials
 from .endpoint import Endpoint, detect_endpoint, shown_url
 from .errors import InvalidInputError
 from .fetch import fetch_credentials
-from .front import FrontCache, Unfreezable, environment, freeze, options_key
+from .front import FrontCache, environment, options_key
 from .metadata import clear_cache as clear_metadata_cache
 from .metadata import default_session_name, task_region
 from .options import AssumeOptions, check_option_names
@@ -75,12 +73,6 @@ __all__ = [
 ]
 
 _V = TypeVar("_V")
-_USER_AGENT = f"ecs-xrole/{__version__}"
-# Our sessions use no profile: AWS_PROFILE / AWS_DEFAULT_PROFILE select the application's
-# profile, not ours (one naming a missing profile would make every client fail). The config
-# file's default profile still applies, as for a session with no profile selected.
-_NO_AMBIENT_PROFILE = {"profile": (None, None, None, None)}
-
 # botocore logs request headers and response bodies, secrets included, at DEBUG.
 install_log_redaction()
 
@@ -93,28 +85,8 @@ _clients: LRUCache[tuple[Any, ...], BaseClient] = LRUCache(maxsize=512)
 # The fast fronts of the three public functions (see ecs_xrole.front).
 _client_front: FrontCache[BaseClient] = FrontCache()
 _role_front: FrontCache[tuple[RefreshingCredentials, str | None]] = FrontCache()
-_loader: Loader | None = None
 #: Bumped by clear_caches, so that caches in front of these (ecs_xrole.aio's) start over too.
 generation = 0
-_handlers: HierarchicalEmitter | None = None
-
-
-class _UniquePaths(list[str]):
-    """boto3 appends its data path to a session's loader each time a Session is made; with one
-    shared loader that would grow without end, so repeats are ignored."""
-
-    def append(self, path: str) -> None:
-        if path not in self:
-            super().append(path)
-
-
-def _shared_loader() -> Loader:
-    global _loader
-    if _loader is None:
-        extra = os.environ.get("AWS_DATA_PATH", "")
-        paths = _UniquePaths(os.path.expanduser(p) for p in extra.split(os.pathsep) if p)
-        _loader = Loader(extra_search_paths=paths)
-    return _loader
 
 
 class _Provider(CredentialProvider):
@@ -131,37 +103,9 @@ class _Provider(CredentialProvider):
         return self._credentials
 
 
-def _builtin_handlers() -> HierarchicalEmitter:
-    """An event emitter holding botocore's built-in handlers, registered once per process.
-
-    Registering them is most of the cost of a new botocore session (about 15 ms: each handler's
-    signature is inspected); every session here starts from a copy instead. Never mutated after
-    it is built, so concurrent copies are safe. Caller holds ``_lock``.
-    """
-    global _handlers
-    if _handlers is None:
-        emitter = HierarchicalEmitter()
-        botocore.session.Session(event_hooks=emitter)
-        _handlers = emitter
-    return _handlers
-
-
 def _botocore_session(credentials: Credentials, region: str | None) -> botocore.session.Session:
-    with _lock:
-        loader = _shared_loader()
-        handlers = _builtin_handlers()
-    session = botocore.session.Session(
-        session_vars=_NO_AMBIENT_PROFILE,
-        event_hooks=copy.copy(handlers),
-        include_builtin_handlers=False,
-    )
-    session.register_component("data_loader", loader)
-    # The only credentials this session may use are ours: no env keys, no profile.
-    session.register_component("credential_provider", CredentialResolver([_Provider(credentials)]))
-    if region is not None:
-        session.set_config_variable("region", region)
-    session.user_agent_extra = _USER_AGENT
-    return session
+    resolver = CredentialResolver([_Provider(credentials)])
+    return new_session(botocore.session.Session, HierarchicalEmitter, resolver, region)
 
 
 def resolve_region(region_name: str | None = None) -> str | None:
@@ -234,7 +178,7 @@ def _sts_client(source: Credentials, region: str | None) -> STSClient:
         # Regional STS endpoint (the default since boto3 1.40; older botocore needs asking).
         session.set_config_variable("sts_regional_endpoints", "regional")
         # Explicit timeouts and attempts; assume_role adds the wall-clock deadline.
-        client = session.create_client("sts", config=sts_config(user_agent_extra=_USER_AGENT))
+        client = session.create_client("sts", config=sts_config())
         with _lock:
             client = _clients.setdefault(key, client)
     return cast("STSClient", client)
@@ -459,106 +403,6 @@ def _remember(
     return front.put(key, value)
 
 
-_CONFIG_SETTINGS = tuple(Config.OPTION_DEFAULTS)
-
-
-def _config_key(config: Config) -> Hashable:
-    if not isinstance(config, Config):
-        raise Unfreezable("not a botocore Config")
-    values = [getattr(config, name, None) for name in _CONFIG_SETTINGS]
-    return tuple([value if value is None or value is True else freeze(value) for value in values])
-
-
-@dataclass(frozen=True)
-class _ClientOptions:
-    """The validated client parameters of :func:`get_client`; ``key`` is ``None`` when the
-    config cannot be compared (its clients are then not shared)."""
-
-    config: Config | None
-    endpoint_url: str | None
-    verify: bool | str | None
-    use_ssl: bool
-    api_version: str | None
-    key: Hashable | None
-
-    @classmethod
-    def build(
-        cls,
-        config: object,
-        endpoint_url: object,
-        verify: object,
-        use_ssl: object,
-        api_version: object,
-    ) -> _ClientOptions:
-        if config is not None and not isinstance(config, Config):
-            raise InvalidInputError(
-                "config",
-                config,
-                f"it is a {type(config).__name__}, not a botocore.config.Config",
-                fix="pass botocore.config.Config(...)",
-            )
-        if endpoint_url is not None:
-            _check_client_endpoint(endpoint_url)
-        if verify is not None and not isinstance(verify, (bool, str)):
-            raise InvalidInputError(
-                "verify", verify, "it must be True, False or a CA bundle path", fix="pass one"
-            )
-        if not isinstance(use_ssl, bool):
-            raise InvalidInputError("use_ssl", use_ssl, "it must be True or False", fix="pass one")
-        if api_version is not None and not isinstance(api_version, str):
-            raise InvalidInputError(
-                "api_version", api_version, "it must be a string such as '2011-06-15'", fix=""
-            )
-        try:
-            key: Hashable | None = (
-                None if config is None else _config_key(config),
-                endpoint_url,
-                verify,
-                use_ssl,
-                api_version,
-            )
-        except TypeError:
-            key = None
-        return cls(config, endpoint_url, verify, use_ssl, api_version, key)  # type: ignore[arg-type]
-
-
-def _check_client_endpoint(url: object) -> None:
-    problem = None
-    if not isinstance(url, str):
-        problem = f"it is a {type(url).__name__}, not a URL string"
-    else:
-        try:
-            parts = urlsplit(url)
-            host = parts.hostname
-        except ValueError as exc:
-            problem, host = f"it is not a valid URL ({exc})", None
-        else:
-            if parts.scheme not in ("http", "https"):
-                problem = "its scheme is not http or https"
-            elif not host:
-                problem = "it names no host"
-    if problem is not None:
-        raise InvalidInputError(
-            "endpoint_url",
-            url,
-            problem,
-            fix="pass the service endpoint as a URL, such as https://vpce-...amazonaws.com",
-        )
-
-
-def _client_config(user: Config | None) -> Config:
-    """The library's defaults (the user-agent suffix) merged into the user's ``Config``: the
-    user's settings win, and a ``user_agent_extra`` of theirs keeps ours after it."""
-    ours = Config(user_agent_extra=_USER_AGENT)
-    if user is None:
-        return ours
-    merged = ours.merge(user)
-    extra = getattr(user, "user_agent_extra", None)
-    if extra and _USER_AGENT not in extra.split():
-        merged = merged.merge(Config(user_agent_extra=f"{extra} {_USER_AGENT}"))
-    return merged
-
-
 def _client(
     service_name: str,
     credentials: RefreshingCredentials,
@@ -573,7 +417,7 @@ def _client(
         session = _botocore_session(credentials, region)
         client = session.create_client(
             service_name,
-            config=_client_config(options.config),
+            config=options.config,
             endpoint_url=options.endpoint_url,
             verify=options.verify,
             use_ssl=options.use_ssl,

@@ -61,15 +61,17 @@ _PARTS = [
 
 def run(stack: Any, *, seconds_each: float = 1.5) -> Section:
     import boto3
+    import botocore.session
     from botocore import hooks
 
     import ecs_xrole
     from ecs_xrole import session as session_module
+    from ecs_xrole._builder import builtin_handlers
 
     role = stack.aws.destination_role_arn
     region = stack.aws.region
     credentials = ecs_xrole.get_credentials(role)
-    template = session_module._builtin_handlers()
+    template = builtin_handlers(botocore.session.Session, hooks.HierarchicalEmitter)
     used = ecs_xrole.get_session(role)
     used.client("sts")
 

@@ -31,6 +31,7 @@ from aiobotocore.client import AioBaseClient
 from aiobotocore.config import AioConfig
 
 from .. import session as sync_session
+from .._builder import ClientOptions, config_key
 from ..front import environment, freeze, options_key
 from ..options import AssumeOptions
 from .credentials import off_loop
@@ -53,7 +54,7 @@ def _front_key(
             role_arn,
             options_key(options),
             environment(),
-            None if config is None else sync_session._config_key(config),
+            None if config is None else config_key(config),
             freeze(getattr(config, "connector_args", None)),
             client_options["endpoint_url"],
             client_options["verify"],
@@ -196,7 +197,7 @@ async def _build(
     try:
         credentials, region = await load_role(role_arn, options)
         # Validated as the sync get_client validates them (InvalidInputError naming the value).
-        checked = sync_session._ClientOptions.build(**client_options)
+        checked = ClientOptions.build(**client_options)
         key = (
             service_name,
             id(credentials),
@@ -227,14 +228,11 @@ async def _new_client(
     loader = session.get_component("data_loader")
     api_version = client_options.get("api_version")
     await off_loop(loader.load_service_model, service_name, "service-2", api_version)
-    # The sync API's defaults, merged the same way (the user's settings win), as an AioConfig:
+    # The user's Config as given (the user agent is the session's), as an AioConfig:
     # aiobotocore needs one for its connector settings.
     user = client_options.get("config")
-    merged = sync_session._client_config(user)
-    config = AioConfig(
-        connector_args=getattr(user, "connector_args", None),
-        **merged._user_provided_options,  # type: ignore[attr-defined]
-    )
+    settings = {} if user is None else user._user_provided_options
+    config = AioConfig(connector_args=getattr(user, "connector_args", None), **settings)
     kwargs = {k: v for k, v in client_options.items() if k != "config" and v is not None}
     # Any: the stubs type create_client per literal service name.
     creator = cast(Any, session).create_client(service_name, config=config, **kwargs)
