@@ -123,3 +123,63 @@ def test_demo_without_moto_says_how_to_install() -> None:
     assert proc.returncode == 1
     assert "pip install 'ecs-xrole[local]'" in proc.stderr
     assert proc.stdout == ""
+
+
+OLD_CLI = """\
+#!/bin/sh
+echo "$*" >> "$(dirname "$0")/calls"
+if [ "$1" = --version ]; then
+    echo "aws-cli/2.9.19 Python/3.11.2 Linux/6.1.0 source/x86_64.debian.12 prompt/off"
+    exit 0
+fi
+exit 255
+"""
+
+
+def _old_cli_step(state: Any) -> Any:
+    from ecs_xrole import demo
+
+    assert demo.step_write_config(state).ok
+    return demo.step_aws_cli(state)
+
+
+@pytest.mark.skipif(_ready() is not None, reason=str(_ready()))
+def test_an_aws_cli_that_ignores_aws_endpoint_url_is_skipped_before_any_request(
+    ecs_xrole_env: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ecs_xrole import demo
+
+    aws = tmp_path / "aws"
+    aws.write_text(OLD_CLI)
+    aws.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    out = io.StringIO()
+    step = _old_cli_step(demo._Demo(ecs_xrole_env, out))
+    assert step.skipped
+    assert step.ok
+    assert step.summary == (
+        f"skipped: {aws} is aws-cli/2.9.19, which ignores AWS_ENDPOINT_URL (read since "
+        "2.13.0) and would call the real AWS: put a newer AWS CLI first on PATH "
+        "(python3 -m pip install awscli)"
+    )
+    assert (tmp_path / "calls").read_text() == "--version\n"  # nothing else was run
+
+
+DEBIAN_CLI = "/usr/bin/aws"
+
+
+@pytest.mark.skipif(_ready() is not None, reason=str(_ready()))
+@pytest.mark.skipif(not os.path.exists(DEBIAN_CLI), reason=f"no {DEBIAN_CLI} (Debian's awscli)")
+def test_debians_aws_cli_v2_first_on_path_is_skipped_or_used(
+    ecs_xrole_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Debian 12's AWS CLI v2 (2.9.19) first on PATH, as a user of the distribution has it:
+    the demo says why it skips the step (or, with a release that reads AWS_ENDPOINT_URL,
+    passes it) instead of failing it."""
+    from ecs_xrole import demo
+
+    monkeypatch.setenv("PATH", f"{os.path.dirname(DEBIAN_CLI)}{os.pathsep}{os.environ['PATH']}")
+    step = _old_cli_step(demo._Demo(ecs_xrole_env, io.StringIO()))
+    assert step.ok, step.summary
+    if step.skipped:
+        assert "ignores AWS_ENDPOINT_URL" in step.summary

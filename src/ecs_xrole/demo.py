@@ -158,6 +158,10 @@ def step_aws_cli(demo: _Demo) -> Step:
     home = os.path.join(os.path.dirname(demo.stack.config_file), "home")
     os.makedirs(home, exist_ok=True)
     env = dict(os.environ, HOME=home)
+    too_old = _ignores_endpoint_url(aws, env)
+    if too_old:
+        demo.say(f"({too_old})")
+        return Step("aws cli", True, f"skipped: {too_old}", skipped=True)
     commands = (
         ["sts", "get-caller-identity", "--profile", PROFILE],
         ["ecs", "list-clusters", "--profile", PROFILE],
@@ -209,6 +213,37 @@ def step_aws_cli(demo: _Demo) -> Step:
         f"aws --profile {PROFILE} acts in {demo.destination_account} and lists {demo.cluster}"
         if ok
         else f"expected account {demo.destination_account} and cluster {demo.cluster}",
+    )
+
+
+#: The first releases that read ``AWS_ENDPOINT_URL``, by major version; an older AWS CLI
+#: would send the demo's requests to the real AWS instead of the stand-ins.
+_ENDPOINT_URL_SINCE = {1: (1, 29, 0), 2: (2, 13, 0)}
+
+
+def _ignores_endpoint_url(aws: str, env: dict[str, str]) -> str | None:
+    """Why the AWS CLI at ``aws`` cannot be pointed at the stand-ins, or None: it is asked
+    its version first (``aws --version`` makes no request), so an old one calls nothing."""
+    import re
+    import subprocess
+
+    try:
+        done = subprocess.run(
+            [aws, "--version"], capture_output=True, text=True, env=env, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"{aws} --version failed: {exc}"
+    found = re.search(r"aws-cli/(\d+)\.(\d+)\.(\d+)", done.stdout + done.stderr)
+    if found is None:
+        return None  # not an AWS CLI we know: let the commands say what it is
+    version = tuple(int(part) for part in found.groups())
+    since = _ENDPOINT_URL_SINCE.get(version[0])
+    if since is None or version >= since:
+        return None
+    return (
+        f"{aws} is aws-cli/{'.'.join(map(str, version))}, which ignores AWS_ENDPOINT_URL "
+        f"(read since {'.'.join(map(str, since))}) and would call the real AWS: put a newer "
+        "AWS CLI first on PATH (python3 -m pip install awscli)"
     )
 
 
