@@ -1,0 +1,150 @@
+"""The exec/serve credentials endpoint against an attacker who shares the task's network
+namespace but not the token (issue 24): held connections, a restart, a killed exec, a token
+file ending in a newline. Real sockets on loopback, real clients (botocore's container
+provider, the library's fetcher, ``ecs-xrole exec`` and ``serve`` as processes)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from ecs_xrole.credentials import TemporaryCredentials
+from ecs_xrole.endpoint import Endpoint
+from ecs_xrole.fetch import fetch_credentials
+from ecs_xrole.server import CredentialsServer
+from ecs_xrole.testing import fake_credentials
+
+TOKEN = "held-connections-test-token-0123456789abcdef"  # noqa: S105 (loopback only)
+PATH = "/role/app"
+
+# -- 1. held connections -----------------------------------------------------------------------
+
+# The attacker, in a process of its own: keeps COUNT connections open (reopening each one the
+# server closes), silent or sending one byte of a head that never ends every 0.1 s.
+HOLDER = r"""
+import selectors, socket, sys, time
+port, count, mode = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+head = b"GET /role/app HTTP/1.1\r\nX-Filler: " + b"a" * 100000
+selector = selectors.DefaultSelector()
+sent = {}
+
+def open_one():
+    while True:
+        try:
+            conn = socket.create_connection(("127.0.0.1", port), timeout=2)
+        except OSError:
+            continue
+        conn.setblocking(False)
+        selector.register(conn, selectors.EVENT_READ)
+        sent[conn] = 0
+        return
+
+began = time.monotonic()
+while len(sent) < count and time.monotonic() - began < 3:  # a server that stalls connects
+    open_one()
+print("held", flush=True)
+next_drip = time.monotonic()
+while True:
+    for key, _ in selector.select(0.05):
+        conn = key.fileobj
+        selector.unregister(conn)
+        del sent[conn]
+        conn.close()
+        open_one()
+    if mode == "drip" and time.monotonic() >= next_drip:
+        next_drip = time.monotonic() + 0.1
+        for conn in list(sent):
+            try:
+                conn.send(head[sent[conn] : sent[conn] + 1])
+                sent[conn] += 1
+            except OSError:
+                pass
+"""
+
+
+@pytest.fixture
+def creds() -> TemporaryCredentials:
+    return fake_credentials(lifetime=3600)
+
+
+@pytest.fixture
+def server(creds: TemporaryCredentials) -> Iterator[CredentialsServer]:
+    with CredentialsServer({PATH: lambda: creds}, token=TOKEN) as running:
+        yield running
+
+
+def hold(port: int, count: int, mode: str) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(port), str(count), mode],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    timer = threading.Timer(6, proc.kill)  # never wait past the test's budget
+    timer.start()
+    try:
+        assert proc.stdout.readline() == "held\n"
+    finally:
+        timer.cancel()
+    return proc
+
+
+def botocore_client(server: CredentialsServer, creds: TemporaryCredentials) -> bool:
+    from botocore.credentials import ContainerProvider
+
+    environ = {
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI": server.url(PATH),
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN": TOKEN,
+    }
+    try:
+        loaded = ContainerProvider(environ=environ).load()
+    except Exception:
+        return False
+    return loaded is not None and loaded.get_frozen_credentials().secret_key == (
+        creds.secret_access_key
+    )
+
+
+def library_client(server: CredentialsServer, creds: TemporaryCredentials) -> bool:
+    endpoint = Endpoint(server.url(PATH), auth="token", token=TOKEN)
+    try:
+        got = fetch_credentials(endpoint, deadline=3.0)
+    except Exception:
+        return False
+    return got.secret_access_key == creds.secret_access_key
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["silent", "drip"])
+@pytest.mark.parametrize("held", [32, 500])
+def test_held_connections_do_not_shut_out_legitimate_clients(
+    server: CredentialsServer, creds: TemporaryCredentials, held: int, mode: str
+) -> None:
+    # Before: 32 silent connections held every worker for the 5 s head deadline, and each
+    # client got 503 "Busy" (botocore's provider loaded 0 of 4).
+    clients: list[Callable[[CredentialsServer, TemporaryCredentials], bool]] = [
+        botocore_client,
+        library_client,
+    ] * 4
+    attacker = hold(server.port, held, mode)
+    results: list[bool] = []
+    try:
+        threads = [
+            threading.Thread(target=lambda c=client: results.append(c(server, creds)))
+            for client in clients
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(8)
+    finally:
+        attacker.kill()
+        attacker.wait(5)
+        if attacker.stdout is not None:
+            attacker.stdout.close()
+    served = sum(results)
+    assert served == len(clients), f"{served} of {len(clients)} clients served ({mode}, {held})"
