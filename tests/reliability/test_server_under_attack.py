@@ -5,20 +5,30 @@ provider, the library's fetcher, ``ecs-xrole exec`` and ``serve`` as processes).
 
 from __future__ import annotations
 
+import os
+import signal
+import stat
 import subprocess
 import sys
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from ecs_xrole.credentials import TemporaryCredentials
-from ecs_xrole.endpoint import Endpoint
+from ecs_xrole.endpoint import FULL_URI, TOKEN_FILE, Endpoint
 from ecs_xrole.fetch import fetch_credentials
 from ecs_xrole.server import CredentialsServer
 from ecs_xrole.testing import fake_credentials
 
-TOKEN = "held-connections-test-token-0123456789abcdef"  # noqa: S105 (loopback only)
+if TYPE_CHECKING:
+    from ecs_xrole.testing import LocalStack
+
+TOKEN = "held-connections-test-token-0123456789abcdef"
 PATH = "/role/app"
 
 # -- 1. held connections -----------------------------------------------------------------------
@@ -148,3 +158,103 @@ def test_held_connections_do_not_shut_out_legitimate_clients(
             attacker.stdout.close()
     served = sum(results)
     assert served == len(clients), f"{served} of {len(clients)} clients served ({mode}, {held})"
+
+
+# -- 2. a restart of serve; 7. a token file ending in a newline ---------------------------------
+
+
+class Serve:
+    """``ecs-xrole serve`` as a process, for one role; ``url`` is what it printed."""
+
+    def __init__(self, token_file: Path, role_arn: str, port: int = 0) -> None:
+        argv = [sys.executable, "-m", "ecs_xrole", "serve", "--listen", f"127.0.0.1:{port}"]
+        argv += ["--token-file", str(token_file), "--role", f"app={role_arn}"]
+        self.proc = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        assert self.proc.stdout is not None
+        timer = threading.Timer(6, self.proc.kill)  # never wait past the test's budget
+        timer.start()
+        try:
+            printed = [self.proc.stdout.readline() for _ in range(3)]
+        finally:
+            timer.cancel()
+        found = dict(line.strip().split("=", 1) for line in printed if "=" in line)
+        assert FULL_URI in found, self.proc.stderr.read() if self.proc.stderr else ""
+        self.url = found[FULL_URI]
+        self.port = int(self.url.split(":")[2].split("/")[0])
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(5)
+        finally:
+            for stream in (self.proc.stdout, self.proc.stderr):
+                if stream is not None:
+                    stream.close()
+
+
+def status_with(url: str, authorization: str) -> int:
+    request = urllib.request.Request(url, headers={"Authorization": authorization})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+@pytest.mark.slow
+def test_a_value_captured_before_a_restart_is_refused_after(
+    env: LocalStack, tmp_path: Path, secret_guard: Any
+) -> None:
+    token_file = tmp_path / "token"
+    first = Serve(token_file, env.aws.destination_role_arn)
+    try:
+        captured = token_file.read_text()  # what a squatter on the port would have received
+        secret_guard.add(captured)
+        assert status_with(first.url, captured) == 200
+        before = os.stat(token_file)
+    finally:
+        assert first.stop() == 0
+    # Same file, same port: the restart a squatter waits for.
+    second = Serve(token_file, env.aws.destination_role_arn, port=first.port)
+    try:
+        fresh = token_file.read_text()
+        secret_guard.add(fresh)
+        assert status_with(second.url, captured) == 401  # before: 200, the destination's keys
+        assert status_with(second.url, fresh) == 200
+        assert fresh != captured
+        after = os.stat(token_file)
+        assert (after.st_uid, after.st_gid, after.st_ino) == (
+            before.st_uid,
+            before.st_gid,
+            before.st_ino,
+        )
+        assert stat.S_IMODE(after.st_mode) == stat.S_IMODE(before.st_mode) == 0o600
+    finally:
+        second.stop()
+
+
+@pytest.mark.slow
+def test_a_token_file_ending_in_a_newline_still_serves_botocore(
+    env: LocalStack, tmp_path: Path, secret_guard: Any
+) -> None:
+    from botocore.credentials import ContainerProvider
+
+    token_file = tmp_path / "token"
+    token_file.write_text("n" * 43 + "\n")  # as `echo "$TOKEN" > file` writes it
+    token_file.chmod(0o600)
+    served = Serve(token_file, env.aws.destination_role_arn)
+    try:
+        secret_guard.add(token_file.read_text().strip())
+        environ = {FULL_URI: served.url, TOKEN_FILE: str(token_file)}
+        # Before: serve accepted the file, and botocore sent its newline: "not a legal
+        # header value", no credentials.
+        loaded = ContainerProvider(environ=environ).load()
+        assert loaded is not None
+        secret_guard.add_credentials(loaded.get_frozen_credentials())
+        assert loaded.get_frozen_credentials().access_key.startswith("ASIA")
+        assert not token_file.read_bytes().endswith(b"\n")  # serve wrote a token without one
+    finally:
+        assert served.stop() == 0
