@@ -11,6 +11,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -258,3 +259,53 @@ def test_a_token_file_ending_in_a_newline_still_serves_botocore(
         assert not token_file.read_bytes().endswith(b"\n")  # serve wrote a token without one
     finally:
         assert served.stop() == 0
+
+
+# -- 3. exec SIGKILLed: COMMAND must not outlive it --------------------------------------------
+
+CHILD = """\
+import os, sys, time
+with open(sys.argv[1] + ".new", "w") as f:
+    f.write(str(os.getpid()))
+os.replace(sys.argv[1] + ".new", sys.argv[1])
+time.sleep(60)  # would keep running, and trust whoever takes the port next
+"""
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` still runs (a zombie waiting for its reaper has ended)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat_file:
+            return stat_file.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+
+
+def until(condition: Callable[[], object], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the condition did not come true in time"
+        time.sleep(0.02)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_command_dies_with_a_sigkilled_exec(env: LocalStack, tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    argv = [sys.executable, "-m", "ecs_xrole", "exec", "--role-arn", env.aws.destination_role_arn]
+    argv += ["--", sys.executable, "-c", CHILD, str(pid_file)]
+    supervisor = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = 0
+    try:
+        until(pid_file.exists, 7)
+        child = int(pid_file.read_text())
+        assert alive(child)
+        supervisor.kill()  # as the OOM killer would: no chance to forward anything
+        supervisor.wait(5)
+        until(lambda: not alive(child), 2)  # before: still running a minute later
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+            supervisor.wait(5)
+        if child and alive(child):
+            os.kill(child, signal.SIGKILL)
