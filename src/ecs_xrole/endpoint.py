@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 from .errors import EndpointNotAllowedError, EndpointNotConfiguredError, TokenError, redact
 
 __all__ = [
+    "COMPETING_VARIABLES",
     "ECS_HOST",
     "FULL_URI",
     "PID1_ENVIRON",
@@ -54,6 +55,27 @@ FULL_URI = "AWS_CONTAINER_CREDENTIALS_FULL_URI"
 TOKEN = "AWS_CONTAINER_AUTHORIZATION_TOKEN"  # noqa: S105 -- a variable name, not a secret
 TOKEN_FILE = "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"  # noqa: S105
 PID1_ENVIRON = "/proc/1/environ"
+#: Variables that some SDK's default chain prefers to a container endpoint: static keys, with
+#: the legacy names the Go v2 and Ruby SDKs read when the primary ones are unset, profiles
+#: and web identity. The one list of them: exec removes them from COMMAND's environment and
+#: the stand-ins (``ecs_xrole.testing``) from the task's.
+COMPETING_VARIABLES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_CREDENTIAL_EXPIRATION",
+    "AWS_ACCESS_KEY",
+    "AWS_SECRET_KEY",
+    "AMAZON_ACCESS_KEY_ID",
+    "AMAZON_SECRET_ACCESS_KEY",
+    "AMAZON_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
+)
 
 # Plain-http hosts that may serve credentials, as literals (EKS Pod Identity: .23 and fd00:ec2::23).
 _ALLOWED_HTTP_IPS = frozenset(

@@ -309,3 +309,39 @@ def test_command_dies_with_a_sigkilled_exec(env: LocalStack, tmp_path: Path) -> 
             supervisor.wait(5)
         if child and alive(child):
             os.kill(child, signal.SIGKILL)
+
+
+# -- 5. legacy key variables -------------------------------------------------------------------
+
+# Read by the Go v2 and Ruby SDKs ahead of the container endpoint when the primary names
+# (AWS_ACCESS_KEY_ID...) are unset.
+LEGACY_KEYS = {
+    "AWS_ACCESS_KEY": "AKIAIOSFODNN7LEGACY1",
+    "AWS_SECRET_KEY": "legacy/secret/key/aws/0123456789abcdefghij",
+    "AMAZON_ACCESS_KEY_ID": "AKIAIOSFODNN7LEGACY2",
+    "AMAZON_SECRET_ACCESS_KEY": "legacy/secret/key/amazon/0123456789abcdef",
+    "AMAZON_SESSION_TOKEN": "legacy-amazon-session-token-0123456789",
+}
+
+
+@pytest.mark.slow
+def test_legacy_key_variables_never_reach_command(env: LocalStack) -> None:
+    child_env = dict(os.environ, **LEGACY_KEYS)
+    argv = [sys.executable, "-m", "ecs_xrole", "exec", "--role-arn", env.aws.destination_role_arn]
+    done = subprocess.run(
+        [*argv, "--", "env"], env=child_env, capture_output=True, text=True, timeout=8
+    )
+    assert done.returncode == 0, done.stderr
+    seen = {line.split("=", 1)[0] for line in done.stdout.splitlines() if "=" in line}
+    assert FULL_URI in seen
+    assert not seen & set(LEGACY_KEYS)  # before: all five reached COMMAND
+
+
+def test_the_stand_ins_remove_legacy_key_variables(
+    env: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in LEGACY_KEYS.items():
+        monkeypatch.setenv(name, value)
+    assert set(env.variables_to_remove()) >= set(LEGACY_KEYS)
+    with env.apply():
+        assert not set(os.environ) & set(LEGACY_KEYS)  # before: all five stayed
