@@ -30,7 +30,14 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
-from .errors import EndpointNotAllowedError, EndpointNotConfiguredError, TokenError, redact
+from .errors import (
+    EndpointError,
+    EndpointNotAllowedError,
+    EndpointNotConfiguredError,
+    TokenError,
+    forget_locals,
+    redact,
+)
 
 __all__ = [
     "COMPETING_VARIABLES",
@@ -165,6 +172,13 @@ class Endpoint:
         """
         if self.auth == "none":
             return None
+        try:
+            return self._authorization()
+        except TokenError as exc:
+            forget_locals(exc)  # the token sat in the frames below
+            raise
+
+    def _authorization(self) -> str:
         if self.auth == "token":
             if not isinstance(self.token, _Token):
                 raise TokenError(
@@ -455,6 +469,16 @@ def detect_endpoint(
     and where) and :class:`~ecs_xrole.errors.EndpointNotAllowedError` (a URL that may not
     serve credentials).
     """
+    try:
+        return _detect(environ, read_pid1, pid1_environ_path)
+    except EndpointError as exc:
+        forget_locals(exc)  # the URL and token variables sat in the frames below
+        raise
+
+
+def _detect(
+    environ: Mapping[str, str] | None, read_pid1: bool | None, pid1_environ_path: str
+) -> Endpoint:
     if environ is None:
         env: Mapping[str, str] = os.environ
         source: Literal["environment", "explicit"] = "environment"
