@@ -308,6 +308,25 @@ def test_beyond_the_connection_limit_a_silent_one_is_shed_not_the_newcomer(
                 conn.close()
 
 
+def test_beyond_the_connection_limit_a_partial_head_is_shed_not_the_newcomer(
+    creds: TemporaryCredentials,
+) -> None:
+    with make_server(creds, head_timeout=5.0, max_connections=4) as server:
+        holders = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(4)]
+        try:
+            for conn in holders:
+                conn.sendall(b"GET /role/app HTTP/1.1\r\nX-Drip: ")  # a head that never ends
+            deadline = time.monotonic() + 5
+            while server.shed == 0:
+                assert get(server)[0] == 200  # the newcomer is served, whatever it sheds
+                assert time.monotonic() < deadline
+            holders[0].settimeout(4)
+            assert holders[0].recv(4096).startswith(b"HTTP/1.1 503")  # the oldest partial one
+        finally:
+            for conn in holders:
+                conn.close()
+
+
 def test_beyond_the_worker_limit_503_and_good_ones_resume(creds: TemporaryCredentials) -> None:
     release = threading.Event()
 

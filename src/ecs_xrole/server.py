@@ -20,9 +20,10 @@ What it holds, whatever a client does:
   ``burst`` (429 with ``Retry-After`` beyond; clients with a wrong token have a budget of
   their own, so they cannot use up the budget of the others);
 * **no client holds a worker:** request heads are read by one thread, without blocking,
-  for up to ``max_connections`` connections at once; when that many are open, a newcomer
-  sheds the oldest connection that has sent nothing (else the oldest), never itself. Only a
-  complete, authorised request takes a worker (at most ``max_workers``; 503 beyond);
+  for up to ``max_connections`` connections at once (at most half the descriptor limit);
+  when that many are open, a newcomer sheds the oldest connection that has sent nothing
+  (else the oldest partial head), never itself. Only a complete, authorised request takes
+  a worker (at most ``max_workers``; 503 beyond);
 * **no secret in a log line:** no token, no key, no header; a path is logged only when it is
   a known one. Logs go to the ``ecs_xrole.server`` logger (one DEBUG line per request).
 
@@ -72,8 +73,10 @@ MAX_HEADERS = 32
 #: Seconds a connection has to deliver its whole request head (wall clock). SDKs send theirs
 #: at once; a connection that has not is either broken or an attacker's.
 DEFAULT_HEAD_TIMEOUT = 2.0
-#: Connections whose heads are read at once; a newcomer beyond sheds the oldest idle one.
-DEFAULT_MAX_CONNECTIONS = 256
+#: Connections whose heads are read at once (at most half the process's descriptor limit, so
+#: that the rest of the process can still open files and sockets); a newcomer beyond sheds
+#: the oldest idle one.
+DEFAULT_MAX_CONNECTIONS = 1024
 #: Answers made at once (each may wait for a refresh); more get 503 at once.
 DEFAULT_MAX_WORKERS = 32
 #: Requests per second (each budget), and the burst allowed above it.
@@ -88,6 +91,9 @@ _SEND_TIMEOUT = 2.0
 # Connections accepted per turn of the reading loop, so that heads already sent are read
 # between bursts of newcomers.
 _ACCEPT_BATCH = 64
+# A connection this young that has sent nothing may just not have sent yet: while there are
+# partial heads to shed, it is spared.
+_SHED_GRACE = 0.5
 
 #: The credentials to serve on one path: called per request, on a worker thread.
 Source = Callable[[], TemporaryCredentials]
@@ -126,6 +132,16 @@ class RateLimiter:
                 self._tokens -= 1.0
                 return 0.0
             return (1.0 - self._tokens) / self.rate
+
+
+def _descriptor_budget() -> int:
+    """Half the soft limit on open descriptors (no limit where it cannot be read)."""
+    try:
+        import resource
+    except ImportError:  # not POSIX
+        return 2**31
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return 2**31 if soft == resource.RLIM_INFINITY else max(1, soft // 2)
 
 
 def _expiration(credentials: TemporaryCredentials) -> str | None:
@@ -238,7 +254,7 @@ class CredentialsServer:
         self.host = host
         self._port = port
         self.head_timeout = float(head_timeout)
-        self.max_connections = int(max_connections)
+        self.max_connections = min(int(max_connections), _descriptor_budget())
         self.max_workers = int(max_workers)
         self._slots = threading.BoundedSemaphore(self.max_workers)
         self._allowed = RateLimiter(rate, burst)
@@ -246,14 +262,16 @@ class CredentialsServer:
         self._lock = threading.Lock()
         self._requests = 0
         self._served = 0
-        self._shed = 0
+        self._shed_count = 0
         self._refused: dict[int, int] = {}
         self._listener: socket.socket | None = None
         self._wake: tuple[socket.socket, socket.socket] | None = None
         self._thread: threading.Thread | None = None
         self._workers: set[threading.Thread] = set()
-        # The reading loop's own state: connections that have sent nothing yet, and those
-        # that have sent part of a head, each in the order they were accepted.
+        # The reading loop's own state: every connection whose head is being read (in the
+        # order they were accepted, which is that of their deadlines), those of them that have
+        # sent nothing yet (accept order), and those that have sent part of a head.
+        self._open: OrderedDict[socket.socket, _Pending] = OrderedDict()
         self._idle: OrderedDict[socket.socket, _Pending] = OrderedDict()
         self._started: OrderedDict[socket.socket, _Pending] = OrderedDict()
         self._selector: selectors.BaseSelector | None = None
@@ -346,7 +364,7 @@ class CredentialsServer:
     @property
     def shed(self) -> int:
         with self._lock:
-            return self._shed
+            return self._shed_count
 
     # -- the reading loop: accepts, reads heads, answers refusals --------------------------------
 
@@ -368,22 +386,23 @@ class CredentialsServer:
                             self._accept(listener)
                             continue
                         assert isinstance(sock, socket.socket)
-                        pending = self._idle.get(sock) or self._started.get(sock)
-                        if pending is not None:  # else: shed earlier in this turn
-                            self._read(pending)
+                        pending = self._open.get(sock)
+                        if pending is None:  # shed earlier in this turn
+                            continue
+                        self._read(pending)
                     self._expire(time.monotonic())
             finally:
-                for pending in [*self._idle.values(), *self._started.values()]:
+                for pending in self._open.values():
                     pending.conn.close()
+                self._open.clear()
                 self._idle.clear()
                 self._started.clear()
                 self._selector = None
 
     def _next_deadline(self) -> float | None:
-        firsts = [
-            next(iter(group.values())).deadline for group in (self._idle, self._started) if group
-        ]
-        return max(0.0, min(firsts) - time.monotonic()) if firsts else None
+        if not self._open:
+            return None
+        return max(0.0, next(iter(self._open.values())).deadline - time.monotonic())
 
     def _accept(self, listener: socket.socket) -> None:
         for _ in range(_ACCEPT_BATCH):
@@ -393,26 +412,43 @@ class CredentialsServer:
                 return
             except OSError as exc:  # out of descriptors, say: make room, try again later
                 log.debug("credentials endpoint: accept failed (%s)", exc.strerror or exc)
-                self._shed_one()
+                if not self._make_room():
+                    time.sleep(0.01)  # nothing of ours to free: do not spin
                 return
-            if len(self._idle) + len(self._started) >= self.max_connections:
-                self._shed_one()
+            if len(self._open) >= self.max_connections:
+                self._make_room()
             conn.setblocking(False)
             pending = _Pending(conn, peer, time.monotonic(), self.head_timeout)
-            self._idle[conn] = pending
+            self._open[conn] = self._idle[conn] = pending
             assert self._selector is not None
             self._selector.register(conn, selectors.EVENT_READ)
 
-    def _shed_one(self) -> None:
-        """Close the oldest connection that has sent nothing (else the oldest), to make room
-        for a newcomer: a client that sent its request at once is never the one shed."""
-        group = self._idle or self._started
+    def _make_room(self) -> bool:
+        """Close one connection to make room for a newcomer: the oldest that has sent nothing
+        though it had the time to (it is read once more first), else the oldest that has sent
+        part of a head, else the oldest silent one. A client that sends its request as it
+        connects, as SDKs do, is never the one shed. False when there is nothing to close."""
+        now = time.monotonic()
+        while self._idle and len(self._open) >= self.max_connections:
+            oldest = next(iter(self._idle.values()))
+            if self._started and now - oldest.began < _SHED_GRACE:
+                break  # it may not have sent yet: a partial head goes first
+            self._read(oldest)  # what it sent since the last turn: answered, or started
+            if oldest.conn in self._idle:
+                self._shed(oldest)
+                return True
+        if len(self._open) < self.max_connections:
+            return True
+        group = self._started or self._idle
         if not group:
-            return
-        pending = next(iter(group.values()))
+            return False
+        self._shed(next(iter(group.values())))
+        return True
+
+    def _shed(self, pending: _Pending) -> None:
         self._forget(pending)
         with self._lock:
-            self._shed += 1
+            self._shed_count += 1
         log.debug(
             "shed a connection from %s (%d open; it had sent %d bytes)",
             pending.peer[0],
@@ -426,6 +462,7 @@ class CredentialsServer:
 
     def _forget(self, pending: _Pending) -> None:
         """Stop reading ``pending`` (it is answered or closed next)."""
+        self._open.pop(pending.conn, None)
         self._idle.pop(pending.conn, None)
         self._started.pop(pending.conn, None)
         if self._selector is not None:
@@ -433,18 +470,25 @@ class CredentialsServer:
                 self._selector.unregister(pending.conn)
 
     def _expire(self, now: float) -> None:
-        for group in (self._idle, self._started):
-            while group:
-                pending = next(iter(group.values()))
-                if pending.deadline > now:
-                    break
-                self._forget(pending)
-                if pending.data:
-                    self._refuse(pending, _Refusal(408, "the request was not received in time"))
-                else:
-                    pending.conn.close()  # nothing was asked: nothing to answer
+        while self._open:
+            pending = next(iter(self._open.values()))
+            if pending.deadline > now:
+                return
+            self._forget(pending)
+            if pending.data:
+                self._refuse(pending, _Refusal(408, "the request was not received in time"))
+            else:
+                pending.conn.close()  # nothing was asked: nothing to answer
 
     def _read(self, pending: _Pending) -> None:
+        try:
+            self._read_some(pending)
+        except Exception:  # never a traceback with request data in it
+            log.debug("credentials endpoint: a request failed (%s)", pending.peer[0])
+            self._forget(pending)
+            pending.conn.close()
+
+    def _read_some(self, pending: _Pending) -> None:
         try:
             chunk = pending.conn.recv(4096)
         except (BlockingIOError, InterruptedError):
