@@ -188,11 +188,7 @@ def get_task_role_credentials(*, endpoint: Endpoint | None = None) -> Refreshing
     the first :meth:`~ecs_xrole.refresh.RefreshingCredentials.get_frozen_credentials` fetches.
     Raises the endpoint errors of :func:`~ecs_xrole.detect_endpoint`.
     """
-    try:
-        found = endpoint if endpoint is not None else detect_endpoint()
-    except Error as exc:
-        forget_locals(exc)
-        raise
+    found = endpoint if endpoint is not None else detect_endpoint()
     # The token is part of the key: EKS Pod Identity chooses the role by token, so another
     # token at the same URL may be another role (a token file is keyed by its path and re-read
     # on every fetch). Only a digest is kept, so no cache repr can show the token.
