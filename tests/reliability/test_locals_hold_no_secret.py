@@ -132,3 +132,40 @@ def test_no_public_error_path_holds_a_secret_in_its_locals(
     secret_guard.seen(text, f"traceback with locals ({label})")
     for secret in secret_guard.secrets():
         assert secret not in text, f"{label}: a secret starting {secret[:4]!r} in the locals"
+
+
+AIO_CASES: list[tuple[str, Callable[[LocalStack, pytest.MonkeyPatch], None], str]] = [
+    ("bad ARN", lambda s, m: None, "arn:aws:iam::1:role/x"),
+    ("agent refuses the token", lambda s, m: setattr(s.endpoint, "token", TOKEN[::-1]), ""),
+    ("AssumeRole denied", lambda s, m: None, "untrusting"),
+]
+
+
+@pytest.mark.parametrize(("label", "setup", "role"), AIO_CASES, ids=[c[0] for c in AIO_CASES])
+def test_no_aio_error_path_holds_a_secret_in_its_locals(
+    agent: LocalStack,
+    monkeypatch: pytest.MonkeyPatch,
+    secret_guard: Any,
+    label: str,
+    setup: Callable[[LocalStack, pytest.MonkeyPatch], None],
+    role: str,
+) -> None:
+    pytest.importorskip("aiobotocore")
+    import asyncio
+
+    import ecs_xrole.aio
+
+    setup(agent, monkeypatch)
+    role_arn = {"": arn(agent), "untrusting": agent.aws.untrusting_role_arn}.get(role, role)
+
+    async def main() -> None:
+        async with ecs_xrole.aio.get_client("sts", role_arn) as sts:
+            await sts.get_caller_identity()
+
+    with pytest.raises(Error) as info:
+        asyncio.run(main())
+    text = with_locals(info.value)
+    assert " = " in text
+    secret_guard.seen(text, f"aio traceback with locals ({label})")
+    for secret in secret_guard.secrets():
+        assert secret not in text, f"aio {label}: a secret starting {secret[:4]!r} in the locals"
