@@ -10,6 +10,9 @@ import json
 import os
 import re
 import socket
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +27,8 @@ ROLE = f"arn:aws:iam::{DEST}:role/destination-account-role"
 UNTRUSTING = f"arn:aws:iam::{DEST}:role/untrusting-role"
 EXTERNAL_ID_ROLE = f"arn:aws:iam::{DEST}:role/external-id-role"
 NAMES = [name for name, _, _ in CHECKS]
+#: The checks that judge a profile (--profile) only: skipped with --role-arn.
+PROFILE_ONLY = ("profile-credentials", "credential-process-fallback")
 ENDPOINT_VARIABLES = (
     "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
     "AWS_CONTAINER_CREDENTIALS_FULL_URI",
@@ -76,9 +81,10 @@ def test_all_checks_pass_with_a_role_arn(env: Any, capsys: pytest.CaptureFixture
     code, out, err = doctor(capsys, "--role-arn", ROLE)
     assert code == 0, out + err
     for name in NAMES:
-        if name != "profile-credentials":  # it loads a profile as the AWS CLI does
+        if name not in PROFILE_ONLY:
             assert status(out, name) == "PASS", line(out, name)
     assert status(out, "profile-credentials") == "SKIP"
+    assert status(out, "credential-process-fallback") == "SKIP"
     assert "assumed-role/my-ECS-task-role/" in line(out, "task-role-identity")
     assert f"account {SOURCE}" in line(out, "task-role-identity")
     assert f"account {DEST}" in line(out, "destination-identity")
@@ -111,6 +117,67 @@ def test_credential_process_profile(env: Any, capsys: pytest.CaptureFixture[str]
     assert "credential_process = " in line(out, "profile")
     assert EXTERNAL_ID_ROLE in line(out, "profile")
     assert "external-id-role" in line(out, "destination-identity")
+    # The task role's endpoint is in the environment: an SDK that goes on after a failing
+    # process (the JavaScript SDK v3) would act as the task role. A warning, not a failure.
+    warned = line(out, "credential-process-fallback")
+    assert status(out, "credential-process-fallback") == "WARN"
+    assert f"acts as the task role {TASK_ROLE}" in warned
+    assert "JavaScript" in warned
+    assert "fix:" in warned
+    assert "without --credential-process" in warned
+    assert out.splitlines()[-1] == "all checks passed, 1 warning(s)"
+
+
+def test_credential_process_fallback_in_json(env: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    from ecs_xrole.config import Profile, write_profiles
+
+    write_profiles([Profile("cp", ROLE, credential_process=True)])
+    code, out, _ = doctor(capsys, "--profile", "cp", "--json")
+    assert code == 0
+    result = {r["check"]: r for r in json.loads(out)}["credential-process-fallback"]
+    assert result["ok"] is True
+    assert result["fix"] is None  # fix stays for failures
+    assert "ecs-xrole exec" in result["warning"]
+
+
+def test_credential_process_fallback_without_endpoint_variables(
+    env: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ecs_xrole.config import Profile, write_profiles
+
+    write_profiles([Profile("cp", ROLE, credential_process=True)])
+    for name in ENDPOINT_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    _, out, _ = doctor(capsys, "--profile", "cp")
+    assert status(out, "credential-process-fallback") == "PASS"
+    assert "no container endpoint variable" in line(out, "credential-process-fallback")
+
+
+def test_credential_process_fallback_skips_other_profiles(
+    env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ecs_xrole.config import Profile, write_profiles
+
+    write_profiles([Profile("plain", ROLE)])  # credential_source = EcsContainer
+    code, out, _ = doctor(capsys, "--profile", "plain")
+    assert code == 0
+    assert status(out, "credential-process-fallback") == "SKIP"
+    assert out.splitlines()[-1] == "all checks passed"
+
+
+@pytest.mark.slow
+def test_credential_process_fallback_under_exec_is_the_same_role(env: Any, tmp_path: Path) -> None:
+    # Under exec the container endpoint serves the destination role itself: a fall-through
+    # gets the same role, so no warning.
+    from ecs_xrole.config import Profile, write_profiles
+
+    write_profiles([Profile("cp", ROLE, credential_process=True)])
+    argv = [sys.executable, "-m", "ecs_xrole", "exec", "--role-arn", ROLE, "--"]
+    argv += [sys.executable, "-m", "ecs_xrole", "doctor", "--timeout", "2", "--profile", "cp"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=8, check=False)
+    verdict = line(done.stdout, "credential-process-fallback")
+    assert verdict.split()[0] == "PASS", done.stdout + done.stderr
+    assert f"serves {ROLE}, the profile's own role" in verdict
 
 
 def test_profile_from_another_config_file(
@@ -136,10 +203,11 @@ def test_json_shape(env: Any, capsys: pytest.CaptureFixture[str]) -> None:
     results = json.loads(out)
     assert [r["check"] for r in results] == NAMES
     for result in results:
-        assert set(result) == {"check", "ok", "detail", "fix"}
-        # profile-credentials needs a profile (--profile), so it is skipped here
-        assert result["ok"] is (None if result["check"] == "profile-credentials" else True)
+        assert set(result) == {"check", "ok", "detail", "fix", "warning"}
+        # the profile-only checks are skipped here
+        assert result["ok"] is (None if result["check"] in PROFILE_ONLY else True)
         assert result["fix"] is None
+        assert result["warning"] is None
         assert isinstance(result["detail"], str)
 
 
@@ -377,7 +445,7 @@ def test_json_on_failure_marks_skips_as_null(env: Any, capsys: pytest.CaptureFix
 def test_run_checks_is_usable_from_python(env: Any) -> None:
     results = run_checks(role_arn=ROLE, timeout=2)
     assert [r.name for r in results] == NAMES
-    assert all(r.ok for r in results if r.name != "profile-credentials")
+    assert all(r.ok for r in results if r.name not in PROFILE_ONLY)
 
 
 # --- no stand-ins needed ----------------------------------------------------------------------
@@ -422,7 +490,15 @@ def test_check_result_is_frozen_and_formats() -> None:
         "ok": None,
         "detail": "skipped: needs second to pass first",
         "fix": None,
+        "warning": None,
     }
+    warned = [CheckResult("risky", True, "works, but", warning="do this"), results[0]]
+    text = format_results(warned).splitlines()
+    assert text[0].split() == ["WARN", "risky", "works,", "but"]
+    assert text[1].split() == ["fix:", "do", "this"]
+    assert text[-1] == "all checks passed, 1 warning(s)"
+    assert warned[0].status == "warn"
+    assert warned[0].as_dict()["warning"] == "do this"
 
 
 @pytest.mark.parametrize(

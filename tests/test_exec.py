@@ -153,6 +153,8 @@ loader = warm.get_component("data_loader")
 boto3.Session(botocore_session=warm).client(  # explicit keys: no credential lookup here
     "sts", aws_access_key_id="warm", aws_secret_access_key="up"
 )
+def say(*line):  # one write(2) of under PIPE_BUF bytes: lines of the 16 never interleave
+    os.write(1, (json.dumps(list(line)) + "\\n").encode())
 pids = []
 for worker in range(16):
     pid = os.fork()
@@ -162,10 +164,10 @@ for worker in range(16):
             core.register_component("data_loader", loader)
             client = boto3.Session(botocore_session=core).client("sts")
             accounts = {client.get_caller_identity()["Account"] for _ in range(10)}
-            print(json.dumps(sorted(accounts) + [core.get_credentials().method]), flush=True)
+            say(*sorted(accounts), core.get_credentials().method)
             os._exit(0)
         except BaseException as exc:
-            print(json.dumps(["error", repr(exc)]), flush=True)
+            say("error", repr(exc))
             os._exit(1)
     pids.append(pid)
 codes = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in pids]
@@ -223,6 +225,7 @@ print(json.dumps({
     "ok": ok, "keys": sorted(body),
     "missing": status({})[0], "wrong": status({"Authorization": token[:-1] + "x"})[0],
     "env": sorted(k for k in os.environ if k.startswith("AWS_")),
+    "env_token_is_the_files": os.environ.get("AWS_CONTAINER_AUTHORIZATION_TOKEN") == token,
 }))
 with open(os.environ["SECRETS_OUT"], "w") as out:
     json.dump([token, body["SecretAccessKey"], body["Token"]], out)
@@ -251,7 +254,9 @@ def test_endpoint_token_file_and_cleanup(
         "Token",
     ]
     assert (seen["missing"], seen["wrong"]) == (401, 401)
-    assert "AWS_CONTAINER_AUTHORIZATION_TOKEN" not in seen["env"]  # the file, not the variable
+    # Both: the file for current SDKs, the variable (the same token) for older releases.
+    assert "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE" in seen["env"]
+    assert seen["env_token_is_the_files"] is True
     # When COMMAND has ended, the endpoint is gone and so is the token's directory.
     assert not Path(seen["token_file"]).parent.exists()
     with pytest.raises(urllib.error.URLError):
@@ -276,10 +281,14 @@ def test_competing_variables_are_removed_and_named_at_v(
     done = run(argv, task_env)
     assert done.returncode == 0, done.stderr
     child_env = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
-    for name in (*REMOVED_VARIABLES, "AWS_CONTAINER_AUTHORIZATION_TOKEN"):
-        assert name not in child_env
+    for name in REMOVED_VARIABLES:
+        if name != "AWS_CONTAINER_AUTHORIZATION_TOKEN":
+            assert name not in child_env
     assert child_env["AWS_CONTAINER_CREDENTIALS_FULL_URI"].startswith("http://127.0.0.1:")
     assert "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE" in child_env
+    # The task's own token is replaced by exec's (the token file's value).
+    assert child_env["AWS_CONTAINER_AUTHORIZATION_TOKEN"] != ecs_xrole_env.token
+    assert len(child_env["AWS_CONTAINER_AUTHORIZATION_TOKEN"]) >= 43
     removed_line = next(line for line in done.stderr.splitlines() if "removed from" in line)
     for name in (
         "AWS_ACCESS_KEY_ID",
@@ -294,13 +303,29 @@ def test_competing_variables_are_removed_and_named_at_v(
     assert "wJalrXUtnFEMI" not in done.stderr  # names, never values
 
 
+def test_token_file_only_keeps_the_token_out_of_the_environment(
+    ecs_xrole_env: LocalStack, task_env: dict[str, str]
+) -> None:
+    argv = exec_argv(ecs_xrole_env, "env")
+    argv.insert(argv.index("--"), "--token-file-only")
+    done = run(argv, task_env)
+    assert done.returncode == 0, done.stderr
+    child_env = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
+    assert "AWS_CONTAINER_AUTHORIZATION_TOKEN" not in child_env  # not even the task's own
+    assert Path(child_env["AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"]).name == "token"
+
+
 def test_child_environment_removes_every_competing_variable() -> None:
     environ = dict.fromkeys(REMOVED_VARIABLES, "x") | {
         "PATH": "/bin",
         "AWS_REGION": "eu-west-1",
     }
     env, removed = child_environment(
-        environ, url="http://127.0.0.1:1/role/exec", token_file="/t", region="us-east-2"
+        environ,
+        url="http://127.0.0.1:1/role/exec",
+        token_file="/t",
+        token="exec-token",
+        region="us-east-2",
     )
     assert removed == sorted(REMOVED_VARIABLES)
     assert env == {
@@ -308,11 +333,13 @@ def test_child_environment_removes_every_competing_variable() -> None:
         "AWS_REGION": "eu-west-1",  # the environment's region wins, as in botocore
         "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://127.0.0.1:1/role/exec",
         "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": "/t",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN": "exec-token",  # exec's, not the environment's
     }
     for name in ("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
         assert name in removed
-    env, _ = child_environment({}, url="u", token_file="t", region="us-east-2")
+    env, _ = child_environment({}, url="u", token_file="t", token=None, region="us-east-2")
     assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == "us-east-2"
+    assert "AWS_CONTAINER_AUTHORIZATION_TOKEN" not in env  # --token-file-only
 
 
 # -- static stability -------------------------------------------------------------------------

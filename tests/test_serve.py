@@ -50,7 +50,9 @@ class Served:
         )
 
 
-def start(argv: list[str], env: dict[str, str], roles: int) -> Served:
+def start(argv: list[str], env: dict[str, str], roles: int, *, lines_per_role: int = 4) -> Served:
+    """Start ``serve`` and read what it prints: per role a comment and, by default, the three
+    variables (``--token-file-only``: two)."""
     proc = subprocess.Popen(
         argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     )
@@ -60,7 +62,7 @@ def start(argv: list[str], env: dict[str, str], roles: int) -> Served:
     variables: dict[str, dict[str, str]] = {}
     try:
         name = ""
-        for _ in range(3 * roles):
+        for _ in range(lines_per_role * roles):
             line = proc.stdout.readline().strip()
             assert line, proc.stderr.read() if proc.stderr else ""
             if line.startswith("# role "):
@@ -112,6 +114,10 @@ def test_serves_each_role_on_its_path(
         assert url.endswith(f"/role/{name}")
         assert served.variables[name]["AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"] == str(
             tmp_path / "token"
+        )
+        # The same token as the file's, for SDK releases that read only the variable.
+        assert served.variables[name]["AWS_CONTAINER_AUTHORIZATION_TOKEN"] == (
+            (tmp_path / "token").read_text()
         )
         creds = fetch_credentials(served.endpoint(name))
         assert creds.role_arn is not None
@@ -290,3 +296,26 @@ def test_token_file_with_a_bad_token_is_replaced(tmp_path: Path, content: str) -
     token = prepare_token_file(str(path))
     assert path.read_bytes() == token.encode()
     assert len(token) >= 43
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("token_file_only", [False, True])
+def test_the_token_is_printed_once_for_the_app_containers_and_never_logged(
+    ecs_xrole_env: LocalStack, tmp_path: Path, token_file_only: bool
+) -> None:
+    argv = serve_argv("-vv", "--listen", "127.0.0.1:0", "--token-file", str(tmp_path / "token"))
+    argv += ["--role", f"app={ecs_xrole_env.aws.destination_role_arn}"]
+    if token_file_only:
+        argv.append("--token-file-only")
+    running = start(argv, dict(os.environ), roles=1, lines_per_role=3 if token_file_only else 4)
+    token = (tmp_path / "token").read_text()
+    running.proc.send_signal(signal.SIGTERM)
+    out, err = running.proc.communicate(timeout=5)
+    assert running.proc.returncode == 0, err
+    printed = running.variables["app"]
+    if token_file_only:
+        assert "AWS_CONTAINER_AUTHORIZATION_TOKEN" not in printed
+    else:
+        assert printed["AWS_CONTAINER_AUTHORIZATION_TOKEN"] == token  # the file's value
+    assert token not in out  # printed once, on its own line (read by start)
+    assert token not in err  # no log line holds it, at -vv

@@ -299,11 +299,12 @@ STEPS: tuple[tuple[str, Callable[[_Demo], Step]], ...] = (
 )
 
 
-def run_demo(*, out: TextIO | None = None) -> list[Step]:
+def run_demo(*, out: TextIO | None = None, stack: LocalStack | None = None) -> list[Step]:
     """Play the recipe on the stand-ins; return each step's outcome (never raises for a step).
 
-    Does I/O: starts loopback servers, writes a config file in a temporary directory, and
-    changes ``os.environ`` while it runs (restored exactly afterwards).
+    Does I/O: starts loopback servers (or plays on ``stack``, a running
+    :class:`~ecs_xrole.testing.stack.LocalStack`, as the tests do), writes a config file in a
+    temporary directory, and changes ``os.environ`` while it runs (restored exactly afterwards).
 
     Raises :class:`~ecs_xrole.errors.Error` when the ``local`` extra (moto) is not installed.
     """
@@ -316,7 +317,8 @@ def run_demo(*, out: TextIO | None = None) -> list[Step]:
     steps: list[Step] = []
     with tempfile.TemporaryDirectory(prefix="ecs-xrole-demo-") as tmp:
         started = time.monotonic()
-        with local_stack(tmp_dir=tmp) as stack, stack.apply():
+        played = contextlib.nullcontext(stack) if stack else local_stack(tmp_dir=tmp)
+        with played as stack, stack.apply():
             clear_caches()  # the demo's task is a new one: nothing from before may be reused
             demo = _Demo(stack, out)
             demo.say("ecs-xrole demo: AWS's cross-account recipe on loopback stand-ins")

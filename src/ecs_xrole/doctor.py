@@ -7,7 +7,7 @@ instead of being run. The checks, in order:
 
 ``endpoint-variables``, ``endpoint-reachable``, ``token``, ``task-role-credentials``,
 ``task-role-identity``, ``profile``, ``region``, ``duration``, ``clock-skew``, ``assume-role``,
-``destination-identity``.
+``destination-identity``, ``profile-credentials``, ``credential-process-fallback``.
 
 The checks make fresh calls (one GET to the endpoint, one ``fetch_credentials``, STS
 ``GetCallerIdentity`` twice and ``AssumeRole`` once) and share no cache with
@@ -73,22 +73,32 @@ class CheckResult:
 
     ``ok`` is ``True`` (passed), ``False`` (failed) or ``None`` (skipped: a check it depends on
     did not pass, or it does not apply). ``detail`` says what was found; ``fix`` says what to
-    do and is set only for failures.
+    do and is set only for failures. ``warning`` is set on a check that passed but found a
+    risk (it does not make doctor fail): what to do about it.
     """
 
     name: str
     ok: bool | None
     detail: str
     fix: str | None = None
+    warning: str | None = None
 
     @property
     def status(self) -> str:
-        """``"pass"``, ``"fail"`` or ``"skip"``."""
+        """``"pass"``, ``"warn"`` (passed, with a warning), ``"fail"`` or ``"skip"``."""
+        if self.ok is True and self.warning:
+            return "warn"
         return {True: "pass", False: "fail", None: "skip"}[self.ok]
 
     def as_dict(self) -> dict[str, Any]:
-        """The ``--json`` form: ``{"check", "ok", "detail", "fix"}``."""
-        return {"check": self.name, "ok": self.ok, "detail": self.detail, "fix": self.fix}
+        """The ``--json`` form: ``{"check", "ok", "detail", "fix", "warning"}``."""
+        return {
+            "check": self.name,
+            "ok": self.ok,
+            "detail": self.detail,
+            "fix": self.fix,
+            "warning": self.warning,
+        }
 
 
 @dataclass
@@ -895,6 +905,62 @@ def check_profile_credentials(ctx: DoctorContext) -> CheckResult:
     return CheckResult(name, True, detail)
 
 
+#: What each SDK does when a profile's credential_process fails, as measured on the loopback
+#: stand-ins (docs/how-to/credential-process.md has the matrix and the versions).
+FALLS_THROUGH = "the AWS SDK for JavaScript v3 (measured with 3.1178)"
+STOPS = "botocore, the AWS CLI v1 and v2 and the AWS SDKs for Go v1 and v2"
+
+
+def check_credential_process_fallback(ctx: DoctorContext) -> CheckResult:
+    """Would a failing credential_process leave an SDK acting as the task role?
+
+    Some SDKs take a failing process as "try the next provider" and go on down their default
+    chain, to the container endpoint: the task role in the task's own account, with exit 0.
+    Warns when the profile runs a credential_process and the endpoint variables are set in
+    this environment, unless the endpoint serves the profile's own role (``ecs-xrole exec``).
+    """
+    from .endpoint import FULL_URI, RELATIVE_URI
+
+    name = "credential-process-fallback"
+    described = ctx.described
+    if ctx.profile is None:
+        return CheckResult(name, None, "skipped: no profile named")
+    if described is None or described.kind != "process":
+        return CheckResult(name, None, f"skipped: profile {ctx.profile} runs no credential_process")
+    present = [variable for variable in (RELATIVE_URI, FULL_URI) if os.environ.get(variable)]
+    if not present:
+        return CheckResult(
+            name,
+            True,
+            "no container endpoint variable in this environment: an SDK that goes on after a "
+            "failing credential_process does not reach the task role from here",
+        )
+    served = ctx.credentials.role_arn if ctx.credentials is not None else None
+    wanted = ctx.setting("role_arn")
+    if served and wanted and served == wanted:
+        return CheckResult(
+            name,
+            True,
+            f"the container endpoint serves {served}, the profile's own role (ecs-xrole "
+            "exec or serve): an SDK that goes on after a failing credential_process gets the "
+            "same role",
+        )
+    whom = f"the task role {served}" if served else "the task role"
+    return CheckResult(
+        name,
+        True,
+        f"if the credential_process of profile {ctx.profile} fails (its role refused, STS "
+        f"down), {FALLS_THROUGH} goes on to the container endpoint ({', '.join(present)}) and "
+        f"acts as {whom}, in the task's own account, without an error; {STOPS} stop at the "
+        "failure",
+        warning="for Node.js tools, write the credential_source profile instead (ecs-xrole "
+        f"write-config --profile {ctx.profile} --role-arn <ARN>, without --credential-process: "
+        "the JavaScript SDK stops when that AssumeRole is refused), or run the tool under "
+        "`ecs-xrole exec`, whose endpoint serves the destination role; see "
+        "docs/how-to/credential-process.md",
+    )
+
+
 def _explain_profile_denial(ctx: DoctorContext, exc: Error) -> Error:
     """AccessDenied from the profile's own AssumeRole, explained as ecs-xrole explains its own."""
     from botocore.exceptions import ClientError
@@ -961,6 +1027,8 @@ CHECKS: tuple[tuple[str, Check, tuple[str, ...]], ...] = (
     ("destination-identity", check_destination_identity, ("assume-role",)),
     # Needs nothing: it is the AWS CLI's own verdict, shown whatever the checks above found.
     ("profile-credentials", check_profile_credentials, ()),
+    # Needs nothing either: it judges the profile and the environment, whatever else passed.
+    ("credential-process-fallback", check_credential_process_fallback, ()),
 )
 
 
@@ -1048,7 +1116,8 @@ def printable(text: str) -> str:
 
 
 def format_results(results: list[CheckResult]) -> str:
-    """The human form: one line per check (PASS, FAIL or SKIP), each fix indented below.
+    """The human form: one line per check (PASS, WARN, FAIL or SKIP), each fix (or what to
+    do about a warning) indented below.
 
     Details are escaped with :func:`printable`; a fix keeps its own line breaks, each line
     escaped likewise.
@@ -1058,13 +1127,16 @@ def format_results(results: list[CheckResult]) -> str:
     for result in results:
         detail = printable(result.detail)
         lines.append(f"{result.status.upper():4}  {result.name:{width}}  {detail}")
-        if result.ok is False and result.fix:
-            fix_lines = [printable(part) for part in result.fix.split("\n")]
+        advice = result.fix if result.ok is False else result.warning
+        if advice and result.ok is not None:
+            fix_lines = [printable(part) for part in advice.split("\n")]
             pad = " " * (width + 8)
             lines.append(f"{pad}fix: {fix_lines[0]}")
             lines.extend(f"{pad}     {line}" for line in fix_lines[1:])
     failed = sum(1 for r in results if r.ok is False)
-    lines.append(f"{failed} check(s) failed" if failed else "all checks passed")
+    warned = sum(1 for r in results if r.status == "warn")
+    summary = f"{failed} check(s) failed" if failed else "all checks passed"
+    lines.append(summary + (f", {warned} warning(s)" if warned else ""))
     return "\n".join(lines)
 
 

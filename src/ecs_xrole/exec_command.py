@@ -35,7 +35,13 @@ if TYPE_CHECKING:
     from .credentials import TemporaryCredentials
     from .refresh import RefreshingCredentials
 
-__all__ = ["REMOVED_VARIABLES", "add_parser", "child_environment", "new_token"]
+__all__ = [
+    "REMOVED_VARIABLES",
+    "add_parser",
+    "add_token_file_only",
+    "child_environment",
+    "new_token",
+]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +49,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 #: Removed from COMMAND's environment: each would win over (or compete with) the endpoint in
 #: some SDK's default chain. The relative URI wins over the full URI in every SDK but Go's.
+#: The token is then set to exec's own (unless ``--token-file-only``).
 REMOVED_VARIABLES = (
     RELATIVE_URI,
     TOKEN,
@@ -60,10 +67,13 @@ Run COMMAND with the destination role as its default AWS credentials, in any lan
 
 ecs-xrole assumes the role from the ECS task role (as write-config's profile would), starts a
 credentials endpoint on 127.0.0.1 (an ephemeral port, a fresh 256-bit token) and runs COMMAND
-with AWS_CONTAINER_CREDENTIALS_FULL_URI and AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE pointing
-at it. Every AWS SDK and the AWS CLI read that from their default chain: no --profile, no
-code change. Every process COMMAND starts shares one set of credentials (one AssumeRole per
-lifetime), refreshed in the background and still served while STS or the ECS agent is down.
+with AWS_CONTAINER_CREDENTIALS_FULL_URI pointing at it and the token both in a file
+(AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE) and in AWS_CONTAINER_AUTHORIZATION_TOKEN (releases
+before late 2023, such as AWS CLI v2 before 2.15 and the Go SDKs of Linux distributions, read
+only the variable). Every AWS SDK and the AWS CLI read these from their default chain: no
+--profile, no code change. Every process COMMAND starts shares one set of credentials (one
+AssumeRole per lifetime), refreshed in the background and still served while STS or the ECS
+agent is down.
 
 Removed from COMMAND's environment (they would win over the endpoint): the relative endpoint
 URI, static keys, AWS_PROFILE/AWS_DEFAULT_PROFILE, web identity variables (-v lists them).
@@ -143,6 +153,17 @@ def quiet_wire_logs() -> None:
         logger = logging.getLogger(name)
         if logger.getEffectiveLevel() < logging.INFO:
             logger.setLevel(logging.INFO)
+
+
+def add_token_file_only(parser: argparse.ArgumentParser, where: str) -> None:
+    """The ``--token-file-only`` option of exec and serve."""
+    parser.add_argument(
+        "--token-file-only",
+        action="store_true",
+        help=f"keep the token out of {where}: only AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE "
+        "(SDKs from late 2023 on read it; older ones, such as AWS CLI v2 before 2.15 and "
+        "the Go SDKs of Debian 12, then get 401)",
+    )
 
 
 def new_token() -> str:
@@ -239,6 +260,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         region_help="the STS region; also COMMAND's when AWS_REGION and AWS_DEFAULT_REGION "
         "are unset",
     )
+    add_token_file_only(parser, "COMMAND's environment")
     parser.add_argument(
         "command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]", help="what to run"
     )
@@ -247,17 +269,26 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def child_environment(
-    environ: Mapping[str, str], *, url: str, token_file: str, region: str | None = None
+    environ: Mapping[str, str],
+    *,
+    url: str,
+    token_file: str,
+    token: str | None,
+    region: str | None = None,
 ) -> tuple[dict[str, str], list[str]]:
-    """COMMAND's environment: ``environ`` with the endpoint's two variables set and the
-    competing ones (:data:`REMOVED_VARIABLES`) removed; also the names removed. ``region``
-    sets ``AWS_REGION`` and ``AWS_DEFAULT_REGION`` where neither is set. Pure."""
+    """COMMAND's environment: ``environ`` with the endpoint's variables set (the URL, the
+    token file and, unless ``token`` is ``None``, the token itself, which SDK releases before
+    the token file's support read) and the competing ones (:data:`REMOVED_VARIABLES`)
+    removed; also the names removed. ``region`` sets ``AWS_REGION`` and
+    ``AWS_DEFAULT_REGION`` where neither is set. Pure."""
     env = dict(environ)
     removed = sorted(name for name in REMOVED_VARIABLES if name in env)
     for name in removed:
         del env[name]
     env[FULL_URI] = url
     env[TOKEN_FILE] = token_file
+    if token is not None:
+        env[TOKEN] = token  # the file's value: every SDK that reads both prefers the file
     if region is not None and not (env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")):
         env["AWS_REGION"] = env["AWS_DEFAULT_REGION"] = region
     return env, removed
@@ -334,6 +365,7 @@ def _run_exec(args: argparse.Namespace) -> int:
             os.environ,
             url=server.url(EXEC_PATH),
             token_file=token_file,
+            token=None if args.token_file_only else token,
             region=kwargs.get("region_name"),
         )
         if removed:

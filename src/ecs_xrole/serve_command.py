@@ -3,8 +3,9 @@
 Containers of one ``awsvpc`` task share ``127.0.0.1``: a sidecar running ``serve`` gives every
 app container the destination roles, one path per role (``/role/NAME``), through the two
 variables every AWS SDK reads. The token lives in a file (created 0600 when missing; a fresh
-token at every start) that the app containers read through a shared volume. Standard library
-only at import time.
+token at every start) that the app containers read through a shared volume; serve also prints
+it as ``AWS_CONTAINER_AUTHORIZATION_TOKEN`` for SDK releases that do not read the file (unless
+``--token-file-only``). Standard library only at import time.
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ import sys
 from typing import Any
 
 from .cli import role_kwargs as assume_kwargs
-from .endpoint import FULL_URI, TOKEN_FILE
+from .endpoint import FULL_URI, TOKEN, TOKEN_FILE
 from .errors import InvalidInputError
 from .exec_command import (
     EXIT_FAILED,
     EXIT_OK,
     add_assume_options,
+    add_token_file_only,
     load_role,
     new_token,
     profile_kwargs,
@@ -50,11 +52,15 @@ kept fresh in the background and still served while STS or the ECS agent is down
 is a fresh 256-bit one at every start, written into --token-file (created with mode 0600
 when it does not exist; an existing file keeps its owner and mode): a value captured before
 a restart is refused after it, and SDKs re-read the file on every fetch. An app container
-sets the two variables printed at start, for its role:
+sets the variables printed at start, for its role:
     AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:PORT/role/NAME
     AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=<the token file, as mounted in that container>
-and must not set AWS_CONTAINER_CREDENTIALS_RELATIVE_URI (every SDK but Go's prefers it):
-ECS sets it in containers of a task with a task role, so unset it in the app's entrypoint.
+    AWS_CONTAINER_AUTHORIZATION_TOKEN=<the token: what the file holds>
+(SDK releases before late 2023 read only the last one: AWS CLI v2 before 2.15, the Go SDKs
+of Debian 12; an entrypoint can set it from the file, see docs/how-to/every-process.md;
+--token-file-only leaves it out of the output), and must not set
+AWS_CONTAINER_CREDENTIALS_RELATIVE_URI (every SDK but Go's prefers it): ECS sets it in
+containers of a task with a task role, so unset it in the app's entrypoint.
 """
 
 _EPILOG = """\
@@ -109,6 +115,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="allow a --listen address other than loopback (SDKs accept plain-http "
         "endpoints only on loopback, 169.254.170.2 and 169.254.170.23)",
     )
+    add_token_file_only(parser, "what serve prints")
     add_assume_options(parser)
     parser.set_defaults(func=_run_serve)
     return parser
@@ -294,6 +301,10 @@ def _run_serve(args: argparse.Namespace) -> int:
             print(f"# role {name}: {arn}")
             print(f"{FULL_URI}={server.url('/role/' + name)}")
             print(f"{TOKEN_FILE}={token_file}")
+            if not args.token_file_only:
+                # The printed token is the contract (app containers need it); it is never
+                # logged. It is the value the file holds and the server checks.
+                print(f"{TOKEN}={token}")
         sys.stdout.flush()
         if supervise.pending_stop_signal() is None:
             received = signal.sigwait(waited)
