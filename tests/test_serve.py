@@ -238,7 +238,10 @@ def test_token_file_is_created_0600_with_256_bits(tmp_path: Path) -> None:
     assert len(token) >= 43
     assert path.read_text() == token
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert prepare_token_file(str(path)) == token  # an existing safe file is kept
+    again = prepare_token_file(str(path))  # every start writes a fresh token
+    assert again != token
+    assert path.read_text() == again
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
 @pytest.mark.parametrize("mode", [0o640, 0o604, 0o660, 0o644])
@@ -262,7 +265,7 @@ def test_token_file_symlink_owned_by_another_user_is_refused(tmp_path: Path) -> 
     with pytest.raises(InvalidInputError, match="symbolic link owned by another user"):
         prepare_token_file(str(link))
     os.lchown(link, 0, 0)
-    assert prepare_token_file(str(link)) == "a" * 43  # a link of our own is fine
+    assert prepare_token_file(str(link)) == target.read_text()  # a link of our own is fine
 
 
 def test_token_file_owned_by_another_user_is_refused(tmp_path: Path) -> None:
@@ -285,21 +288,14 @@ def test_token_file_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
     assert time.monotonic() - began < 2
 
 
-@pytest.mark.parametrize(
-    ("content", "message"),
-    [
-        ("short", "at least 32"),
-        ("a" * 20 + "\n" + "b" * 20, "usable token"),
-        ("\xe9" * 40, "usable"),
-    ],
-)
-def test_token_file_with_a_bad_token_is_refused(tmp_path: Path, content: str, message: str) -> None:
+@pytest.mark.parametrize("content", ["short", "a" * 20 + "\n" + "b" * 20, "\xe9" * 40, "a" * 9000])
+def test_token_file_with_a_bad_token_is_replaced(tmp_path: Path, content: str) -> None:
     path = tmp_path / "token"
     path.write_bytes(content.encode("latin-1"))
     path.chmod(0o600)
-    with pytest.raises(InvalidInputError, match=message) as info:
-        prepare_token_file(str(path))
-    assert "b" * 20 not in str(info.value)  # the token is never quoted
+    token = prepare_token_file(str(path))
+    assert path.read_bytes() == token.encode()
+    assert len(token) >= 43
 
 
 @pytest.mark.slow

@@ -291,23 +291,66 @@ def test_silent_connections_are_closed_at_the_deadline(server: CredentialsServer
         assert time.monotonic() - began < 3.0
 
 
-def test_connections_beyond_the_limit_get_503_and_good_ones_resume(
+def test_beyond_the_connection_limit_a_silent_one_is_shed_not_the_newcomer(
     creds: TemporaryCredentials,
 ) -> None:
-    with make_server(creds, head_timeout=2.0, max_connections=4) as server:
+    with make_server(creds, head_timeout=5.0, max_connections=4) as server:
         holders = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(4)]
         try:
-            time.sleep(0.2)  # the four are accepted and hold every slot
+            assert get(server)[0] == 200  # the newcomer sheds the oldest silent connection
+            holders[0].settimeout(4)
+            assert holders[0].recv(10) == b""  # closed without an answer: it asked nothing
+            assert server.shed == 1
+            assert get(server)[0] == 200  # room again: nothing is shed
+            assert server.shed == 1
+        finally:
+            for conn in holders:
+                conn.close()
+
+
+def test_beyond_the_connection_limit_a_partial_head_is_shed_not_the_newcomer(
+    creds: TemporaryCredentials,
+) -> None:
+    with make_server(creds, head_timeout=5.0, max_connections=4) as server:
+        holders = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(4)]
+        try:
+            for conn in holders:
+                conn.sendall(b"GET /role/app HTTP/1.1\r\nX-Drip: ")  # a head that never ends
+            deadline = time.monotonic() + 5
+            while server.shed == 0:
+                assert get(server)[0] == 200  # the newcomer is served, whatever it sheds
+                assert time.monotonic() < deadline
+            holders[0].settimeout(4)
+            assert holders[0].recv(4096).startswith(b"HTTP/1.1 503")  # the oldest partial one
+        finally:
+            for conn in holders:
+                conn.close()
+
+
+def test_beyond_the_worker_limit_503_and_good_ones_resume(creds: TemporaryCredentials) -> None:
+    release = threading.Event()
+
+    def slow() -> TemporaryCredentials:
+        release.wait(5)
+        return creds
+
+    with CredentialsServer({PATH: slow}, token=TOKEN, max_workers=2) as server:
+        waiting = [threading.Thread(target=get, args=(server,)) for _ in range(2)]
+        for thread in waiting:
+            thread.start()
+        try:
+            deadline = time.monotonic() + 5
+            while server.requests < 2:  # both hold a worker
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
             status, headers, _ = get(server)
             assert status == 503
             assert headers["Retry-After"] == "1"
         finally:
-            for conn in holders:
-                conn.close()
-        deadline = time.monotonic() + 3
-        while get(server)[0] != 200:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+            release.set()
+            for thread in waiting:
+                thread.join(5)
+        assert get(server)[0] == 200
 
 
 # -- the request rate ---------------------------------------------------------------------------

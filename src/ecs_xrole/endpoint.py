@@ -30,9 +30,17 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
-from .errors import EndpointNotAllowedError, EndpointNotConfiguredError, TokenError, redact
+from .errors import (
+    EndpointError,
+    EndpointNotAllowedError,
+    EndpointNotConfiguredError,
+    TokenError,
+    forget_locals,
+    redact,
+)
 
 __all__ = [
+    "COMPETING_VARIABLES",
     "ECS_HOST",
     "FULL_URI",
     "PID1_ENVIRON",
@@ -54,6 +62,27 @@ FULL_URI = "AWS_CONTAINER_CREDENTIALS_FULL_URI"
 TOKEN = "AWS_CONTAINER_AUTHORIZATION_TOKEN"  # noqa: S105 -- a variable name, not a secret
 TOKEN_FILE = "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"  # noqa: S105
 PID1_ENVIRON = "/proc/1/environ"
+#: Variables that some SDK's default chain prefers to a container endpoint: static keys, with
+#: the legacy names the Go v2 and Ruby SDKs read when the primary ones are unset, profiles
+#: and web identity. The one list of them: exec removes them from COMMAND's environment and
+#: the stand-ins (``ecs_xrole.testing``) from the task's.
+COMPETING_VARIABLES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_CREDENTIAL_EXPIRATION",
+    "AWS_ACCESS_KEY",
+    "AWS_SECRET_KEY",
+    "AMAZON_ACCESS_KEY_ID",
+    "AMAZON_SECRET_ACCESS_KEY",
+    "AMAZON_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
+)
 
 # Plain-http hosts that may serve credentials, as literals (EKS Pod Identity: .23 and fd00:ec2::23).
 _ALLOWED_HTTP_IPS = frozenset(
@@ -143,6 +172,13 @@ class Endpoint:
         """
         if self.auth == "none":
             return None
+        try:
+            return self._authorization()
+        except TokenError as exc:
+            forget_locals(exc)  # the token sat in the frames below
+            raise
+
+    def _authorization(self) -> str:
         if self.auth == "token":
             if not isinstance(self.token, _Token):
                 raise TokenError(
@@ -433,6 +469,16 @@ def detect_endpoint(
     and where) and :class:`~ecs_xrole.errors.EndpointNotAllowedError` (a URL that may not
     serve credentials).
     """
+    try:
+        return _detect(environ, read_pid1, pid1_environ_path)
+    except EndpointError as exc:
+        forget_locals(exc)  # the URL and token variables sat in the frames below
+        raise
+
+
+def _detect(
+    environ: Mapping[str, str] | None, read_pid1: bool | None, pid1_environ_path: str
+) -> Endpoint:
     if environ is None:
         env: Mapping[str, str] = os.environ
         source: Literal["environment", "explicit"] = "environment"

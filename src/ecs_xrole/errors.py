@@ -31,6 +31,7 @@ __all__ = [
     "InvalidInputError",
     "ProfileError",
     "TokenError",
+    "forget_locals",
     "redact",
 ]
 
@@ -44,6 +45,32 @@ def redact(secret: str | None) -> str:
     if secret is None:
         return "<none>"
     return f"<redacted, {len(secret)} characters>"
+
+
+def forget_locals(error: BaseException) -> None:
+    """Clear the local variables of ecs-xrole's finished frames in the traceback of ``error``
+    and of each exception chained to it.
+
+    A traceback shown with its locals (``traceback`` with ``capture_locals``, an error
+    reporter's default event) would otherwise show what those frames held while they ran: the
+    authorization token, the full credentials URL, an answer's body. Called where an error
+    leaves ecs-xrole's public functions; frames still running (the caller's) are left as
+    they are, and so are frames of other packages.
+    """
+    seen: set[int] = set()
+    chained: BaseException | None = error
+    while chained is not None and id(chained) not in seen:
+        seen.add(id(chained))
+        tb = chained.__traceback__
+        while tb is not None:
+            frame = tb.tb_frame
+            if str(frame.f_globals.get("__name__", "")).startswith("ecs_xrole."):
+                try:  # noqa: SIM105 (contextlib is not imported here: import ecs_xrole stays light)
+                    frame.clear()
+                except RuntimeError:  # still running: a caller's frame
+                    pass
+            tb = tb.tb_next
+        chained = chained.__cause__ or chained.__context__
 
 
 class Error(Exception):

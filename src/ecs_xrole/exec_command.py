@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .cli import role_kwargs as assume_kwargs
-from .endpoint import FULL_URI, RELATIVE_URI, TOKEN, TOKEN_FILE
+from .endpoint import COMPETING_VARIABLES, FULL_URI, RELATIVE_URI, TOKEN, TOKEN_FILE
 from .errors import EndpointError, Error, InvalidInputError
 from .validate import (
     parse_role_arn,
@@ -53,16 +53,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 REMOVED_VARIABLES = (
     RELATIVE_URI,
     TOKEN,
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_SECURITY_TOKEN",
-    "AWS_CREDENTIAL_EXPIRATION",
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_ROLE_ARN",
-    "AWS_ROLE_SESSION_NAME",
+    *COMPETING_VARIABLES,
 )
 #: The path of the one role exec serves.
 EXEC_PATH = "/role/exec"

@@ -58,7 +58,14 @@ from .endpoint import (
     detect_endpoint,
     shown_url,
 )
-from .errors import EndpointRequestError, EndpointResponseError, InvalidInputError, redact
+from .errors import (
+    EndpointRequestError,
+    EndpointResponseError,
+    Error,
+    InvalidInputError,
+    forget_locals,
+    redact,
+)
 from .redaction import install as install_log_redaction
 from .redaction import remember
 
@@ -392,6 +399,20 @@ def fetch_credentials(
     :class:`~ecs_xrole.errors.TokenError`, :class:`~ecs_xrole.errors.InvalidInputError` (bad
     options) and the errors of :func:`detect_endpoint`.
     """
+    try:
+        return _fetch(endpoint, deadline, connect_timeout, read_timeout, max_attempts)
+    except Error as exc:
+        forget_locals(exc)  # the token and the answers sat in the frames below
+        raise
+
+
+def _fetch(
+    endpoint: Endpoint | None,
+    deadline: float,
+    connect_timeout: float,
+    read_timeout: float,
+    max_attempts: int | None,
+) -> TemporaryCredentials:
     deadline = _check_seconds("deadline", deadline)
     connect_timeout = _check_seconds("connect_timeout", connect_timeout)
     read_timeout = _check_seconds("read_timeout", read_timeout)

@@ -7,14 +7,15 @@ ECS relative URI's credentials ID (a bearer capability for the agent) appears. A
 that calls ``logging.basicConfig(level=logging.DEBUG)`` would send all of that to its log
 sink.
 
-:func:`install` puts one :class:`logging.Filter` on each logger that emits such records
-(botocore's, urllib3's and ecs-xrole's own modules). A filter on a logger sees only records
-created on that very logger, not those propagating from its children, hence one per module
-logger rather than one on ``botocore``. Records are only created for enabled levels, so with
-DEBUG off the filters never run: the cost is nil. When a record does reach a filter, its
-message is rendered once and rewritten in place (``msg`` set, ``args`` cleared, exception and
-stack text rendered and redacted), so every handler and formatter downstream sees the same
-clean text. The application's own loggers are never touched.
+:func:`install` puts one :class:`logging.Filter` on each logger that may emit such records:
+every module logger of :data:`PACKAGES` (found on disk when it runs, so modules imported
+later are covered too) and ecs-xrole's own. A filter on a logger sees only records created on
+that very logger, not those propagating from its children, hence one per module logger.
+Records are only created for enabled levels, so with DEBUG off the filters never run: the cost
+is nil. When a record does reach a filter, its message is rendered once and rewritten in place
+(``msg`` set, ``args`` cleared, exception and stack text rendered and redacted), so every
+handler and formatter downstream sees the same clean text. The application's own loggers are
+never touched.
 
 What is rewritten (:func:`redact_text`):
 
@@ -33,6 +34,7 @@ Standard library only: importing this module is cheap. Thread-safe; fork-safe.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import re
@@ -45,10 +47,22 @@ from collections.abc import Iterable
 
 from .endpoint import SHOWN_ID_CHARS
 
-__all__ = ["LOGGERS", "RedactingFilter", "install", "redact_text", "remember", "remember_for"]
+__all__ = [
+    "LOGGERS",
+    "PACKAGES",
+    "RedactingFilter",
+    "covered_loggers",
+    "install",
+    "redact_text",
+    "remember",
+    "remember_for",
+]
 
-#: Every logger a filter is put on: botocore's and urllib3's module loggers (each may log a
-#: request, a response, a URL or an exception) and ecs-xrole's modules that make requests.
+#: The packages whose every module logger gets a filter (each may log a request, a response,
+#: a URL or an exception: boto3.resources.action logs whole responses).
+PACKAGES: tuple[str, ...] = ("botocore", "boto3", "s3transfer", "urllib3", "aiobotocore")
+#: Loggers a filter is put on besides those of :data:`PACKAGES`' modules: ecs-xrole's modules
+#: that make requests (and, named here too, the module loggers of botocore and urllib3).
 LOGGERS: tuple[str, ...] = (
     "botocore",
     "botocore.args",
@@ -288,16 +302,59 @@ _installed = False
 _install_lock = threading.Lock()
 
 
-def install() -> None:
-    """Put the redacting filter on every logger in :data:`LOGGERS` (once per process).
+def _module_names(package: str) -> list[str]:
+    """The names of ``package`` and of every module and subpackage it holds, found on disk
+    without importing any of them (a millisecond for all of :data:`PACKAGES`)."""
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return []
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    names = [package]
+    todo = [(package, path) for path in spec.submodule_search_locations]
+    while todo:
+        prefix, path = todo.pop()
+        try:
+            entries = list(os.scandir(path))
+        except OSError:
+            continue
+        for entry in entries:
+            name = entry.name
+            if name.endswith(".py"):
+                if name != "__init__.py":
+                    names.append(f"{prefix}.{name[:-3]}")
+            elif "." not in name and os.path.isfile(os.path.join(entry.path, "__init__.py")):
+                names.append(f"{prefix}.{name}")
+                todo.append((f"{prefix}.{name}", entry.path))
+    return names
 
-    Cheap and idempotent; called by the modules that make requests when they are imported.
+
+def covered_loggers() -> list[str]:
+    """Every logger name :func:`install` puts the filter on: :data:`LOGGERS`, the module
+    loggers of :data:`PACKAGES` found on disk, and any logger of those packages that exists
+    already (one named otherwise than its module, say). Sorted; no import."""
+    found = set(LOGGERS)
+    for package in PACKAGES:
+        found.update(_module_names(package))
+    prefixes = tuple(f"{package}." for package in PACKAGES)
+    for name in list(logging.Logger.manager.loggerDict):
+        if name in PACKAGES or name.startswith(prefixes):
+            found.add(name)
+    return sorted(found)
+
+
+def install() -> None:
+    """Put the redacting filter on every logger of :func:`covered_loggers` (once per process).
+
+    Cheap (about a millisecond) and idempotent; called by the modules that make requests
+    when they are imported.
     """
     global _installed
     if _installed:
         return
     with _install_lock:  # adding twice is harmless too: a logger's filters are checked first
-        for name in LOGGERS:
+        for name in covered_loggers():
             logger = logging.getLogger(name)
             if _FILTER not in logger.filters:
                 logger.addFilter(_FILTER)

@@ -41,7 +41,7 @@ from datetime import datetime, timezone
 from botocore.credentials import ReadOnlyCredentials, RefreshableCredentials
 
 from .credentials import TemporaryCredentials
-from .errors import CredentialsUnavailableError, Error
+from .errors import CredentialsUnavailableError, Error, forget_locals
 from .redaction import remember_for
 
 __all__ = [
@@ -330,6 +330,7 @@ class RefreshingCredentials(RefreshableCredentials):
             try:
                 return self._refresh_locked(now)
             except Error as exc:
+                forget_locals(exc)  # a fetch's frames held its token and answer
                 self._record_failure(exc, now)
                 if snap is None or force:
                     raise

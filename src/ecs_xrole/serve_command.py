@@ -2,9 +2,9 @@
 
 Containers of one ``awsvpc`` task share ``127.0.0.1``: a sidecar running ``serve`` gives every
 app container the destination roles, one path per role (``/role/NAME``), through the two
-variables every AWS SDK reads. The token lives in a file (created 0600 when missing) that the
-app containers read through a shared volume; serve also prints it as
-``AWS_CONTAINER_AUTHORIZATION_TOKEN`` for SDK releases that do not read the file (unless
+variables every AWS SDK reads. The token lives in a file (created 0600 when missing; a fresh
+token at every start) that the app containers read through a shared volume; serve also prints
+it as ``AWS_CONTAINER_AUTHORIZATION_TOKEN`` for SDK releases that do not read the file (unless
 ``--token-file-only``). Standard library only at import time.
 """
 
@@ -21,8 +21,8 @@ import sys
 from typing import Any
 
 from .cli import role_kwargs as assume_kwargs
-from .endpoint import FULL_URI, TOKEN, TOKEN_FILE, check_token
-from .errors import InvalidInputError, TokenError
+from .endpoint import FULL_URI, TOKEN, TOKEN_FILE
+from .errors import InvalidInputError
 from .exec_command import (
     EXIT_FAILED,
     EXIT_OK,
@@ -41,8 +41,6 @@ __all__ = ["add_parser", "parse_listen", "prepare_token_file"]
 log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-_MAX_TOKEN_FILE = 4096
-_MIN_TOKEN = 32
 
 _DESCRIPTION = """\
 Serve destination roles' credentials in the ECS container-endpoint shape, for the app
@@ -51,8 +49,10 @@ containers of a task (containers of an awsvpc task share 127.0.0.1), one path pe
 
 Every role is assumed before the endpoint starts (exit 1 with the reason otherwise), then
 kept fresh in the background and still served while STS or the ECS agent is down. The token
-is read from --token-file, which is created (mode 0600, a fresh 256-bit token) when it does
-not exist. An app container sets the variables printed at start, for its role:
+is a fresh 256-bit one at every start, written into --token-file (created with mode 0600
+when it does not exist; an existing file keeps its owner and mode): a value captured before
+a restart is refused after it, and SDKs re-read the file on every fetch. An app container
+sets the variables printed at start, for its role:
     AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:PORT/role/NAME
     AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=<the token file, as mounted in that container>
     AWS_CONTAINER_AUTHORIZATION_TOKEN=<the token: what the file holds>
@@ -96,7 +96,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--token-file",
         metavar="PATH",
         required=True,
-        help="the token file (created 0600 when missing; refused when others can read it)",
+        help="the token file: a fresh token is written into it at every start (created 0600 "
+        "when missing; refused when others can read it)",
     )
     parser.add_argument(
         "--role",
@@ -194,17 +195,24 @@ def _roles(args: argparse.Namespace) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 def prepare_token_file(path: str) -> str:
-    """Return the token in ``path``, creating the file (0600, a fresh token) when missing.
+    """Write a fresh token into ``path`` and return it; called at every start of ``serve``.
+
+    A fresh token at every start means an ``Authorization`` value captured before (by a
+    process that took the port while serve was down) is refused after; SDKs re-read the
+    file on every fetch, so the app containers follow. A missing file is created (0600);
+    an existing one is rewritten in place, so it keeps its owner, mode and inode (a file
+    bind-mounted on its own stays the same file). The token is written without a newline,
+    since botocore sends the file's bytes as they are.
 
     Refused (:class:`~ecs_xrole.errors.InvalidInputError`) when it is a symlink owned by
     another user (other than root), not a regular file, owned by another user, readable or
-    writable by group or others, or holds a token shorter than 32 characters or not a legal
-    header value. Never blocks (a FIFO is refused without being opened for reading).
+    writable by group or others, or not writable. Never blocks, and never opens anything but
+    a regular file for writing.
     """
+    token = new_token()
     try:
         link = os.lstat(path)
     except FileNotFoundError:
-        token = new_token()
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         except OSError as exc:
@@ -229,11 +237,21 @@ def prepare_token_file(path: str) -> str:
             "remove it; ecs-xrole then creates the file",
         )
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        target = os.stat(path)
     except OSError as exc:
-        raise refuse(f"it cannot be opened ({exc.strerror})", "check its permissions") from None
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
+        raise refuse(f"it cannot be read ({exc.strerror})", "remove it, or fix its link") from None
+    if not stat.S_ISREG(target.st_mode):  # judged before opening: a device is never written
+        raise refuse("it is not a regular file", "point --token-file at a regular file")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise refuse(
+            f"it cannot be opened for writing ({exc.strerror}); serve writes a fresh token "
+            "into it at every start",
+            f"chmod 600 {path}",
+        ) from None
+    with os.fdopen(fd, "wb") as handle:
+        info = os.fstat(handle.fileno())  # the file opened, whatever the path says now
         if not stat.S_ISREG(info.st_mode):
             raise refuse("it is not a regular file", "point --token-file at a regular file")
         if info.st_uid not in (me, 0):
@@ -246,19 +264,11 @@ def prepare_token_file(path: str) -> str:
                 f"group or others may access it (mode {stat.S_IMODE(info.st_mode):04o})",
                 f"chmod 600 {path}",
             )
-        data = handle.read(_MAX_TOKEN_FILE + 1)
-    try:
-        token = check_token(data.decode("ascii"), origin=f"file {path!r}")
-    except (UnicodeDecodeError, TokenError) as exc:
-        raise refuse(
-            f"it does not hold a usable token ({getattr(exc, 'what', 'not ASCII text')})",
-            "remove it; ecs-xrole then writes a fresh one",
-        ) from None
-    if len(token) < _MIN_TOKEN or len(data) > _MAX_TOKEN_FILE:
-        raise refuse(
-            f"its token has {len(token)} characters; at least {_MIN_TOKEN} are required",
-            "remove it; ecs-xrole then writes a fresh 256-bit token",
-        )
+        # Over the old token, then cut to length: a reader sees no empty file in between.
+        data = token.encode("ascii")
+        os.pwrite(handle.fileno(), data, 0)
+        os.ftruncate(handle.fileno(), len(data))
+    log.info("wrote a fresh token into %s", path)
     return token
 
 

@@ -44,7 +44,7 @@ from ._builder import new_session
 from .assume import AssumeRoleParams, assume_role, sts_config
 from .credentials import TemporaryCredentials
 from .endpoint import Endpoint, detect_endpoint, shown_url
-from .errors import InvalidInputError
+from .errors import Error, InvalidInputError, forget_locals
 from .fetch import fetch_credentials
 from .front import FrontCache, environment, options_key
 from .metadata import clear_cache as clear_metadata_cache
@@ -317,8 +317,14 @@ def _resolve(
         key = found = None
     if found is not None:
         return found
-    check_option_names(function, options)
-    return _remember(_role_front, key, env, _role_credentials(role_arn, options))
+    call = _Call(key, env)
+    del key, env  # see _Call
+    try:
+        check_option_names(function, options)
+        return _remember(_role_front, call, _role_credentials(role_arn, options))
+    except Error as exc:
+        forget_locals(exc)
+        raise
 
 
 def get_session(role_arn: str | RoleArn, **options: Unpack[AssumeOptions]) -> boto3.Session:
@@ -386,21 +392,40 @@ def get_client(
         key = client = None
     if client is not None:
         return client
-    check_option_names("get_client", options)
-    client_options = _ClientOptions.build(config, endpoint_url, verify, use_ssl, api_version)
-    credentials, region = _resolve("get_client", role_arn, options)
-    client = _client(service_name, credentials, region, client_options)
-    return _remember(_client_front, key, env, client)
+    call = _Call(key, env)
+    del key, env  # see _Call
+    try:
+        check_option_names("get_client", options)
+        client_options = _ClientOptions.build(config, endpoint_url, verify, use_ssl, api_version)
+        credentials, region = _resolve("get_client", role_arn, options)
+        client = _client(service_name, credentials, region, client_options)
+    except Error as exc:
+        forget_locals(exc)
+        raise
+    return _remember(_client_front, call, client)
 
 
-def _remember(
-    front: FrontCache[_V], key: Hashable | None, env: tuple[object, ...], value: _V
-) -> _V:
+class _Call:
+    """A call on the slow path: its front key and environment snapshot, held where a
+    traceback with locals does not show them (the snapshot holds the agent's token and the
+    full endpoint URL). Not a tuple or a mapping: error reporters serialise those by item."""
+
+    __slots__ = ("env", "key")
+
+    def __init__(self, key: Hashable | None, env: tuple[object, ...]) -> None:
+        self.key = key
+        self.env = env
+
+    def __repr__(self) -> str:
+        return "<call: key and environment not shown>"
+
+
+def _remember(front: FrontCache[_V], call: _Call, value: _V) -> _V:
     """Store a resolved call in ``front``, unless the environment changed while it resolved
-    (the value might then belong to the new environment rather than to ``env``)."""
-    if key is None or environment() != env:
+    (the value might then belong to the new environment rather than to the call's)."""
+    if call.key is None or environment() != call.env:
         return value
-    return front.put(key, value)
+    return front.put(call.key, value)
 
 
 def _client(

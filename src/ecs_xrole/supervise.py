@@ -10,7 +10,8 @@ Used by ``ecs-xrole exec``. The supervisor:
   do not stay zombies (no ``--init`` or tini needed);
 * starts the command with a clean signal state: an empty signal mask and default dispositions
   (Python ignores SIGPIPE and SIGXFSZ; a command must not inherit that);
-* maps a command that cannot be started to 127 (not found) or 126 (not executable), as shells do.
+* maps a command that cannot be started to 127 (not found) or 126 (not executable), as shells do;
+* on Linux, makes the command die with it, even when it is SIGKILLed or OOM-killed.
 
 How: :func:`block_signals` is called before any thread starts (threads inherit the mask, so no
 thread can take a signal meant for the command), and the main thread takes signals one at a
@@ -24,7 +25,12 @@ import errno
 import logging
 import os
 import signal
+import sys
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import subprocess
 
 __all__ = [
     "EXIT_CANNOT_EXECUTE",
@@ -57,6 +63,8 @@ _SI_KERNEL = 0x80
 _TICK = 0.5
 _WAITED = frozenset({*FORWARDED, signal.SIGCHLD})
 _STOPPING = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT})
+# The commands spawn started and _reap has not reaped yet.
+_spawned: dict[int, subprocess.Popen[bytes]] = {}
 
 
 def block_signals() -> None:
@@ -78,15 +86,51 @@ def pending_stop_signal() -> int | None:
 def spawn(argv: Sequence[str], env: Mapping[str, str]) -> int:
     """Start ``argv`` (``argv[0]`` looked up on ``PATH``) with ``env``; return its PID.
 
-    Raises :class:`OSError` when it cannot be started (``errno`` says why: see
-    :func:`exit_code_for`).
+    On Linux the command gets ``SIGKILL`` when this process dies, however it dies (SIGKILL,
+    the OOM killer): it must not outlive the endpoint it trusts, since whoever binds the port
+    next would serve it (``PR_SET_PDEATHSIG``, set between fork and exec, then a check that
+    the parent did not die before it was set). Must be called from the main thread (the
+    signal is tied to the thread that forks). Raises :class:`OSError` when it cannot be
+    started (``errno`` says why: see :func:`exit_code_for`).
     """
-    defaults = {*FORWARDED, signal.SIGCHLD, signal.SIGPIPE}
-    if hasattr(signal, "SIGXFSZ"):
-        defaults.add(signal.SIGXFSZ)
-    return os.posix_spawnp(
-        argv[0], list(argv), dict(env), setsigmask=(), setsigdef=sorted(defaults)
-    )
+    import subprocess
+
+    defaults = {*FORWARDED, signal.SIGCHLD}
+    prctl = _prctl()
+    parent = os.getpid()
+
+    def child() -> None:  # in the child, between fork and exec: no locks, no imports
+        signal.pthread_sigmask(signal.SIG_SETMASK, ())
+        for signum in defaults:
+            signal.signal(signum, signal.SIG_DFL)
+        if prctl is not None:
+            prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            if os.getppid() != parent:  # the parent died before the signal was set
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    # restore_signals: SIGPIPE and SIGXFSZ back to their defaults (Python ignores them).
+    proc = subprocess.Popen(list(argv), env=dict(env), close_fds=False, preexec_fn=child)
+    _spawned[proc.pid] = proc  # reaped by _reap, never by the Popen object itself
+    return proc.pid
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _prctl() -> Any:
+    """libc's ``prctl``, or ``None`` where there is none (not Linux): loaded in the parent."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        log.debug("no prctl in libc: COMMAND will not die with ecs-xrole")
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    return prctl
 
 
 def exit_code_for(error: OSError) -> int:
@@ -109,6 +153,9 @@ def _reap(pid: int) -> int | None:
             return result
         if done == 0:
             return result
+        spawned = _spawned.pop(done, None)
+        if spawned is not None:
+            spawned.returncode = _status_code(status)  # so that it never waits itself
         if done == pid:
             result = _status_code(status)
         else:

@@ -61,10 +61,31 @@ def _front_key(
             client_options["use_ssl"],
             client_options["api_version"],
         )
-        hash(key)
+        return _FrontKey(key)
     except TypeError:
         return object()
-    return key
+
+
+class _FrontKey:
+    """A front key, compared and hashed as the tuple it holds, shown by no ``repr``: the
+    environment snapshot in it holds the agent's token and the full endpoint URL, and a
+    traceback with locals (an error reporter's) shows the frames that hold the key. Not a
+    tuple: reporters serialise those item by item."""
+
+    __slots__ = ("_hash", "_key")
+
+    def __init__(self, key: tuple[object, ...]) -> None:
+        self._hash = hash(key)
+        self._key = key
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _FrontKey) and other._key == self._key
+
+    def __repr__(self) -> str:
+        return "<front key: not shown>"
 
 
 def _freeze_or_id(value: object) -> Hashable:

@@ -26,29 +26,22 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from ..credentials import TemporaryCredentials
+from ..endpoint import COMPETING_VARIABLES, RELATIVE_URI, TOKEN, TOKEN_FILE
 from .aws import REGION, SOURCE_ACCOUNT_ID, TASK_ID, FakeAWS
 from .endpoint_server import EndpointServer
 
 __all__ = ["REMOVED_VARIABLES", "LocalStack", "local_stack"]
 
 #: Variables :meth:`LocalStack.apply` removes: each would win over, or compete with, the
-#: container endpoint (static keys, profiles, web identity, the relative endpoint URI that
-#: botocore prefers, a token file that beats the token). ``AWS_ENDPOINT_URL_<SERVICE>``
+#: container endpoint (:data:`~ecs_xrole.endpoint.COMPETING_VARIABLES`: static keys and their
+#: legacy names, profiles, web identity; the relative endpoint URI that botocore prefers, a
+#: token file that beats the token). ``AWS_ENDPOINT_URL_<SERVICE>``
 #: variables are removed too, since they would send a service past the fake AWS.
 REMOVED_VARIABLES = (
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_SECURITY_TOKEN",
-    "AWS_CREDENTIAL_EXPIRATION",
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_ROLE_ARN",
-    "AWS_ROLE_SESSION_NAME",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
-    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    *COMPETING_VARIABLES,
+    RELATIVE_URI,
+    TOKEN_FILE,
+    TOKEN,
 )
 _SERVICE_ENDPOINT_PREFIX = "AWS_ENDPOINT_URL_"
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
