@@ -637,10 +637,11 @@ def test_a_nudge_plans_an_unplanned_refresh_and_leaves_a_planned_one() -> None:
 
 def test_a_nudge_restarts_a_planning_thread_that_is_not_running() -> None:
     scheduler, source, creds = live(lifetime=900)
+    lost = None
     try:
         creds.get_frozen_credentials()
-        planned = creds.scheduled_at
         lost = scheduler._thread
+        planned = creds.scheduled_at
         assert lost is not None
         assert lost.is_alive()
         scheduler._thread = None  # as in a forked child: planned, but no thread here
@@ -655,6 +656,8 @@ def test_a_nudge_restarts_a_planning_thread_that_is_not_running() -> None:
             scheduler._cond.notify_all()
     finally:
         scheduler.stop()
+        if lost is not None:  # stop() no longer knows the first thread: wait for it here
+            lost.join(5.0)
 
 
 def test_stop_waits_for_the_planning_thread_and_returns_when_it_ends() -> None:
