@@ -21,14 +21,6 @@ from ecs_xrole.testing.pytest_plugin import _clear_ecs_xrole_caches
 pytest_plugins = ["pytester"]
 
 
-@pytest.hookimpl(optionalhook=True)
-def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """``-n auto`` (what tox passes) starts two workers a core: about half of the suite's time
-    is spent waiting (deadlines, servers, child processes), so two a core finish sooner than one
-    (measured on 2 cores: 85 s with 4 workers, 159 s with 2; see CONTRIBUTING.md)."""
-    return 2 * len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 4
-
-
 # What the stand-ins import on their first start (about 2 s of CPU: moto's server and the
 # backends of the three services the fake AWS serves).
 _MOTO_MODULES = (
