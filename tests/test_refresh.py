@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -151,7 +152,7 @@ def test_refresh_happens_in_background_not_on_the_callers_path() -> None:
     assert creds.expiry == datetime.fromtimestamp(clock() + 900, timezone.utc)
 
 
-def test_static_stability_serves_valid_credentials_and_warns_once(
+def test_static_stability_serves_valid_credentials_and_warns_per_failed_attempt(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     clock, source, scheduler, creds = make(lifetime=900)
@@ -168,8 +169,9 @@ def test_static_stability_serves_valid_credentials_and_warns_once(
     assert served > 200
     assert source.calls > 2  # retried with backoff
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1
-    assert "still serving the current credentials" in warnings[0].getMessage()
+    # One per failed attempt (every attempt after the first load failed), each numbered.
+    assert [getattr(r, "attempt", None) for r in warnings] == list(range(1, source.calls))
+    assert all("still serving the current credentials" in r.getMessage() for r in warnings)
     assert creds.failing_since is not None
     # Inside the mandatory margin the caller is told what failed and since when.
     clock.advance(2)
@@ -561,7 +563,11 @@ def test_repr_says_whether_and_when_the_credentials_expire() -> None:
     assert forever.scheduled_at is None  # nothing to refresh, nothing planned
 
 
-def test_the_first_background_failure_warns_and_later_ones_log_their_count(
+def _z(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def test_each_background_failure_warns_with_its_code_and_next_attempt(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     clock, source, scheduler, creds = make(lifetime=3600)
@@ -569,23 +575,31 @@ def test_the_first_background_failure_warns_and_later_ones_log_their_count(
     source.fail = endpoint_down()
     caplog.set_level(logging.DEBUG, logger="ecs_xrole.refresh")
     first_failure = creds.scheduled_at
-    for _ in range(3):
-        _fail_in_background(clock, scheduler, creds)
-    records = [(r.levelno, r.getMessage()) for r in caplog.records]
-    assert records[0] == (
-        logging.WARNING,
-        "test credentials: refresh failed (GET http://127.0.0.1:1/creds failed: connection "
-        "refused. Fix: start the endpoint); still serving the current credentials, valid until "
-        f"{datetime.fromtimestamp(START + 3600, timezone.utc)}; retrying with backoff",
-    )
-    assert records[1:] == [
-        (logging.DEBUG, f"test credentials: refresh attempt {n} failed: {source.fail}")
-        for n in (2, 3)
-    ]
+    expected = []
+    for n in (1, 2, 3):
+        delay = _fail_in_background(clock, scheduler, creds)
+        expected.append(
+            (
+                logging.WARNING,
+                f"test credentials: refresh attempt {n} failed (EndpointRequestError, code "
+                "none): GET http://127.0.0.1:1/creds failed: connection refused. Fix: start the "
+                "endpoint; still serving the current credentials, valid until "
+                f"{_z(START + 3600)}; next attempt at {_z(clock() + delay)} (in {delay:.1f} s)",
+            )
+        )
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == expected
+    # The same facts as record attributes, for structured logging.
+    last: Any = caplog.records[-1]
+    assert last.next_attempt == datetime.fromtimestamp(creds.scheduled_at or 0, timezone.utc)
+    assert (last.error_type, last.error_code, last.attempt) == ("EndpointRequestError", None, 3)
     caplog.clear()
     source.fail = None
     _fail_in_background(clock, scheduler, creds)
-    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+    records = [(r.levelno, r.getMessage()) for r in caplog.records]
+    assert records[0][0] == logging.INFO
+    assert records[0][1].startswith("test credentials: refreshed, role unknown, new expiry ")
+    assert records[0][1].endswith(", attempt 4")
+    assert records[1:] == [
         (
             logging.WARNING,
             "test credentials: refreshed again after failing since "
