@@ -12,7 +12,8 @@ botocore or boto3 code, but it refreshes differently from botocore:
   botocore's fixed 15/10-minute windows do.
 * **Static stability.** When a background refresh fails while the credentials in hand are valid,
   they keep being served; one warning is logged per failed attempt (with its error code and the
-  time of the next attempt) and the refresh is retried with jittered exponential backoff. Only inside the mandatory margin does a caller get
+  time of the next attempt) and the refresh is retried with jittered exponential backoff. Only
+  inside the mandatory margin does a caller get
   :class:`~ecs_xrole.errors.CredentialsUnavailableError`, saying what failed and since when.
 * **One refresh at a time** per credentials object, however many threads or sessions share it.
 * **Fork-safe.** In a child made by ``os.fork`` every lock is replaced and the refresher thread
@@ -515,11 +516,13 @@ class RefreshingCredentials(RefreshableCredentials):
         role_arn = credentials.role_arn or self._role_arn
         expiry = _utc(snap.expires_at)
         # One record per successful fetch, at INFO: silent at logging's default level.
+        # The role is named once: destination descriptions already hold it.
+        role = f", role {role_arn}" if role_arn and role_arn not in self.description else ""
         logger.info(
-            "%s: %s, role %s, new expiry %s, took %.3f s, attempt %d",
+            "%s: %s%s, new expiry %s, took %.3f s, attempt %d",
             self.description,
             "loaded" if first else "refreshed",
-            role_arn or "unknown",
+            role,
             _iso(expiry) or "never",
             took,
             attempt,
@@ -578,6 +581,8 @@ class RefreshingCredentials(RefreshableCredentials):
         else:
             upcoming = f"next attempt at the next call, not before {_iso(when)}"
         current = snap.credentials if snap is not None else None
+        # The fix is said once per streak of failures; later attempts say only what failed.
+        told = exc if self._failures == 1 else getattr(exc, "what", exc)
         logger.warning(
             "%s: %s attempt %d failed (%s, code %s): %s; %s; %s",
             self.description,
@@ -585,7 +590,7 @@ class RefreshingCredentials(RefreshableCredentials):
             self._failures,
             type(exc).__name__,
             code or "none",
-            exc,
+            told,
             serving,
             upcoming,
             extra={

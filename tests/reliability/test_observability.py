@@ -63,7 +63,7 @@ def test_one_info_record_per_assume_role_with_role_expiry_time_taken_and_attempt
     assert isinstance(record.duration, float)
     assert record.duration >= 0
     message = record.getMessage()
-    assert message.startswith(f"role {role}: loaded, role {role}, new expiry ")
+    assert message.startswith(f"role {role}: loaded, new expiry ")
     assert creds.expiry is not None
     assert creds.expiry.isoformat().replace("+00:00", "Z") in message
     assert f"took {record.duration:.3f} s, attempt 1" in message
