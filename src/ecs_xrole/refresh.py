@@ -179,12 +179,14 @@ class CredentialsStatus:
     is planned and ``failing_since`` when the current streak of failures began (``None``
     while refreshes succeed).
 
-    ``last_error`` (the exception's type name), ``last_error_code`` (see :func:`error_code`:
-    ``AccessDenied``, ``Throttling``, an HTTP status) and ``last_error_at`` describe the
-    most recent failed attempt, and are kept after a later success (compare ``last_error_at``
-    with ``last_refresh``, or look at ``state``). ``refreshes`` and ``failures`` count the
-    successful and the failed attempts since the object was made, the first load included;
-    ``consecutive_failures`` counts the failures since the last success.
+    ``last_error`` (the exception's type name, such as ``AssumeRoleDeniedError``),
+    ``last_error_code`` (STS's error code, such as ``AccessDenied`` or ``Throttling``; the
+    endpoint's error code, else its HTTP status such as ``"503"``; ``None`` when no answer
+    came) and ``last_error_at`` describe the most recent failed attempt, and are kept after a
+    later success (compare ``last_error_at`` with ``last_refresh``, or look at ``state``).
+    ``refreshes`` and ``failures`` count the successful and the failed attempts since the
+    object was made, the first load included; ``consecutive_failures`` counts the failures
+    since the last success.
     """
 
     description: str
