@@ -44,6 +44,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Literal
 
 from botocore.credentials import ReadOnlyCredentials, RefreshableCredentials
 
@@ -156,6 +157,10 @@ def error_code(exc: BaseException) -> str | None:
     return None
 
 
+#: What :attr:`CredentialsStatus.state` can be.
+State = Literal["ok", "degraded", "failing", "pending"]
+
+
 @dataclass(frozen=True)
 class CredentialsStatus:
     """What one :class:`RefreshingCredentials` object is doing, for a health endpoint.
@@ -193,7 +198,7 @@ class CredentialsStatus:
     method: str
     role_arn: str | None
     account_id: str | None
-    state: str
+    state: State
     expiry: datetime | None
     expires_in: float | None
     last_refresh: datetime | None
@@ -373,6 +378,7 @@ class RefreshingCredentials(RefreshableCredentials):
         failing_since = self._failing_since
         failure = self._last_failure
         current = snap.credentials if snap is not None else None
+        state: State
         if failing_since is None:
             state = "ok" if snap is not None else "pending"
         elif snap is not None and now < snap.mandatory_at:
