@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -151,7 +152,7 @@ def test_refresh_happens_in_background_not_on_the_callers_path() -> None:
     assert creds.expiry == datetime.fromtimestamp(clock() + 900, timezone.utc)
 
 
-def test_static_stability_serves_valid_credentials_and_warns_once(
+def test_static_stability_serves_valid_credentials_and_warns_per_failed_attempt(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     clock, source, scheduler, creds = make(lifetime=900)
@@ -168,8 +169,9 @@ def test_static_stability_serves_valid_credentials_and_warns_once(
     assert served > 200
     assert source.calls > 2  # retried with backoff
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1
-    assert "still serving the current credentials" in warnings[0].getMessage()
+    # One per failed attempt (every attempt after the first load failed), each numbered.
+    assert [getattr(r, "attempt", None) for r in warnings] == list(range(1, source.calls))
+    assert all("still serving the current credentials" in r.getMessage() for r in warnings)
     assert creds.failing_since is not None
     # Inside the mandatory margin the caller is told what failed and since when.
     clock.advance(2)
@@ -561,7 +563,11 @@ def test_repr_says_whether_and_when_the_credentials_expire() -> None:
     assert forever.scheduled_at is None  # nothing to refresh, nothing planned
 
 
-def test_the_first_background_failure_warns_and_later_ones_log_their_count(
+def _z(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def test_each_background_failure_warns_with_its_code_and_next_attempt(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     clock, source, scheduler, creds = make(lifetime=3600)
@@ -569,23 +575,33 @@ def test_the_first_background_failure_warns_and_later_ones_log_their_count(
     source.fail = endpoint_down()
     caplog.set_level(logging.DEBUG, logger="ecs_xrole.refresh")
     first_failure = creds.scheduled_at
-    for _ in range(3):
-        _fail_in_background(clock, scheduler, creds)
-    records = [(r.levelno, r.getMessage()) for r in caplog.records]
-    assert records[0] == (
-        logging.WARNING,
-        "test credentials: refresh failed (GET http://127.0.0.1:1/creds failed: connection "
-        "refused. Fix: start the endpoint); still serving the current credentials, valid until "
-        f"{datetime.fromtimestamp(START + 3600, timezone.utc)}; retrying with backoff",
-    )
-    assert records[1:] == [
-        (logging.DEBUG, f"test credentials: refresh attempt {n} failed: {source.fail}")
-        for n in (2, 3)
-    ]
+    expected = []
+    for n in (1, 2, 3):
+        delay = _fail_in_background(clock, scheduler, creds)
+        expected.append(
+            (
+                logging.WARNING,
+                f"test credentials: refresh attempt {n} failed (EndpointRequestError, code "
+                "none): GET http://127.0.0.1:1/creds failed: connection refused"
+                # The fix once per streak of failures.
+                + (". Fix: start the endpoint" if n == 1 else "")
+                + "; still serving the current credentials, valid until "
+                f"{_z(START + 3600)}; next attempt at {_z(clock() + delay)} (in {delay:.1f} s)",
+            )
+        )
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == expected
+    # The same facts as record attributes, for structured logging.
+    last: Any = caplog.records[-1]
+    assert last.next_attempt == datetime.fromtimestamp(creds.scheduled_at or 0, timezone.utc)
+    assert (last.error_type, last.error_code, last.attempt) == ("EndpointRequestError", None, 3)
     caplog.clear()
     source.fail = None
     _fail_in_background(clock, scheduler, creds)
-    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+    records = [(r.levelno, r.getMessage()) for r in caplog.records]
+    assert records[0][0] == logging.INFO
+    assert records[0][1].startswith("test credentials: refreshed, new expiry ")
+    assert records[0][1].endswith(", attempt 4")
+    assert records[1:] == [
         (
             logging.WARNING,
             "test credentials: refreshed again after failing since "
@@ -881,3 +897,104 @@ def test_credentials_inside_their_margin_right_after_a_refresh_are_refreshed_aga
     clock.advance(0.46)  # inside the margin, within the retry interval of the last (good) fetch
     creds.get_frozen_credentials()
     assert source.calls == 2  # a success leaves no error for callers to be handed
+
+
+def _at(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, timezone.utc)
+
+
+def test_status_walks_pending_ok_degraded_failing_ok_with_exact_times_and_counts() -> None:
+    clock, source, scheduler, creds = make(lifetime=900, rng=NoJitter())
+    pending = creds.status()
+    assert (pending.state, pending.expiry, pending.refreshes, pending.failures) == (
+        "pending", None, 0, 0,
+    )  # fmt: skip
+    assert pending.description == "test credentials"
+    assert pending.method == "test"
+    creds.get_frozen_credentials()
+    ok = creds.status()
+    assert ok.state == "ok"
+    assert (ok.expiry, ok.expires_in, ok.last_refresh) == (_at(START + 900), 900.0, _at(START))
+    assert ok.next_refresh == _at(START + 900 - 300 - 60)  # advisory window plus full jitter
+    assert (ok.refreshes, ok.failures, ok.consecutive_failures, ok.last_error) == (1, 0, 0, None)
+
+    source.fail = EndpointRequestError("GET http://127.0.0.1:1/creds: 503", status=503)
+    _fail_in_background(clock, scheduler, creds)
+    failed_at = clock()
+    _fail_in_background(clock, scheduler, creds)
+    degraded = creds.status()
+    assert degraded.state == "degraded"
+    assert degraded.failing_since == _at(failed_at)
+    assert (degraded.last_error, degraded.last_error_code) == ("EndpointRequestError", "503")
+    assert degraded.last_error_at == _at(clock())
+    assert (degraded.refreshes, degraded.failures, degraded.consecutive_failures) == (1, 2, 2)
+    assert degraded.expiry == ok.expiry  # still the credentials in hand
+
+    clock.now = START + 900 - 60  # the mandatory margin: callers now get the error
+    assert creds.status().state == "failing"
+    with pytest.raises(CredentialsUnavailableError):
+        creds.get_frozen_credentials()
+    failing = creds.status()
+    assert (failing.state, failing.failures, failing.last_error_code) == ("failing", 3, "503")
+
+    source.fail = None
+    clock.advance(2)  # past the retry interval
+    creds.get_frozen_credentials()
+    recovered = creds.status()
+    assert recovered.state == "ok"
+    assert recovered.failing_since is None
+    assert (recovered.refreshes, recovered.failures, recovered.consecutive_failures) == (2, 3, 0)
+    # The last failure is kept, with its time: when it last failed, and why.
+    assert (recovered.last_error, recovered.last_error_code) == ("EndpointRequestError", "503")
+    assert recovered.last_error_at == failing.last_error_at
+    assert recovered.last_refresh == _at(clock())
+    assert recovered.as_dict()["last_refresh"] == _z(clock())
+    assert recovered.as_dict()["expires_in"] == 900
+
+
+def test_a_failed_first_load_is_failing_and_counted() -> None:
+    _clock, source, _scheduler, creds = make()
+    source.fail = endpoint_down()
+    with pytest.raises(EndpointRequestError):
+        creds.get_frozen_credentials()
+    status = creds.status()
+    assert (status.state, status.expiry, status.expires_in) == ("failing", None, None)
+    assert (status.refreshes, status.failures, status.last_error_code) == (0, 1, None)
+    assert status.role_arn is None
+
+
+def test_error_code_is_stss_the_endpoints_or_the_causes() -> None:
+    from ecs_xrole.errors import AssumeRoleError
+
+    throttled = AssumeRoleError("slow down", role_arn="arn:aws:iam::1:role/r", code="Throttling")
+    assert refresh.error_code(throttled) == "Throttling"
+    assert refresh.error_code(EndpointRequestError("x", status=500)) == "500"
+    assert refresh.error_code(EndpointRequestError("x", status=400, code="BadToken")) == "BadToken"
+    assert refresh.error_code(endpoint_down()) is None
+    wrapped = CredentialsUnavailableError("could not refresh")
+    wrapped.__cause__ = throttled
+    assert refresh.error_code(wrapped) == "Throttling"
+
+
+def test_credentials_status_lists_the_live_objects_oldest_first() -> None:
+    clock = FakeClock()
+    scheduler = Scheduler(clock=clock, start_thread=False)
+    made = [
+        RefreshingCredentials(
+            Source(clock), method="test", description=f"ordered {n}", clock=clock,
+            scheduler=scheduler,
+        )
+        for n in range(3)
+    ]  # fmt: skip
+    made[1].get_frozen_credentials()
+
+    def ours() -> list[tuple[str, str]]:
+        return [
+            (s.description, s.state)
+            for s in refresh.credentials_status()
+            if s.description.startswith("ordered ")
+        ]
+
+    assert ours() == [("ordered 0", "pending"), ("ordered 1", "ok"), ("ordered 2", "pending")]
+    del made[0]  # dropped: no longer reported
+    assert ours() == [("ordered 1", "ok"), ("ordered 2", "pending")]

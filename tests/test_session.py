@@ -4,13 +4,17 @@ IAM and ECS."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import os
+import re
 import signal
 import threading
 import time
 import uuid
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -335,3 +339,129 @@ def test_sessions_ignore_credentials_in_the_environment(
     sess = ecs_xrole.get_session(env.aws.destination_role_arn)
     assert sess.get_credentials().get_frozen_credentials().access_key != "AKIAENVIRONMENTKEY00"
     assert identity(sess)["Account"] == DESTINATION
+
+
+# -- The health-endpoint how-to (docs/how-to/health-endpoint.md): each snippet run as written.
+# Here rather than in a file of their own because the aio tox env, the one with fastapi and
+# httpx, runs this file; the main envs run the Flask one (flask comes with moto[server]).
+
+
+def _health_how_to_blocks() -> list[str]:
+    text = (Path(__file__).resolve().parents[1] / "docs/how-to/health-endpoint.md").read_text()
+    return re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+
+
+def _secrets_in_play(env: Any) -> list[str]:
+    """The keys and tokens of both credentials objects, the endpoint's token and its
+    credentials ID: what no health answer may hold."""
+    found = [env.token, os.environ["AWS_CONTAINER_CREDENTIALS_FULL_URI"].rsplit("/", 1)[1]]
+    for creds in (
+        ecs_xrole.get_task_role_credentials().current,
+        ecs_xrole.get_credentials(env.aws.destination_role_arn).current,
+    ):
+        assert creds is not None
+        found += [creds.access_key_id, creds.secret_access_key, creds.session_token or ""]
+    return [value for value in found if len(value) >= 8]
+
+
+def test_the_health_how_to_has_exactly_the_snippets_tested_here() -> None:
+    blocks = _health_how_to_blocks()
+    assert len(blocks) == 3
+    assert "basicConfig" in blocks[0]
+    assert "FastAPI()" in blocks[1]
+    assert "Flask(__name__)" in blocks[2]
+
+
+def test_the_health_how_to_logging_snippet_shows_each_assume_role(
+    env: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    logger = logging.getLogger("ecs_xrole")
+    level = logger.level
+    try:
+        exec(_health_how_to_blocks()[0], {})  # noqa: S102 - the documented code
+        ecs_xrole.get_credentials(env.aws.destination_role_arn)
+    finally:
+        logger.setLevel(level)
+    infos = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert any(m.startswith(f"role {env.aws.destination_role_arn}: loaded") for m in infos)
+
+
+def test_the_health_how_to_fastapi_snippet_answers_ok_then_failing(env: Any) -> None:
+    try:
+        import fastapi  # noqa: F401
+        import httpx
+    except ImportError:
+        pytest.skip("needs fastapi and httpx (the test-aio group, installed by the aio tox env)")
+    namespace: dict[str, Any] = {}
+    exec(_health_how_to_blocks()[1], namespace)  # noqa: S102 - the documented code
+    role = namespace["ROLE"]
+    assert role == env.aws.destination_role_arn
+
+    async def probe() -> tuple[Any, Any, Any]:
+        transport = httpx.ASGITransport(app=namespace["app"])
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as http:
+            whoami = await http.get("/whoami")
+            answer = await http.get("/healthz")
+            # A role the task may not assume: nothing to serve, so the probe fails.
+            with pytest.raises(AssumeRoleDeniedError):
+                ecs_xrole.get_credentials(env.aws.untrusting_role_arn)
+            return whoami, answer, await http.get("/healthz")
+
+    whoami, answer, failing = asyncio.run(probe())
+    assert whoami.json() == {"account": DESTINATION}
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["status"] == "ok"
+    assert [(r["method"], r["role_arn"], r["state"]) for r in body["roles"]] == [
+        ("ecs-xrole-container", env.aws.task_role_arn, "ok"),
+        ("ecs-xrole-assume-role", role, "ok"),
+    ]
+    assert failing.status_code == 503
+    body = failing.json()
+    assert body["status"] == "failing"
+    denied = body["roles"][-1]
+    assert (denied["role_arn"], denied["state"]) == (env.aws.untrusting_role_arn, "failing")
+    assert (denied["last_error"], denied["last_error_code"]) == (
+        "AssumeRoleDeniedError",
+        "AccessDenied",
+    )
+    for secret in _secrets_in_play(env):
+        assert secret not in answer.text
+        assert secret not in failing.text
+
+
+def test_the_health_how_to_flask_snippet_answers_ok_degraded_ok(env: Any) -> None:
+    namespace: dict[str, Any] = {"__name__": __name__}  # Flask(__name__) finds its module
+    exec(_health_how_to_blocks()[2], namespace)  # noqa: S102 - the documented code
+    role = namespace["ROLE"]
+    assert role == env.aws.destination_role_arn
+    env.aws.sts_lifetime = 6.0  # the background refresh is due 2.4-3 s after the load
+    http = namespace["app"].test_client()
+
+    def probe_until(state: str) -> Any:
+        deadline = time.monotonic() + 8
+        while True:
+            answer = http.get("/healthz")
+            if answer.get_json()["status"] == state:
+                return answer
+            assert time.monotonic() < deadline, f"never {state}: {answer.get_json()}"
+            time.sleep(0.02)
+
+    assert http.get("/whoami").get_json() == {"account": DESTINATION}
+    ok = probe_until("ok")
+    assert ok.status_code == 200
+    env.aws.remove_identity_policy()  # the task role lost sts:AssumeRole
+    degraded = probe_until("degraded")
+    assert degraded.status_code == 200  # still serving valid credentials: keep the task
+    role_status = degraded.get_json()["roles"][-1]
+    assert (role_status["role_arn"], role_status["last_error_code"]) == (role, "AccessDenied")
+    assert role_status["failing_since"] is not None
+    env.aws.restore_identity_policy()
+    recovered = probe_until("ok")
+    assert recovered.status_code == 200
+    role_status = recovered.get_json()["roles"][-1]
+    assert role_status["failing_since"] is None
+    assert role_status["last_error_code"] == "AccessDenied"  # kept: when and why it last failed
+    for secret in _secrets_in_play(env):
+        for answer in (ok, degraded, recovered):
+            assert secret not in answer.get_data(as_text=True)

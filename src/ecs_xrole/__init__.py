@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from .endpoint import Endpoint, detect_endpoint
     from .fetch import fetch_credentials
     from .options import AssumeOptions
-    from .refresh import RefreshingCredentials
+    from .refresh import CredentialsStatus, RefreshingCredentials, credentials_status
     from .session import get_client, get_credentials, get_session, get_task_role_credentials
 
 __all__ = [
@@ -46,6 +46,7 @@ __all__ = [
     "AssumeRoleError",
     "ConfigFileBusyError",
     "ConfigFileError",
+    "CredentialsStatus",
     "CredentialsUnavailableError",
     "Endpoint",
     "EndpointError",
@@ -60,6 +61,7 @@ __all__ = [
     "TemporaryCredentials",
     "TokenError",
     "__version__",
+    "credentials_status",
     "detect_endpoint",
     "fetch_credentials",
     "get_client",
@@ -75,6 +77,8 @@ _LAZY = {
     "detect_endpoint": "endpoint",
     "TemporaryCredentials": "credentials",
     "RefreshingCredentials": "refresh",
+    "CredentialsStatus": "refresh",
+    "credentials_status": "refresh",
     "fetch_credentials": "fetch",
     "get_client": "session",
     "get_credentials": "session",

@@ -11,12 +11,19 @@ botocore or boto3 code, but it refreshes differently from botocore:
   credentials are refreshed once, about five minutes before expiry, not on every call as
   botocore's fixed 15/10-minute windows do.
 * **Static stability.** When a background refresh fails while the credentials in hand are valid,
-  they keep being served; one warning is logged per streak of failures and the refresh is
-  retried with jittered exponential backoff. Only inside the mandatory margin does a caller get
+  they keep being served; one warning is logged per failed attempt (with its error code and the
+  time of the next attempt) and the refresh is retried with jittered exponential backoff. Only
+  inside the mandatory margin does a caller get
   :class:`~ecs_xrole.errors.CredentialsUnavailableError`, saying what failed and since when.
 * **One refresh at a time** per credentials object, however many threads or sessions share it.
 * **Fork-safe.** In a child made by ``os.fork`` every lock is replaced and the refresher thread
   restarts on demand, so gunicorn ``--preload`` and ``multiprocessing`` with fork keep working.
+
+* **Tells what it does.** One INFO record on the ``ecs_xrole.refresh`` logger per successful
+  load or refresh (role ARN, new expiry, time taken, attempt), one WARNING per failed attempt
+  (error type and code, next attempt), none of them with a secret; nothing at logging's default
+  WARNING level while refreshes succeed. :func:`credentials_status` reports every object's
+  state for a health endpoint.
 
 Thread-safety contract: every public method may be called from any thread. State is swapped as
 one immutable snapshot, so a reader never sees a key from one set and a token from another.
@@ -37,6 +44,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Literal
 
 from botocore.credentials import ReadOnlyCredentials, RefreshableCredentials
 
@@ -45,9 +53,11 @@ from .errors import CredentialsUnavailableError, Error, forget_locals
 from .redaction import remember_for
 
 __all__ = [
+    "CredentialsStatus",
     "RefreshWindows",
     "RefreshingCredentials",
     "Scheduler",
+    "credentials_status",
     "default_scheduler",
     "refresh_windows",
     "stop_default_scheduler",
@@ -120,6 +130,110 @@ def _utc(timestamp: float | None) -> datetime | None:
     return datetime.fromtimestamp(timestamp, timezone.utc)
 
 
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The machine-readable code of a refresh failure, never a secret.
+
+    The STS error code of an :class:`~ecs_xrole.errors.AssumeRoleError` (``AccessDenied``,
+    ``Throttling``...), the endpoint's own error code of an
+    :class:`~ecs_xrole.errors.EndpointRequestError`, else its HTTP status (``"500"``); for an
+    error wrapping another (``CredentialsUnavailableError``), the code of its cause. ``None``
+    when no answer came (a timeout, a refused connection).
+    """
+    seen: BaseException | None = exc
+    for _ in range(4):
+        if seen is None:
+            break
+        code = getattr(seen, "code", None)
+        if isinstance(code, str) and code:
+            return code
+        status = getattr(seen, "status", None)
+        if isinstance(status, int):
+            return str(status)
+        seen = seen.__cause__
+    return None
+
+
+#: What :attr:`CredentialsStatus.state` can be.
+State = Literal["ok", "degraded", "failing", "pending"]
+
+
+@dataclass(frozen=True)
+class CredentialsStatus:
+    """What one :class:`RefreshingCredentials` object is doing, for a health endpoint.
+
+    A snapshot taken by :func:`credentials_status` (or :meth:`RefreshingCredentials.status`);
+    it holds no secret: no key, session token, endpoint token or credentials ID. Times are
+    timezone-aware UTC.
+
+    ``state`` is ``"ok"`` (credentials in hand, refreshes succeed), ``"degraded"`` (refreshes
+    fail but the credentials in hand are still served: static stability, no caller sees an
+    error yet), ``"failing"`` (refreshes fail and callers get the error: nothing loaded yet,
+    or inside the mandatory margin before expiry) or ``"pending"`` (nothing asked for yet).
+
+    ``description`` names the object as log lines do (``role arn:...``, ``task role
+    credentials from http://...``); ``method`` is its botocore credentials method:
+    ``ecs-xrole-assume-role`` for a destination role's, ``ecs-xrole-container`` for the task
+    role's. ``role_arn`` and ``account_id`` are those of the credentials in hand (for a role
+    not loaded yet, the role being assumed, when known). ``expiry`` and ``expires_in``
+    (seconds, at the time of the snapshot) are those of the credentials in hand;
+    ``last_refresh`` is when they arrived, ``next_refresh`` when the next background attempt
+    is planned and ``failing_since`` when the current streak of failures began (``None``
+    while refreshes succeed).
+
+    ``last_error`` (the exception's type name, such as ``AssumeRoleDeniedError``),
+    ``last_error_code`` (STS's error code, such as ``AccessDenied`` or ``Throttling``; the
+    endpoint's error code, else its HTTP status such as ``"503"``; ``None`` when no answer
+    came) and ``last_error_at`` describe the most recent failed attempt, and are kept after a
+    later success (compare ``last_error_at`` with ``last_refresh``, or look at ``state``).
+    ``refreshes`` and ``failures`` count the successful and the failed attempts since the
+    object was made, the first load included; ``consecutive_failures`` counts the failures
+    since the last success.
+    """
+
+    description: str
+    method: str
+    role_arn: str | None
+    account_id: str | None
+    state: State
+    expiry: datetime | None
+    expires_in: float | None
+    last_refresh: datetime | None
+    next_refresh: datetime | None
+    failing_since: datetime | None
+    last_error: str | None
+    last_error_code: str | None
+    last_error_at: datetime | None
+    refreshes: int
+    failures: int
+    consecutive_failures: int
+
+    def as_dict(self) -> dict[str, str | int | float | None]:
+        """The fields as a JSON-ready dict: times as ISO 8601 strings (``...Z``),
+        ``expires_in`` rounded to whole seconds."""
+        return {
+            "description": self.description,
+            "method": self.method,
+            "role_arn": self.role_arn,
+            "account_id": self.account_id,
+            "state": self.state,
+            "expiry": _iso(self.expiry),
+            "expires_in": None if self.expires_in is None else round(self.expires_in),
+            "last_refresh": _iso(self.last_refresh),
+            "next_refresh": _iso(self.next_refresh),
+            "failing_since": _iso(self.failing_since),
+            "last_error": self.last_error,
+            "last_error_code": self.last_error_code,
+            "last_error_at": _iso(self.last_error_at),
+            "refreshes": self.refreshes,
+            "failures": self.failures,
+            "consecutive_failures": self.consecutive_failures,
+        }
+
+
 class RefreshingCredentials(RefreshableCredentials):
     """botocore credentials that refresh themselves through ``fetch``.
 
@@ -129,7 +243,9 @@ class RefreshingCredentials(RefreshableCredentials):
     :meth:`get_frozen_credentials` (or a property), which does the I/O and raises ``fetch``'s
     error unchanged. Later refreshes happen on the :class:`Scheduler` thread.
 
-    ``description`` names the credentials in log lines and errors (never a secret).
+    ``description`` names the credentials in log lines and errors (never a secret);
+    ``role_arn``, when given, is the role these credentials are for, reported by
+    :meth:`status` before the first load succeeds (afterwards the credentials' own).
     ``clock`` returns the current time in epoch seconds (tests inject a fake one, with a
     :class:`Scheduler` that has no thread). ``retry_interval``: after a failed blocking
     refresh, callers get the same error without a new attempt for this many seconds, so a
@@ -146,6 +262,7 @@ class RefreshingCredentials(RefreshableCredentials):
         scheduler: Scheduler | None = None,
         retry_interval: float = 1.0,
         rng: random.Random | None = None,
+        role_arn: str | None = None,
     ) -> None:
         # botocore's state is unused here (the snapshot holds it); placeholders satisfy __init__.
         # botocore keeps refresh_using on the instance: through a weak reference, so that no
@@ -179,6 +296,13 @@ class RefreshingCredentials(RefreshableCredentials):
         self._failures = 0
         self._last_error: BaseException | None = None
         self._last_attempt: float | None = None
+        self._role_arn = role_arn
+        # What status() reports: totals since creation and the most recent failure.
+        self._refreshes = 0
+        self._failures_total = 0
+        self._last_refresh: float | None = None
+        self._last_failure: tuple[str, str | None, float] | None = None
+        self._seq = next(_SEQ)
         # The due time of this object's live entry in the scheduler (None: none pending).
         self.scheduled_at: float | None = None
         _ALL.add(self)
@@ -243,6 +367,46 @@ class RefreshingCredentials(RefreshableCredentials):
     def failing_since(self) -> datetime | None:
         """When refreshing started failing, or ``None`` while refreshes succeed."""
         return _utc(self._failing_since)
+
+    def status(self) -> CredentialsStatus:
+        """What these credentials are doing (no I/O, no secret); see :class:`CredentialsStatus`.
+
+        Never waits, not even for a refresh in progress: it reads the state as it stands.
+        """
+        now = self._clock()
+        snap = self._snapshot
+        failing_since = self._failing_since
+        failure = self._last_failure
+        current = snap.credentials if snap is not None else None
+        state: State
+        if failing_since is None:
+            state = "ok" if snap is not None else "pending"
+        elif snap is not None and now < snap.mandatory_at:
+            state = "degraded"
+        else:
+            state = "failing"
+        expires_at = snap.expires_at if snap is not None else None
+        scheduled = self.scheduled_at
+        return CredentialsStatus(
+            description=self.description,
+            method=self.method,
+            role_arn=(current.role_arn if current else None) or self._role_arn,
+            account_id=current.account_id if current else None,
+            state=state,
+            expiry=_utc(expires_at),
+            expires_in=(
+                None if expires_at is None or expires_at == float("inf") else expires_at - now
+            ),
+            last_refresh=_utc(self._last_refresh),
+            next_refresh=_utc(scheduled),
+            failing_since=_utc(failing_since),
+            last_error=failure[0] if failure else None,
+            last_error_code=failure[1] if failure else None,
+            last_error_at=_utc(failure[2]) if failure else None,
+            refreshes=self._refreshes,
+            failures=self._failures_total,
+            consecutive_failures=self._failures,
+        )
 
     def force_refresh(self) -> TemporaryCredentials:
         """Fetch new credentials now, on this thread (used after STS says ``ExpiredToken``).
@@ -332,6 +496,7 @@ class RefreshingCredentials(RefreshableCredentials):
             except Error as exc:
                 forget_locals(exc)  # a fetch's frames held its token and answer
                 self._record_failure(exc, now)
+                self._warn_failure(exc, self._clock() + self._retry_interval, planned=False)
                 if snap is None or force:
                     raise
                 raise self._unavailable_error(snap, exc) from exc
@@ -339,7 +504,10 @@ class RefreshingCredentials(RefreshableCredentials):
     def _refresh_locked(self, now: float) -> _Snapshot:
         """Fetch and install new credentials. Caller holds ``self._lock``."""
         self._last_attempt = now
+        attempt = self._failures + 1
+        started = time.perf_counter()
         credentials = self._fetch()
+        took = time.perf_counter() - started
         now = self._clock()
         snap = _snapshot(credentials, now, self._rng)
         if snap.expires_at <= now:
@@ -350,7 +518,30 @@ class RefreshingCredentials(RefreshableCredentials):
                 expires_at=_utc(snap.expires_at),
             )
         remember_for(self, (credentials.secret_access_key, credentials.session_token))
+        first = self._snapshot is None
         self._snapshot = snap
+        self._refreshes += 1
+        self._last_refresh = now
+        role_arn = credentials.role_arn or self._role_arn
+        expiry = _utc(snap.expires_at)
+        # One record per successful fetch, at INFO: silent at logging's default level.
+        # The role is named once: destination descriptions already hold it.
+        role = f", role {role_arn}" if role_arn and role_arn not in self.description else ""
+        logger.info(
+            "%s: %s%s, new expiry %s, took %.3f s, attempt %d",
+            self.description,
+            "loaded" if first else "refreshed",
+            role,
+            _iso(expiry) or "never",
+            took,
+            attempt,
+            extra={
+                "role_arn": role_arn,
+                "expiry": expiry,
+                "duration": took,
+                "attempt": attempt,
+            },
+        )
         if self._failing_since is not None:
             logger.warning(
                 "%s: refreshed again after failing since %s",
@@ -370,20 +561,57 @@ class RefreshingCredentials(RefreshableCredentials):
         self._last_attempt = self._clock()
         self._last_error = exc
         self._failures += 1
-        snap = self._snapshot
+        self._failures_total += 1
+        self._last_failure = (type(exc).__name__, error_code(exc), self._last_attempt)
         if self._failing_since is None:
             self._failing_since = now
-            if snap is not None:
-                # One warning per streak of failures; the rest go to DEBUG.
-                logger.warning(
-                    "%s: refresh failed (%s); still serving the current credentials, valid "
-                    "until %s; retrying with backoff",
-                    self.description,
-                    exc,
-                    _utc(snap.expires_at),
-                )
-                return
-        logger.debug("%s: refresh attempt %d failed: %s", self.description, self._failures, exc)
+
+    def _warn_failure(self, exc: BaseException, next_attempt: float, *, planned: bool) -> None:
+        """One WARNING per failed attempt: what failed, with which code, and when the next
+        attempt is (``planned``: in the background at that time; else by the next caller,
+        not before it)."""
+        snap = self._snapshot
+        code = error_code(exc)
+        if snap is None:
+            serving = "no credentials to serve yet"
+        elif self._clock() < snap.mandatory_at:
+            valid = _iso(_utc(snap.expires_at))
+            serving = f"still serving the current credentials, valid until {valid}"
+        else:
+            serving = (
+                f"callers get an error: the credentials in hand expire at "
+                f"{_iso(_utc(snap.expires_at))}"
+            )
+        when = _utc(next_attempt)
+        if planned:
+            upcoming = (
+                f"next attempt at {_iso(when)} (in {max(0.0, next_attempt - self._clock()):.1f} s)"
+            )
+        else:
+            upcoming = f"next attempt at the next call, not before {_iso(when)}"
+        current = snap.credentials if snap is not None else None
+        # The fix is said once per streak of failures; later attempts say only what failed.
+        told = exc if self._failures == 1 else getattr(exc, "what", exc)
+        logger.warning(
+            "%s: %s attempt %d failed (%s, code %s): %s; %s; %s",
+            self.description,
+            "refresh" if snap is not None else "first load",
+            self._failures,
+            type(exc).__name__,
+            code or "none",
+            told,
+            serving,
+            upcoming,
+            extra={
+                "role_arn": (current.role_arn if current else None)
+                or self._role_arn
+                or getattr(exc, "role_arn", None),
+                "error_type": type(exc).__name__,
+                "error_code": code,
+                "attempt": self._failures,
+                "next_attempt": when,
+            },
+        )
 
     def _unavailable_error(
         self, snap: _Snapshot | None, cause: BaseException
@@ -425,7 +653,9 @@ class RefreshingCredentials(RefreshableCredentials):
                 self._record_failure(exc, now)
                 # Count the backoff from the failure's end: the fetch may have taken seconds.
                 ended = self._clock()
-                self._scheduler.schedule(self, ended + self._backoff(ended))
+                next_attempt = ended + self._backoff(ended)
+                self._scheduler.schedule(self, next_attempt)
+                self._warn_failure(exc, next_attempt, planned=True)
         finally:
             self._lock.release()
 
@@ -655,6 +885,28 @@ def _refresh(credentials: RefreshingCredentials) -> None:
 
 
 _ALL: weakref.WeakSet[RefreshingCredentials] = weakref.WeakSet()
+_SEQ = itertools.count()  # creation order, for credentials_status()
+
+
+def credentials_status() -> tuple[CredentialsStatus, ...]:
+    """The status of every refreshing credentials object alive in this process, oldest first.
+
+    These are the shared objects: one per option set made by :func:`ecs_xrole.get_credentials`,
+    :func:`~ecs_xrole.get_session`, :func:`~ecs_xrole.get_client` and :mod:`ecs_xrole.aio`
+    (the same objects), and the task role's own, one per endpoint, that they assume from
+    (``method`` ``ecs-xrole-container``); plus any :class:`RefreshingCredentials` an
+    application made itself. No I/O, no lock held while a refresh runs, no secret: cheap
+    enough for every request of a health endpoint. See :class:`CredentialsStatus`.
+    """
+    while True:
+        try:  # another thread may make credentials meanwhile: the set changes size
+            found = sorted(_ALL, key=lambda credentials: credentials._seq)
+            break
+        except RuntimeError:  # pragma: no cover - a rare race
+            continue
+    return tuple(credentials.status() for credentials in found)
+
+
 _default: Scheduler | None = None
 _default_lock = threading.Lock()
 

@@ -222,6 +222,7 @@ def _role_credentials(
                 _assume_with(params, source, region),
                 method="ecs-xrole-assume-role",
                 description=f"role {params.role_arn}",
+                role_arn=params.role_arn.arn,
             )
             _roles[key] = credentials
     # Load now (no I/O while fresh), so that a denial or a dead endpoint surfaces at the call

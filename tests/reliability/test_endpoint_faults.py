@@ -273,9 +273,13 @@ def test_faults_during_the_task_roles_refresh_never_reach_callers(
     assert server.pending_faults == 0
     assert server.requests == server.served + len(faults)
     assert creds.failing_since is None
-    warnings = [
-        r for r in caplog.records if r.levelname == "WARNING" and "refresh failed" in r.message
-    ]
-    assert len(warnings) == 1  # one warning per streak of failures
+    warnings = [r for r in caplog.records if r.levelname == "WARNING" and "attempt" in r.message]
+    # One warning per failed attempt, numbered, each with the code and the next attempt.
+    status = creds.status()
+    assert len(warnings) == status.failures > 0
+    assert [getattr(r, "attempt", None) for r in warnings] == list(range(1, status.failures + 1))
+    assert all("next attempt at" in r.message for r in warnings)
     assert "still serving" in warnings[0].message
+    assert status.state == "ok"
+    assert status.consecutive_failures == 0
     assert any("refreshed again" in r.message for r in caplog.records)
