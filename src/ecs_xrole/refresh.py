@@ -21,7 +21,8 @@ botocore or boto3 code, but it refreshes differently from botocore:
 
 * **Tells what it does.** One INFO record on the ``ecs_xrole.refresh`` logger per successful
   load or refresh (role ARN, new expiry, time taken, attempt), one WARNING per failed attempt
-  (error type and code, next attempt), none of them with a secret; nothing at logging's default
+  while the credentials in hand are still served (error type and code, next attempt; INFO when
+  the caller gets the error itself), none of them with a secret; nothing at logging's default
   WARNING level while refreshes succeed. :func:`credentials_status` reports every object's
   state for a health endpoint.
 
@@ -567,16 +568,20 @@ class RefreshingCredentials(RefreshableCredentials):
             self._failing_since = now
 
     def _warn_failure(self, exc: BaseException, next_attempt: float, *, planned: bool) -> None:
-        """One WARNING per failed attempt: what failed, with which code, and when the next
+        """One record per failed attempt: what failed, with which code, and when the next
         attempt is (``planned``: in the background at that time; else by the next caller,
-        not before it)."""
+        not before it). A WARNING while the failure is absorbed (the credentials in hand are
+        still served); INFO when callers get the error itself (a first load, or past the
+        mandatory margin), which reports it: a CLI's stderr would otherwise say it twice."""
         snap = self._snapshot
         code = error_code(exc)
+        level = logging.INFO
         if snap is None:
             serving = "no credentials to serve yet"
         elif self._clock() < snap.mandatory_at:
             valid = _iso(_utc(snap.expires_at))
             serving = f"still serving the current credentials, valid until {valid}"
+            level = logging.WARNING
         else:
             serving = (
                 f"callers get an error: the credentials in hand expire at "
@@ -592,7 +597,8 @@ class RefreshingCredentials(RefreshableCredentials):
         current = snap.credentials if snap is not None else None
         # The fix is said once per streak of failures; later attempts say only what failed.
         told = exc if self._failures == 1 else getattr(exc, "what", exc)
-        logger.warning(
+        logger.log(
+            level,
             "%s: %s attempt %d failed (%s, code %s): %s; %s; %s",
             self.description,
             "refresh" if snap is not None else "first load",

@@ -272,6 +272,6 @@ def test_the_credentials_id_is_shortened_in_refresh_failure_warnings(
     secret_guard.seen(info.value)
     ours = [r for r in caplog.records if r.name.startswith("ecs_xrole")]
     warnings = [r.getMessage() for r in ours if r.levelno >= logging.WARNING]
-    assert any("refresh failed" in w for w in warnings), warnings
+    assert any("refresh attempt 1 failed" in w for w in warnings), warnings
     for record in ours:  # the warning, and every DEBUG line of the fetch
         assert ident not in record.getMessage()
