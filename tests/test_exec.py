@@ -524,14 +524,30 @@ def test_signals_are_forwarded_and_status_returned(
         text=True,
         env=task_env,
     ) as proc:
+        started = time.monotonic()
         _watchdog(proc)
         assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "ready"
+        stdout = proc.stdout
+
+        def line() -> str:
+            # A closed pipe says why: exec's exit status (-9: the watchdog, at the budget),
+            # how long it ran and what it said on stderr.
+            text = stdout.readline().strip()
+            if not text:
+                code = proc.wait(timeout=_left())
+                said = proc.stderr.read() if proc.stderr else ""
+                pytest.fail(
+                    f"exec's output ended after {time.monotonic() - started:.1f} s, "
+                    f"exit status {code}; stderr: {said!r}"
+                )
+            return text
+
+        assert line() == "ready"
         for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
             proc.send_signal(sig)
-            assert proc.stdout.readline().strip() == sig.name
+            assert line() == sig.name
         proc.send_signal(signal.SIGTERM)
-        assert proc.stdout.readline().strip() == "SIGTERM"
+        assert line() == "SIGTERM"
         assert proc.wait(timeout=_left()) == 42
 
 

@@ -27,5 +27,7 @@ def test_nothing_is_logged_at_warning_while_all_is_well(
         assert time.monotonic() < deadline, "no background refresh"
         time.sleep(0.02)
     assert sts.get_caller_identity()["Account"] == role.split(":")[4]
-    assert [s.state for s in ecs_xrole.credentials_status()] == ["ok", "ok"]
+    # This test's own credentials (objects an earlier test left in this process are not
+    # this test's to judge; tests/reliability/test_observability.py lists them all).
+    assert ecs_xrole.get_credentials(role).status().state == "ok"
     assert caplog.records == []

@@ -27,11 +27,13 @@ def until(condition: Callable[[], bool], seconds: float = 8.0) -> None:
 
 
 def status_of(role_arn: str, method: str = "ecs-xrole-assume-role") -> CredentialsStatus:
+    """This test's credentials for ``role_arn``: the newest listed (credentials_status() lists
+    the oldest first, and objects an earlier test left in this process may still be live)."""
     found = [
         s for s in ecs_xrole.credentials_status() if s.role_arn == role_arn and s.method == method
     ]
-    assert len(found) == 1, found
-    return found[0]
+    assert found, ecs_xrole.credentials_status()
+    return found[-1]
 
 
 def refresh_records(caplog: Any, level: int) -> list[Any]:
