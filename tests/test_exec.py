@@ -497,17 +497,19 @@ def test_a_command_ended_by_a_signal_gives_128_plus_n(
     assert done.returncode == 128 + signal.SIGUSR1
 
 
+# os.write, not print: a handler that prints while the main code is still inside
+# print("ready") fails with "reentrant call inside BufferedWriter" (seen on a loaded machine).
 HANDLER = """\
-import signal, sys, time
+import os, signal, sys, time
 names = {s: s.name for s in (signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
                              signal.SIGUSR2, signal.SIGTERM)}
 def on(signum, frame):
-    print(names[signum], flush=True)
+    os.write(1, names[signum].encode() + b"\\n")
     if signum == signal.SIGTERM:
         sys.exit(42)
 for s in names:
     signal.signal(s, on)
-print("ready", flush=True)
+os.write(1, b"ready\\n")
 while True:
     time.sleep(0.05)
 """
