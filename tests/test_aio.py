@@ -33,7 +33,7 @@ pytest.importorskip("aiobotocore")
 import aiobotocore.session  # noqa: F401
 import aiohttp  # noqa: F401
 
-import ecs_xrole.aio.clients
+import ecs_xrole.aio._clients
 
 try:
     import fastapi  # noqa: F401
@@ -46,9 +46,10 @@ from botocore.exceptions import EndpointConnectionError
 
 import ecs_xrole
 import ecs_xrole.aio
-from ecs_xrole.credentials import TemporaryCredentials
+from ecs_xrole._credentials import TemporaryCredentials
+from ecs_xrole._refresh import RefreshingCredentials
+from ecs_xrole._scheduler import Scheduler
 from ecs_xrole.errors import AssumeRoleDeniedError
-from ecs_xrole.refresh import RefreshingCredentials, Scheduler
 
 DESTINATION = "555566667777"
 
@@ -429,7 +430,7 @@ def test_inside_the_mandatory_margin_a_caller_awaits_the_refresh_off_the_loop() 
         clock=lambda: now[0],
         scheduler=Scheduler(clock=lambda: now[0], start_thread=False),
     )
-    from ecs_xrole.aio.credentials import aio_credentials
+    from ecs_xrole.aio._credentials import aio_credentials
 
     creds = aio_credentials(sync)
 
@@ -547,7 +548,7 @@ def test_clear_caches_starts_the_async_front_over(env: Any) -> None:
 
     async def main() -> None:
         first = await ecs_xrole.aio.get_client("sts", role)
-        ecs_xrole.session.clear_caches()
+        ecs_xrole._session.clear_caches()
         second = await ecs_xrole.aio.get_client("sts", role)
         assert second is not first
         assert (await second.get_caller_identity())["Account"] == DESTINATION

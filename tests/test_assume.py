@@ -12,10 +12,11 @@ import botocore.session
 import pytest
 from botocore.stub import Stubber
 
-from ecs_xrole.assume import AssumeRoleParams, assume_role
-from ecs_xrole.credentials import TemporaryCredentials
+from ecs_xrole._assume import AssumeRoleParams, assume_role
+from ecs_xrole._credentials import TemporaryCredentials
+from ecs_xrole._refresh import RefreshingCredentials
+from ecs_xrole._scheduler import Scheduler
 from ecs_xrole.errors import AssumeRoleDeniedError, AssumeRoleError, InvalidInputError
-from ecs_xrole.refresh import RefreshingCredentials, Scheduler
 
 ROLE = "arn:aws:iam::555566667777:role/team/destination-account-role"
 OTHER_ROLE = "arn:aws:iam::555566667777:role/other-role"
@@ -230,7 +231,7 @@ def _closed_port() -> int:
 
 
 def test_sts_unreachable_is_an_assume_role_error_naming_the_role() -> None:
-    from ecs_xrole.assume import sts_config
+    from ecs_xrole._assume import sts_config
 
     session = botocore.session.Session()
     sts = session.create_client(
@@ -350,7 +351,7 @@ def test_a_request_without_options_sends_only_role_and_session_name() -> None:
 
 
 def test_sts_config_bounds_every_call() -> None:
-    from ecs_xrole import assume
+    from ecs_xrole import _assume as assume
 
     config = assume.sts_config(user_agent_extra="x/1")
     assert config.connect_timeout == assume.STS_CONNECT_TIMEOUT
@@ -364,7 +365,7 @@ def test_after_fork_no_call_of_the_parent_is_waited_for(monkeypatch: pytest.Monk
     # a call in flight in the parent has no thread in the child, and its lock may be held.
     from concurrent.futures import Future
 
-    from ecs_xrole import assume
+    from ecs_xrole import _assume as assume
 
     held = threading.Lock()
     held.acquire()

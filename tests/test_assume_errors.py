@@ -17,12 +17,13 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from ecs_xrole import cli
-from ecs_xrole.assume import AssumeRoleParams, assume_role, explain_client_error
-from ecs_xrole.credentials import TemporaryCredentials
+from ecs_xrole._assume import AssumeRoleParams, assume_role, explain_client_error
+from ecs_xrole._credentials import TemporaryCredentials
+from ecs_xrole._policy import PARTITION_FIX
+from ecs_xrole._refresh import RefreshingCredentials
+from ecs_xrole._scheduler import Scheduler
+from ecs_xrole.cli.policy import documents
 from ecs_xrole.errors import AssumeRoleDeniedError, AssumeRoleError, InvalidInputError
-from ecs_xrole.policy import PARTITION_FIX
-from ecs_xrole.policy_command import documents
-from ecs_xrole.refresh import RefreshingCredentials, Scheduler
 
 ROLE = "arn:aws:iam::555566667777:role/destination-account-role"
 CN_ROLE = "arn:aws-cn:iam::555566667777:role/destination-account-role"
@@ -166,7 +167,7 @@ def test_the_policy_command_refuses_roles_in_two_partitions(
 @pytest.fixture
 def env(request: pytest.FixtureRequest) -> Any:
     pytest.importorskip("moto")
-    pytest.importorskip("ecs_xrole.testing.stack")
+    pytest.importorskip("ecs_xrole.testing._stack")
     return request.getfixturevalue("ecs_xrole_env")
 
 

@@ -15,7 +15,8 @@ import botocore.configloader
 import pytest
 
 from ecs_xrole import cli
-from ecs_xrole.cli import main, profiles_from_env
+from ecs_xrole.cli import main
+from ecs_xrole.cli._env import profiles_from_env
 from ecs_xrole.errors import InvalidInputError
 
 DEST = "arn:aws:iam::555566667777:role/destination-account-role"
@@ -146,10 +147,10 @@ def test_write_config_never_imports_boto(tmp_path: Path) -> None:
         for line in done.stderr.splitlines()
         if line.startswith("import time:")
     ]
-    assert "ecs_xrole.config" in imported  # the probe works...
+    assert "ecs_xrole._config.files" in imported  # the probe works...
     assert not [m for m in imported if m.split(".")[0] in {"boto3", "botocore", "urllib3"}]
     # ...and neither the other modules' subcommands nor the HTTP stack come along.
-    assert not {"ecs_xrole.doctor", "ecs_xrole.demo", "ecs_xrole.endpoint"} & set(imported)
+    assert not {"ecs_xrole.cli.doctor", "ecs_xrole.cli.demo", "ecs_xrole._endpoint"} & set(imported)
     assert not {"http.client", "urllib.request", "ssl"} & set(imported)
 
 
@@ -752,7 +753,7 @@ def test_write_config_json_keeps_the_import_path_light(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     loaded = done.stdout.splitlines()[-1]
-    assert "ecs_xrole.metadata" not in loaded  # outside a task no metadata request is made
+    assert "ecs_xrole._metadata" not in loaded  # outside a task no metadata request is made
 
 
 def test_session_name_is_not_guessed_outside_a_task(

@@ -184,7 +184,7 @@ def test_the_user_agent_names_ecs_xrole_once_and_keeps_the_users_extra(
 def test_the_assume_role_request_names_ecs_xrole_once(
     env: Any, failing_sts: FailingSTS, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ecs_xrole import assume
+    from ecs_xrole import _assume as assume
 
     monkeypatch.setattr(assume, "STS_MAX_ATTEMPTS", 1)  # a knob read when the client is built
     monkeypatch.setenv("AWS_ENDPOINT_URL_STS", failing_sts.url)

@@ -1,4 +1,4 @@
-"""ecs_xrole.config: merging profiles into the AWS config file, read back by botocore itself."""
+"""ecs_xrole._config: merging profiles into the AWS config file, read back by botocore itself."""
 
 from __future__ import annotations
 
@@ -18,16 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ecs_xrole.config import (
-    MANAGED_KEYS,
-    Profile,
-    config_path,
-    default_command,
-    merge,
-    read_profile,
-    section_header,
-    write_profiles,
-)
+from ecs_xrole._config.files import read_profile, write_profiles
+from ecs_xrole._config.ini import merge
+from ecs_xrole._config.model import MANAGED_KEYS, Profile, default_command, section_header
+from ecs_xrole._config.safe_io import config_path
 from ecs_xrole.errors import ConfigFileError, InvalidInputError
 
 DEST = "arn:aws:iam::555566667777:role/destination-account-role"
@@ -689,7 +683,8 @@ def test_read_profile_names_a_bad_value(cfg: Path) -> None:
 
 WRITER = """\
 import sys
-from ecs_xrole.config import Profile, write_profiles
+from ecs_xrole._config.files import write_profiles
+from ecs_xrole._config.model import Profile
 write_profiles([Profile(sys.argv[2], sys.argv[3])], path=sys.argv[1])
 """
 
@@ -785,7 +780,8 @@ def test_writer_killed_before_replace_leaves_old_file(cfg: Path) -> None:
 
 LOOP = """\
 import sys
-from ecs_xrole.config import Profile, write_profiles
+from ecs_xrole._config.files import write_profiles
+from ecs_xrole._config.model import Profile
 arns = [sys.argv[2], sys.argv[3]]
 i = 0
 while True:

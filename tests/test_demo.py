@@ -17,8 +17,8 @@ def _ready() -> str | None:
     """Why the demo cannot run yet, or None."""
     if importlib.util.find_spec("moto") is None:
         return "moto (the local extra) is not installed"
-    if importlib.util.find_spec("ecs_xrole.testing.stack") is None:
-        return "ecs_xrole.testing.stack has not landed yet"
+    if importlib.util.find_spec("ecs_xrole.testing._stack") is None:
+        return "ecs_xrole.testing._stack has not landed yet"
     return None
 
 
@@ -45,7 +45,7 @@ def test_demo_passes_every_step(ecs_xrole_env: Any, monkeypatch: pytest.MonkeyPa
     suites gives one test within its 10 s bound. The demo's own stand-ins are what
     ``local_stack()`` starts, tested in test_testing_stack; the command's dispatch is
     ``test_demo_without_moto_says_how_to_install``.)"""
-    from ecs_xrole import demo
+    from ecs_xrole.cli import demo
 
     monkeypatch.setenv("PATH", _env_without_aws_cli()["PATH"])
     buffer = io.StringIO()
@@ -86,7 +86,7 @@ def test_the_aws_cli_step_shows_the_recipes_checks(ecs_xrole_env: Any) -> None:
     and shows what they print."""
     if shutil.which("aws") is None:
         pytest.skip("the AWS CLI is not on PATH")
-    from ecs_xrole import demo
+    from ecs_xrole.cli import demo
 
     out = io.StringIO()
     state = demo._Demo(ecs_xrole_env, out)
@@ -137,7 +137,7 @@ exit 255
 
 
 def _old_cli_step(state: Any) -> Any:
-    from ecs_xrole import demo
+    from ecs_xrole.cli import demo
 
     assert demo.step_write_config(state).ok
     return demo.step_aws_cli(state)
@@ -147,7 +147,7 @@ def _old_cli_step(state: Any) -> Any:
 def test_an_aws_cli_that_ignores_aws_endpoint_url_is_skipped_before_any_request(
     ecs_xrole_env: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ecs_xrole import demo
+    from ecs_xrole.cli import demo
 
     aws = tmp_path / "aws"
     aws.write_text(OLD_CLI)
@@ -176,7 +176,7 @@ def test_debians_aws_cli_v2_first_on_path_is_skipped_or_used(
     """Debian 12's AWS CLI v2 (2.9.19) first on PATH, as a user of the distribution has it:
     the demo says why it skips the step (or, with a release that reads AWS_ENDPOINT_URL,
     passes it) instead of failing it."""
-    from ecs_xrole import demo
+    from ecs_xrole.cli import demo
 
     monkeypatch.setenv("PATH", f"{os.path.dirname(DEBIAN_CLI)}{os.pathsep}{os.environ['PATH']}")
     step = _old_cli_step(demo._Demo(ecs_xrole_env, io.StringIO()))

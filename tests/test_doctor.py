@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 from ecs_xrole import cli
-from ecs_xrole.doctor import CHECKS, CheckResult, format_results, run_checks
+from ecs_xrole.cli.doctor import CHECKS, format_results, run_checks
+from ecs_xrole.cli.doctor.context import CheckResult
 
 SOURCE = "111122223333"
 DEST = "555566667777"
@@ -70,7 +71,7 @@ def status(out: str, name: str) -> str:
 def env(request: pytest.FixtureRequest) -> Any:
     """The task's environment (endpoint, token, fake AWS) applied to os.environ."""
     pytest.importorskip("moto")
-    pytest.importorskip("ecs_xrole.testing.stack")
+    pytest.importorskip("ecs_xrole.testing._stack")
     return request.getfixturevalue("ecs_xrole_env")
 
 
@@ -94,7 +95,8 @@ def test_all_checks_pass_with_a_role_arn(env: Any, capsys: pytest.CaptureFixture
 def test_all_checks_pass_with_a_profile_written_by_the_config_library(
     env: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from ecs_xrole.config import Profile, write_profiles
+    from ecs_xrole._config.files import write_profiles
+    from ecs_xrole._config.model import Profile
 
     write_profiles([Profile("cross-account", ROLE)])
     code, out, err = doctor(capsys, "--profile", "cross-account")
@@ -107,7 +109,8 @@ def test_all_checks_pass_with_a_profile_written_by_the_config_library(
 
 
 def test_credential_process_profile(env: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    from ecs_xrole.config import Profile, write_profiles
+    from ecs_xrole._config.files import write_profiles
+    from ecs_xrole._config.model import Profile
 
     write_profiles(
         [Profile("cp", EXTERNAL_ID_ROLE, external_id="ecs-xrole-demo-id", credential_process=True)]
@@ -129,7 +132,8 @@ def test_credential_process_profile(env: Any, capsys: pytest.CaptureFixture[str]
 
 
 def test_credential_process_fallback_in_json(env: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    from ecs_xrole.config import Profile, write_profiles
+    from ecs_xrole._config.files import write_profiles
+    from ecs_xrole._config.model import Profile
 
     write_profiles([Profile("cp", ROLE, credential_process=True)])
     code, out, _ = doctor(capsys, "--profile", "cp", "--json")
@@ -143,7 +147,8 @@ def test_credential_process_fallback_in_json(env: Any, capsys: pytest.CaptureFix
 def test_credential_process_fallback_without_endpoint_variables(
     env: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ecs_xrole.config import Profile, write_profiles
+    from ecs_xrole._config.files import write_profiles
+    from ecs_xrole._config.model import Profile
 
     write_profiles([Profile("cp", ROLE, credential_process=True)])
     for name in ENDPOINT_VARIABLES:
@@ -156,7 +161,8 @@ def test_credential_process_fallback_without_endpoint_variables(
 def test_credential_process_fallback_skips_other_profiles(
     env: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from ecs_xrole.config import Profile, write_profiles
+    from ecs_xrole._config.files import write_profiles
+    from ecs_xrole._config.model import Profile
 
     write_profiles([Profile("plain", ROLE)])  # credential_source = EcsContainer
     code, out, _ = doctor(capsys, "--profile", "plain")
@@ -169,7 +175,8 @@ def test_credential_process_fallback_skips_other_profiles(
 def test_credential_process_fallback_under_exec_is_the_same_role(env: Any, tmp_path: Path) -> None:
     # Under exec the container endpoint serves the destination role itself: a fall-through
     # gets the same role, so no warning.
-    from ecs_xrole.config import Profile, write_profiles
+    from ecs_xrole._config.files import write_profiles
+    from ecs_xrole._config.model import Profile
 
     write_profiles([Profile("cp", ROLE, credential_process=True)])
     argv = [sys.executable, "-m", "ecs_xrole", "exec", "--role-arn", ROLE, "--"]
@@ -183,7 +190,8 @@ def test_credential_process_fallback_under_exec_is_the_same_role(env: Any, tmp_p
 def test_profile_from_another_config_file(
     env: Any, capsys: pytest.CaptureFixture[str], tmp_path: Any
 ) -> None:
-    from ecs_xrole.config import Profile, write_profiles
+    from ecs_xrole._config.files import write_profiles
+    from ecs_xrole._config.model import Profile
 
     path = str(tmp_path / "elsewhere")
     write_profiles([Profile("elsewhere", ROLE, duration_seconds=900)], path=path)
@@ -212,7 +220,7 @@ def test_json_shape(env: Any, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_no_secret_reaches_the_output(env: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    from ecs_xrole.fetch import fetch_credentials
+    from ecs_xrole._fetch import fetch_credentials
 
     served = fetch_credentials()
     code, out, err = doctor(capsys, "--role-arn", ROLE)
@@ -410,7 +418,7 @@ def test_missing_profile(env: Any, capsys: pytest.CaptureFixture[str]) -> None:
 def test_profile_with_wrongly_cased_credential_source(
     env: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from ecs_xrole.config import config_path
+    from ecs_xrole._config.safe_io import config_path
 
     with open(config_path(), "a", encoding="utf-8") as handle:
         handle.write(f"\n[profile lower]\nrole_arn = {ROLE}\ncredential_source = ecscontainer\n")
@@ -421,7 +429,7 @@ def test_profile_with_wrongly_cased_credential_source(
 
 
 def test_profile_with_an_inline_comment(env: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    from ecs_xrole.config import config_path
+    from ecs_xrole._config.safe_io import config_path
 
     with open(config_path(), "a", encoding="utf-8") as handle:
         handle.write(
@@ -513,7 +521,8 @@ def test_check_result_is_frozen_and_formats() -> None:
 def test_clock_skew_is_judged_against_the_sigv4_window(skew: float, ok: bool, said: str) -> None:
     from datetime import datetime, timedelta, timezone
 
-    from ecs_xrole.doctor import DoctorContext, check_clock_skew
+    from ecs_xrole.cli.doctor.context import DoctorContext
+    from ecs_xrole.cli.doctor.role import check_clock_skew
 
     now = datetime(2025, 6, 1, 12, 0, 0, tzinfo=timezone.utc)
     ctx = DoctorContext(sts_date=now, sts_local_time=now + timedelta(seconds=skew))
@@ -526,7 +535,8 @@ def test_clock_skew_is_judged_against_the_sigv4_window(skew: float, ok: bool, sa
 
 
 def test_clock_skew_without_a_date_header_is_skipped() -> None:
-    from ecs_xrole.doctor import DoctorContext, check_clock_skew
+    from ecs_xrole.cli.doctor.context import DoctorContext
+    from ecs_xrole.cli.doctor.role import check_clock_skew
 
     result = check_clock_skew(DoctorContext())
     assert result.ok is None

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ecs_xrole.endpoint import (
+from ecs_xrole._endpoint import (
     FULL_URI,
     RELATIVE_URI,
     TOKEN,
@@ -19,6 +19,7 @@ from ecs_xrole.endpoint import (
     check_endpoint_url,
     detect_endpoint,
 )
+from ecs_xrole._fetch import fetch_credentials
 from ecs_xrole.errors import (
     EndpointNotAllowedError,
     EndpointNotConfiguredError,
@@ -26,8 +27,7 @@ from ecs_xrole.errors import (
     InvalidInputError,
     TokenError,
 )
-from ecs_xrole.fetch import fetch_credentials
-from ecs_xrole.testing.endpoint_server import EndpointServer
+from ecs_xrole.testing._agent import EndpointServer
 
 SECRET_TOKEN = "tok-Zq9XvB7kPw3Lm2Nc"  # distinctive: any leak is found by substring
 
@@ -517,7 +517,7 @@ def test_userinfo_is_refused_and_never_shown() -> None:
     ],
 )  # fmt: skip
 def test_each_refused_token_reads_as_documented(raw: str, message: str) -> None:
-    from ecs_xrole.endpoint import check_token
+    from ecs_xrole._endpoint import check_token
 
     with pytest.raises(TokenError) as info:
         check_token(raw, origin="X")
@@ -551,7 +551,7 @@ def test_the_missing_token_messages_read_as_documented() -> None:
     ],
 )  # fmt: skip
 def test_shown_url_hides_the_credentials_id_query_and_userinfo(url: str, shown: str) -> None:
-    from ecs_xrole.endpoint import credentials_id, shown_url
+    from ecs_xrole._endpoint import credentials_id, shown_url
 
     assert shown_url(url) == shown
     if "/credentials/" in url:
@@ -682,7 +682,7 @@ def test_a_huge_token_file_is_refused_after_reading_only_past_the_limit(tmp_path
     ],
 )
 def test_each_kind_of_file_is_named_in_the_refusal(mode: int, kind: str) -> None:
-    from ecs_xrole.endpoint import _file_kind
+    from ecs_xrole._endpoint import _file_kind
 
     assert _file_kind(mode | 0o600) == kind
 
@@ -740,7 +740,7 @@ def test_pid1_environ_with_a_name_that_is_not_utf8_is_read(tmp_path: Path) -> No
 
 
 def test_a_credentials_id_is_looked_for_in_the_path_only() -> None:
-    from ecs_xrole.endpoint import credentials_id
+    from ecs_xrole._endpoint import credentials_id
 
     assert credentials_id("http://127.0.0.1:9/v2/credentials/abcdef?x=1") == "abcdef"
     assert credentials_id("http://127.0.0.1:9/creds?next=/credentials/abcdef") is None
@@ -813,7 +813,7 @@ def test_taking_the_endpoint_from_pid1_is_logged(
     ],
 )
 def test_only_the_userinfo_before_the_host_is_hidden(url: str, shown: str) -> None:
-    from ecs_xrole.endpoint import shown_url
+    from ecs_xrole._endpoint import shown_url
 
     assert shown_url(url) == shown
 

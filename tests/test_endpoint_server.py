@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 import urllib3
 
-from ecs_xrole.credentials import TemporaryCredentials
+from ecs_xrole._credentials import TemporaryCredentials
 from ecs_xrole.errors import Error, InvalidInputError
-from ecs_xrole.testing.endpoint_server import EndpointServer, fake_credentials
+from ecs_xrole.testing._agent import EndpointServer
+from ecs_xrole.testing._agent_http import fake_credentials
 
 TOKEN = "SeRvEr-ToKeN-Zq9XvB7kPw3Lm2Nc"
 

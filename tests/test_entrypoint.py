@@ -1,5 +1,5 @@
 """examples/: the container entrypoint run with plain ``sh`` (no Docker), and the example
-documents checked against ecs_xrole.policy."""
+documents checked against ecs_xrole._policy."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 import botocore.configloader
 import pytest
 
-from ecs_xrole import policy
-from ecs_xrole.cli import profiles_from_env
+from ecs_xrole import _policy as policy
+from ecs_xrole.cli._env import profiles_from_env
 
 if TYPE_CHECKING:
     from ecs_xrole.testing import LocalStack

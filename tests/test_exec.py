@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from ecs_xrole.exec_command import REMOVED_VARIABLES, child_environment
+from ecs_xrole.cli.exec import REMOVED_VARIABLES, child_environment
 
 pytest.importorskip("moto")
 
@@ -671,7 +671,7 @@ def test_debug_logging_holds_no_secret(
 
 
 def test_token_file_mode_in_private_directory(tmp_path: Path) -> None:
-    from ecs_xrole.exec_command import _write_token
+    from ecs_xrole.cli.exec import _write_token
 
     path = _write_token(str(tmp_path), "x" * 43)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600

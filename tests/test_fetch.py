@@ -19,9 +19,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ecs_xrole import fetch
-from ecs_xrole.credentials import TemporaryCredentials
-from ecs_xrole.endpoint import FULL_URI, TOKEN, Endpoint, detect_endpoint, shown_url
+from ecs_xrole import _fetch as fetch
+from ecs_xrole import _http
+from ecs_xrole._credentials import TemporaryCredentials, parse_credentials
+from ecs_xrole._endpoint import FULL_URI, TOKEN, Endpoint, detect_endpoint, shown_url
+from ecs_xrole._fetch import fetch_credentials
 from ecs_xrole.errors import (
     EndpointRequestError,
     EndpointResponseError,
@@ -29,8 +31,7 @@ from ecs_xrole.errors import (
     InvalidInputError,
     TokenError,
 )
-from ecs_xrole.fetch import fetch_credentials, parse_credentials
-from ecs_xrole.testing.endpoint_server import EndpointServer
+from ecs_xrole.testing._agent import EndpointServer
 
 # Distinctive secrets: a leak anywhere is found by substring.
 KEY_ID = "ASIAZQ9XVB7KPW3LM2NC"
@@ -322,16 +323,16 @@ def test_a_redirect_is_not_followed(server: EndpointServer, endpoint: Endpoint) 
 
 
 def test_a_huge_body_is_refused(server: EndpointServer, endpoint: Endpoint) -> None:
-    server.queue(("status", 200, "x" * (fetch.MAX_BODY + 1), {}))
+    server.queue(("status", 200, "x" * (_http.MAX_BODY + 1), {}))
     with pytest.raises(EndpointResponseError) as info:
         fetch_credentials(endpoint)
     assert str(info.value) == (
         f"the container credentials endpoint {shown_url(endpoint.url)} answered HTTP 200 with a "
-        f"body larger than {fetch.MAX_BODY} bytes. Fix: check that the URL points at a "
+        f"body larger than {_http.MAX_BODY} bytes. Fix: check that the URL points at a "
         "credentials endpoint"
     )
     # A body of exactly the limit is read, and judged as credentials.
-    server.queue(("status", 200, " " * (fetch.MAX_BODY - 2) + "[]", {}))
+    server.queue(("status", 200, " " * (_http.MAX_BODY - 2) + "[]", {}))
     with pytest.raises(EndpointResponseError, match="the body is a JSON array"):
         fetch_credentials(endpoint)
 
@@ -425,19 +426,19 @@ def test_lifetime_overrides_the_expiration(server: EndpointServer, endpoint: End
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # fork with threads (Python 3.12+)
 def test_a_forked_child_gets_its_own_pool(server: EndpointServer, endpoint: Endpoint) -> None:
     fetch_credentials(endpoint)
-    parent_pool = fetch.http_pool()
+    parent_pool = _http.http_pool()
     pid = os.fork()
     if pid == 0:  # the child: never return into pytest
         code = 1
         try:
-            fresh = fetch._pool is None
+            fresh = _http._pool is None
             creds = fetch_credentials(endpoint)
-            code = 0 if fresh and fetch.http_pool() is not parent_pool and creds else 2
+            code = 0 if fresh and _http.http_pool() is not parent_pool and creds else 2
         finally:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
-    assert fetch.http_pool() is parent_pool
+    assert _http.http_pool() is parent_pool
     assert fetch_credentials(endpoint).access_key_id == KEY_ID
     assert server.requests == 3
 
@@ -855,7 +856,7 @@ def dripping_endpoint(request: pytest.FixtureRequest) -> Iterator[Endpoint]:
 def fresh_watchdog(monkeypatch: pytest.MonkeyPatch) -> None:
     # A watchdog whose thread starts in this test (mutation testing maps the watchdog's code
     # to the tests it sees run it), replaced by the process's own afterwards.
-    monkeypatch.setattr(fetch, "_watchdog", fetch._Watchdog())
+    monkeypatch.setattr(_http, "_watchdog", _http._Watchdog())
 
 
 _CUT = "last: timed out: the deadline passed before the answer was complete"
@@ -870,7 +871,7 @@ def test_a_dripping_endpoint_is_cut_at_the_deadline_every_time(dripping_endpoint
         assert "gave up after 1 attempt in " in info.value.what  # cut by the watchdog
         assert "(deadline 0.4 s; " in info.value.what
         assert info.value.what.endswith(_CUT)
-    thread = fetch._watchdog._thread
+    thread = _http._watchdog._thread
     assert thread is not None
     assert (thread.name, thread.daemon) == ("ecs-xrole-deadline-watchdog", True)
 
@@ -903,20 +904,20 @@ def test_after_fork_the_child_has_its_own_pool_lock_watchdog_and_jitter(
     monkeypatch: pytest.MonkeyPatch, dripping_endpoint: Endpoint
 ) -> None:
     # The fork hook, run in this process: a forked child's mutations could not be reported.
-    pool = fetch.http_pool()
-    monkeypatch.setattr(fetch, "_pool", pool)
-    monkeypatch.setattr(fetch, "_pool_lock", fetch._pool_lock)
-    monkeypatch.setattr(fetch, "_watchdog", fetch._watchdog)
-    lock, watchdog = fetch._pool_lock, fetch._watchdog
-    state = fetch._jitter.getstate()
+    pool = _http.http_pool()
+    monkeypatch.setattr(_http, "_pool", pool)
+    monkeypatch.setattr(_http, "_pool_lock", _http._pool_lock)
+    monkeypatch.setattr(_http, "_watchdog", _http._watchdog)
+    lock, watchdog = _http._pool_lock, _http._watchdog
+    state = _http._jitter.getstate()
     lock.acquire()  # held by a parent thread that does not exist in the child
     try:
-        fetch._forget_pool_after_fork()
-        assert fetch._pool is None
-        assert fetch._pool_lock is not lock
-        assert fetch._watchdog is not watchdog
-        assert fetch._jitter.getstate() != state
-        assert fetch.http_pool() is not pool  # a new pool, made under the new lock
+        _http._forget_pool_after_fork()
+        assert _http._pool is None
+        assert _http._pool_lock is not lock
+        assert _http._watchdog is not watchdog
+        assert _http._jitter.getstate() != state
+        assert _http.http_pool() is not pool  # a new pool, made under the new lock
         # The new watchdog works: a request to an endpoint that never finishes still ends.
         with pytest.raises(EndpointRequestError) as info:
             fetch_credentials(dripping_endpoint, deadline=0.4, read_timeout=0.3)

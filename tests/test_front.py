@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 import ecs_xrole
-from ecs_xrole import front
-from ecs_xrole import session as session_module
-from ecs_xrole.endpoint import FULL_URI, TOKEN, TOKEN_FILE
-from ecs_xrole.testing.endpoint_server import EndpointServer
+from ecs_xrole import _front as front
+from ecs_xrole import _session as session_module
+from ecs_xrole._endpoint import FULL_URI, TOKEN, TOKEN_FILE
+from ecs_xrole.testing._agent import EndpointServer
 
 DESTINATION = "555566667777"
 POLICY: dict[str, Any] = {

@@ -7,16 +7,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from ecs_xrole import metadata
-from ecs_xrole.metadata import (
+from ecs_xrole import _metadata as metadata
+from ecs_xrole._metadata import (
     METADATA_URI,
     TaskMetadata,
     default_session_name,
     task_metadata,
     task_region,
 )
-from ecs_xrole.testing.endpoint_server import DEFAULT_TASK_ARN, EndpointServer
-from ecs_xrole.validate import check_session_name
+from ecs_xrole._validate import check_session_name
+from ecs_xrole.testing._agent import DEFAULT_TASK_ARN, EndpointServer
 
 TASK_ID = "0123456789abcdef0123456789abcdef"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import ecs_xrole
-from ecs_xrole.assume import AssumeRoleParams
+from ecs_xrole._assume import AssumeRoleParams
 from ecs_xrole.options import ASSUME_OPTIONS, AssumeOptions
 
 SRC = Path(ecs_xrole.__file__).resolve().parent.parent
@@ -37,7 +37,7 @@ def test_the_options_need_no_typing_extensions_at_run_time() -> None:
         "    def find_spec(self, name, path=None, target=None):\n"
         "        if name == 'typing_extensions': raise ImportError('blocked')\n"
         "sys.meta_path.insert(0, Block())\n"
-        "import ecs_xrole.session, ecs_xrole.options\n"
+        "import ecs_xrole._session, ecs_xrole.options\n"
         "print(sorted(ecs_xrole.options.ASSUME_OPTIONS))\n"
     )
     done = subprocess.run(

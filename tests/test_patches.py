@@ -36,7 +36,7 @@ import pytest
 DIGESTS: dict[str, tuple[str, dict[str, str]]] = {
     "botocore.config.Config._record_user_provided_options": (
         "Config._user_provided_options holds exactly the settings passed to Config(...): "
-        "ecs_xrole.aio.clients rebuilds a user's Config as an AioConfig from it",
+        "ecs_xrole.aio._clients rebuilds a user's Config as an AioConfig from it",
         {
             "bc55fa6812a7503b": "botocore 1.40.61, 1.43.117, 1.44.18",
         },
@@ -77,14 +77,14 @@ DIGESTS: dict[str, tuple[str, dict[str, str]]] = {
         },
     ),
     "botocore.configloader.build_profile_map": (
-        "ecs_xrole.config._profile_of files a section under a profile as this does "
+        "ecs_xrole._config.model._profile_of files a section under a profile as this does "
         "('profile NAME' split by shlex, 'default')",
         {
             "d567667e558dee08": "botocore 1.40.61, 1.43.117, 1.44.18",
         },
     ),
     "aiobotocore.credentials.AioRefreshableCredentials.get_frozen_credentials": (
-        "ecs_xrole.aio.credentials.AioRefreshingCredentials overrides it and the private "
+        "ecs_xrole.aio._credentials.AioRefreshingCredentials overrides it and the private "
         "_refresh it awaits",
         {
             "13f75daa94f1b116": "aiobotocore 2.25.1, 3.10.0",
@@ -144,11 +144,11 @@ def test_the_borrowed_functions_are_the_ones_checked(qualified: str) -> None:
 
 
 def test_os_environ_keeps_its_values_as_bytes_in_data(monkeypatch: pytest.MonkeyPatch) -> None:
-    """ecs_xrole.front.environment reads ``os.environ._data`` (a dict of bytes on POSIX
+    """ecs_xrole._front.environment reads ``os.environ._data`` (a dict of bytes on POSIX
     CPython) directly: a twentieth of the cost of os.environ.get, most of a cache hit's cost.
     It falls back to the public way when ``_data`` is not such a dict; this test says when
     the fast way silently stopped being taken, or would read something else."""
-    from ecs_xrole import front
+    from ecs_xrole import _front as front
 
     if os.name != "posix":
         pytest.skip(
@@ -157,7 +157,7 @@ def test_os_environ_keeps_its_values_as_bytes_in_data(monkeypatch: pytest.Monkey
     data = getattr(os.environ, "_data", None)
     assert isinstance(data, dict), f"os.environ._data is now {type(data).__name__}, not a dict"
     assert type(os.environ).__name__ == "_Environ"
-    assert front._RAW, "ecs_xrole.front no longer takes the fast path on this CPython"
+    assert front._RAW, "ecs_xrole._front no longer takes the fast path on this CPython"
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
     assert data.get(b"AWS_REGION") == b"eu-west-1", "os.environ._data no longer maps bytes"
     snapshot = front.environment()
@@ -176,7 +176,7 @@ def test_config_user_provided_options_are_the_settings_passed() -> None:
         "read_timeout": 7,
         "user_agent_extra": "my-app/1.2",
         "retries": {"mode": "standard"},
-    }, f"Config._user_provided_options changed: {provided!r} (used by ecs_xrole.aio.clients)"
+    }, f"Config._user_provided_options changed: {provided!r} (used by ecs_xrole.aio._clients)"
     assert Config()._user_provided_options == {}  # type: ignore[attr-defined]
 
 
@@ -291,11 +291,11 @@ def test_a_loader_keeps_the_extra_search_paths_list_itself() -> None:
 
 
 def test_refreshable_credentials_have_the_members_ecs_xrole_overrides() -> None:
-    """ecs_xrole.refresh.RefreshingCredentials subclasses botocore's RefreshableCredentials,
+    """ecs_xrole._refresh.RefreshingCredentials subclasses botocore's RefreshableCredentials,
     calls its __init__ with placeholders and overrides these members."""
     from botocore.credentials import ReadOnlyCredentials, RefreshableCredentials
 
-    from ecs_xrole.refresh import RefreshingCredentials
+    from ecs_xrole._refresh import RefreshingCredentials
 
     parameters = inspect.signature(RefreshableCredentials.__init__).parameters
     for name in ("access_key", "secret_key", "token", "expiry_time", "refresh_using", "method"):
@@ -319,7 +319,7 @@ def test_aio_refreshable_credentials_await_what_ecs_xrole_overrides() -> None:
     pytest.importorskip("aiobotocore")
     from aiobotocore.credentials import AioCredentialResolver, AioRefreshableCredentials
 
-    from ecs_xrole.aio.credentials import AioRefreshingCredentials
+    from ecs_xrole.aio._credentials import AioRefreshingCredentials
 
     coroutines: list[Callable[..., Any]] = [
         AioRefreshableCredentials._refresh,

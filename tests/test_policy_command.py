@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from ecs_xrole import cli
+from ecs_xrole.cli import _env as cli_env
 
 TASK_ROLE = "arn:aws:iam::111122223333:role/my-ECS-task-role"
 ROLE = "arn:aws:iam::555566667777:role/destination-account-role"
@@ -233,7 +234,7 @@ def test_several_roles_give_one_statement_and_one_profile_each(
         item["name"]: item["value"]
         for item in docs["task_definition"]["containerDefinitions"][0]["environment"]
     }
-    profiles = cli.profiles_from_env(env, command=("ecs-xrole",))
+    profiles = cli_env.profiles_from_env(env, command=("ecs-xrole",))
     assert [(p.name, p.role_arn) for p in profiles] == [
         ("destination-account-role", ROLE),
         ("billing-reader", OTHER),

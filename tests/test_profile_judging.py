@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 pytest.importorskip("moto")
-pytest.importorskip("ecs_xrole.testing.stack")
+pytest.importorskip("ecs_xrole.testing._stack")
 
 from ecs_xrole import cli
 

@@ -20,10 +20,12 @@ from typing import Any
 
 import pytest
 
-from ecs_xrole import refresh
-from ecs_xrole.credentials import TemporaryCredentials
+from ecs_xrole import _scheduler as scheduler_module
+from ecs_xrole import _status as status_module
+from ecs_xrole._credentials import TemporaryCredentials
+from ecs_xrole._refresh import RefreshingCredentials, refresh_windows
+from ecs_xrole._scheduler import Scheduler
 from ecs_xrole.errors import CredentialsUnavailableError, EndpointRequestError
-from ecs_xrole.refresh import RefreshingCredentials, Scheduler, refresh_windows
 
 START = 1_800_000_000.0
 
@@ -736,14 +738,14 @@ def test_the_fork_hook_renews_the_default_scheduler_and_every_credentials(
     creds.get_frozen_credentials()
     old_default_lock = threading.Lock()
     old_default_lock.acquire()
-    monkeypatch.setattr(refresh, "_default_lock", old_default_lock)
-    monkeypatch.setattr(refresh, "_default", scheduler)
+    monkeypatch.setattr(scheduler_module, "_default_lock", old_default_lock)
+    monkeypatch.setattr(scheduler_module, "_default", scheduler)
     creds._lock.acquire()
     scheduler._cond.acquire()
-    refresh._after_fork_in_child()
-    assert refresh._default_lock is not old_default_lock
-    assert refresh._default_lock.acquire(timeout=1.0)
-    refresh._default_lock.release()
+    scheduler_module._after_fork_in_child()
+    assert scheduler_module._default_lock is not old_default_lock
+    assert scheduler_module._default_lock.acquire(timeout=1.0)
+    scheduler_module._default_lock.release()
     assert scheduler._cond.acquire(timeout=1.0)
     scheduler._cond.release()
     assert creds._lock.acquire(timeout=1.0)
@@ -752,13 +754,13 @@ def test_the_fork_hook_renews_the_default_scheduler_and_every_credentials(
 
 def test_at_exit_the_default_schedulers_threads_stop(monkeypatch: pytest.MonkeyPatch) -> None:
     scheduler = Scheduler()
-    monkeypatch.setattr(refresh, "_default", scheduler)
+    monkeypatch.setattr(scheduler_module, "_default", scheduler)
     creds = RefreshingCredentials(
         Source(time.time), method="test", description="x", scheduler=scheduler
     )
     creds.get_frozen_credentials()
     assert scheduler.thread_alive
-    refresh._stop_at_exit()
+    scheduler_module._stop_at_exit()
     assert not scheduler.thread_alive
     scheduler.schedule(creds, time.time())
     assert not scheduler.thread_alive  # stopped for good: no refresh starts during shutdown
@@ -967,13 +969,16 @@ def test_error_code_is_stss_the_endpoints_or_the_causes() -> None:
     from ecs_xrole.errors import AssumeRoleError
 
     throttled = AssumeRoleError("slow down", role_arn="arn:aws:iam::1:role/r", code="Throttling")
-    assert refresh.error_code(throttled) == "Throttling"
-    assert refresh.error_code(EndpointRequestError("x", status=500)) == "500"
-    assert refresh.error_code(EndpointRequestError("x", status=400, code="BadToken")) == "BadToken"
-    assert refresh.error_code(endpoint_down()) is None
+    assert status_module.error_code(throttled) == "Throttling"
+    assert status_module.error_code(EndpointRequestError("x", status=500)) == "500"
+    assert (
+        status_module.error_code(EndpointRequestError("x", status=400, code="BadToken"))
+        == "BadToken"
+    )
+    assert status_module.error_code(endpoint_down()) is None
     wrapped = CredentialsUnavailableError("could not refresh")
     wrapped.__cause__ = throttled
-    assert refresh.error_code(wrapped) == "Throttling"
+    assert status_module.error_code(wrapped) == "Throttling"
 
 
 def test_credentials_status_lists_the_live_objects_oldest_first() -> None:
@@ -991,7 +996,7 @@ def test_credentials_status_lists_the_live_objects_oldest_first() -> None:
     def ours() -> list[tuple[str, str]]:
         return [
             (s.description, s.state)
-            for s in refresh.credentials_status()
+            for s in status_module.credentials_status()
             if s.description.startswith("ordered ")
         ]
 

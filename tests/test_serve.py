@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from ecs_xrole.endpoint import Endpoint
+from ecs_xrole._endpoint import Endpoint
+from ecs_xrole._fetch import fetch_credentials
+from ecs_xrole.cli.serve import parse_listen, prepare_token_file
 from ecs_xrole.errors import InvalidInputError
-from ecs_xrole.fetch import fetch_credentials
-from ecs_xrole.serve_command import parse_listen, prepare_token_file
 
 if TYPE_CHECKING:
     from ecs_xrole.testing import LocalStack

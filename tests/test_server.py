@@ -12,16 +12,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from ecs_xrole.credentials import TemporaryCredentials
-from ecs_xrole.endpoint import Endpoint
+from ecs_xrole._credentials import TemporaryCredentials
+from ecs_xrole._endpoint import Endpoint
+from ecs_xrole._fetch import fetch_credentials
+from ecs_xrole._serving.server import CredentialsServer
+from ecs_xrole._serving.wire import MAX_HEAD_BYTES, RateLimiter, credentials_body
 from ecs_xrole.errors import CredentialsUnavailableError, InvalidInputError
-from ecs_xrole.fetch import fetch_credentials
-from ecs_xrole.server import (
-    MAX_HEAD_BYTES,
-    CredentialsServer,
-    RateLimiter,
-    credentials_body,
-)
 from ecs_xrole.testing import fake_credentials
 
 TOKEN = "t" * 20 + "0123456789abcdefghijklmnop"  # 46 characters

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 import ecs_xrole
-from ecs_xrole import session as session_module
+from ecs_xrole import _session as session_module
 from ecs_xrole.errors import (
     AssumeRoleDeniedError,
     CredentialsUnavailableError,

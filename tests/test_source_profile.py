@@ -19,12 +19,14 @@ from typing import Any
 import pytest
 
 pytest.importorskip("moto")
-pytest.importorskip("ecs_xrole.testing.stack")
+pytest.importorskip("ecs_xrole.testing._stack")
 
 import ecs_xrole
-from ecs_xrole import cli, profiles
+from ecs_xrole import _profiles as profiles
+from ecs_xrole import cli
+from ecs_xrole._session import clear_caches
+from ecs_xrole.cli import _env as cli_env
 from ecs_xrole.errors import EndpointNotConfiguredError, InvalidInputError
-from ecs_xrole.session import clear_caches
 
 SOURCE = "111122223333"
 DEST = "555566667777"
@@ -232,7 +234,7 @@ def test_write_config_source_profile_option_wins_over_the_variable(
 
 
 def test_write_config_from_env_takes_the_opt_in() -> None:
-    [profile] = cli.profiles_from_env(
+    [profile] = cli_env.profiles_from_env(
         {
             "ECS_XROLE_ROLE_ARN": f"arn:aws:iam::{DEST}:role/x",
             "ECS_XROLE_SOURCE_PROFILE": "dev",
@@ -244,11 +246,11 @@ def test_write_config_from_env_takes_the_opt_in() -> None:
         "source_profile": "dev",
     }
     # On its own the opt-in is not a stray variable: there is just nothing to write.
-    assert cli.profiles_from_env({"ECS_XROLE_SOURCE_PROFILE": "dev"}) == []
+    assert cli_env.profiles_from_env({"ECS_XROLE_SOURCE_PROFILE": "dev"}) == []
 
 
 def test_credential_process_line_carries_the_source_profile() -> None:
-    from ecs_xrole.config import Profile
+    from ecs_xrole._config.model import Profile
 
     profile = Profile(
         "p",

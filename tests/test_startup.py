@@ -21,7 +21,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ecs_xrole.cli import _parse_write_config_fast, build_parser
+from ecs_xrole.cli import build_parser
+from ecs_xrole.cli.write_config import _parse_write_config_fast
 
 if TYPE_CHECKING:
     from ecs_xrole.testing import LocalStack

@@ -18,7 +18,7 @@ import pytest
 from botocore.validate import ParamValidator
 
 from ecs_xrole import cli
-from ecs_xrole.cli import profiles_from_env
+from ecs_xrole.cli._env import profiles_from_env
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 TASK_ROLE = "arn:aws:iam::111122223333:role/my-ECS-task-role"

@@ -14,9 +14,9 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from ecs_xrole.credentials import TemporaryCredentials
+from ecs_xrole._credentials import TemporaryCredentials
 from ecs_xrole.errors import Error, InvalidInputError
-from ecs_xrole.testing.aws import (
+from ecs_xrole.testing._fake_aws import (
     CLUSTER_NAME,
     DESTINATION_ACCOUNT_ID,
     EXTERNAL_ID,
@@ -24,8 +24,8 @@ from ecs_xrole.testing.aws import (
     TASK_ID,
     TASK_ROLE_NAME,
     FakeAWS,
-    _identity_decision,
 )
+from ecs_xrole.testing._iam_policy import _identity_decision
 
 NO_RETRIES = Config(retries={"total_max_attempts": 1}, connect_timeout=2, read_timeout=5)
 

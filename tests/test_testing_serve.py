@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ecs_xrole.testing.serve import export_lines
+from ecs_xrole.testing._serve import export_lines
 
 pytest.importorskip("moto")
 

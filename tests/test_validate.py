@@ -1,5 +1,5 @@
 # ruff: noqa: E501  (the messages are quoted whole, one per line)
-"""ecs_xrole.validate: every value STS or the config file would refuse is refused first, typed.
+"""ecs_xrole._validate: every value STS or the config file would refuse is refused first, typed.
 
 Each case is a value a user could pass; the assertion is what the user relies on: the library's
 own :class:`InvalidInputError` (never a bare ``ValueError``, ``IndexError`` or
@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 
 from ecs_xrole import Error
-from ecs_xrole.errors import InvalidInputError
-from ecs_xrole.validate import (
+from ecs_xrole._validate import (
     MAX_CHAINED_DURATION,
     MIN_DURATION,
     PARTITIONS,
@@ -32,6 +31,7 @@ from ecs_xrole.validate import (
     policy_json,
     safe_session_name,
 )
+from ecs_xrole.errors import InvalidInputError
 
 ROLE = "arn:aws:iam::123456789012:role/dest"
 POLICY_ARN = "arn:aws:iam::aws:policy/ReadOnlyAccess"

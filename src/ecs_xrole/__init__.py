@@ -33,12 +33,18 @@ from .errors import (
 
 TYPE_CHECKING = False  # as typing's, without importing typing (write-config must start fast)
 if TYPE_CHECKING:
-    from .credentials import TemporaryCredentials
-    from .endpoint import Endpoint, detect_endpoint
-    from .fetch import fetch_credentials
+    from ._credentials import TemporaryCredentials
+    from ._endpoint import Endpoint, detect_endpoint
+    from ._fetch import fetch_credentials
+    from ._refresh import RefreshingCredentials
+    from ._session import (
+        get_client,
+        get_credentials,
+        get_session,
+        get_task_role_credentials,
+    )
+    from ._status import CredentialsStatus, credentials_status
     from .options import AssumeOptions
-    from .refresh import CredentialsStatus, RefreshingCredentials, credentials_status
-    from .session import get_client, get_credentials, get_session, get_task_role_credentials
 
 __all__ = [
     "AssumeOptions",
@@ -73,17 +79,17 @@ __all__ = [
 # Loaded on first use so that `import ecs_xrole` does not import urllib3, botocore or boto3.
 _LAZY = {
     "AssumeOptions": "options",
-    "Endpoint": "endpoint",
-    "detect_endpoint": "endpoint",
-    "TemporaryCredentials": "credentials",
-    "RefreshingCredentials": "refresh",
-    "CredentialsStatus": "refresh",
-    "credentials_status": "refresh",
-    "fetch_credentials": "fetch",
-    "get_client": "session",
-    "get_credentials": "session",
-    "get_session": "session",
-    "get_task_role_credentials": "session",
+    "Endpoint": "_endpoint",
+    "detect_endpoint": "_endpoint",
+    "TemporaryCredentials": "_credentials",
+    "RefreshingCredentials": "_refresh",
+    "CredentialsStatus": "_status",
+    "credentials_status": "_status",
+    "fetch_credentials": "_fetch",
+    "get_client": "_session",
+    "get_credentials": "_session",
+    "get_session": "_session",
+    "get_task_role_credentials": "_session",
 }
 
 

@@ -28,9 +28,9 @@ from botocore.credentials import CredentialResolver
 from botocore.hooks import HierarchicalEmitter
 from botocore.loaders import Loader
 
+from ._front import Unfreezable, freeze
 from ._version import __version__
 from .errors import InvalidInputError
-from .front import Unfreezable, freeze
 
 USER_AGENT = f"ecs-xrole/{__version__}"
 # Our sessions use no profile: AWS_PROFILE / AWS_DEFAULT_PROFILE select the application's

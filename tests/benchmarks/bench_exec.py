@@ -4,7 +4,7 @@ Two measurements:
 
 * **Serving a request on loopback.** botocore's own container-credentials fetcher (what every
   boto3 process runs when its default chain finds ``AWS_CONTAINER_CREDENTIALS_FULL_URI``) asks
-  exec's endpoint (:class:`ecs_xrole.server.CredentialsServer`, one request per connection)
+  exec's endpoint (:class:`ecs_xrole._serving.server.CredentialsServer`, one request per connection)
   and the ECS agent stand-in (``EndpointServer``, keep-alive) in interleaved rounds.
 * **N worker processes.** A launcher imports boto3 (and ecs-xrole), then forks N workers, as a
   pre-forking server does; each worker builds its client the idiomatic way and makes its first
@@ -105,8 +105,8 @@ def _serving(stack: Any) -> dict[str, float]:
     from botocore.utils import ContainerMetadataFetcher
 
     import ecs_xrole
-    from ecs_xrole.exec_command import new_token, source_for
-    from ecs_xrole.server import CredentialsServer
+    from ecs_xrole._serving.server import CredentialsServer
+    from ecs_xrole.cli.exec import new_token, source_for
 
     reset_counters(stack)
     credentials = ecs_xrole.get_credentials(stack.aws.destination_role_arn)

@@ -21,7 +21,7 @@ TITLE = "7. A new session and its first client: where the time goes"
 
 # (label, file suffix, function name): the parts of get_session(role).client("sts").
 _PARTS = [
-    ("ecs-xrole: the new botocore session", "ecs_xrole/session.py", "_botocore_session"),
+    ("ecs-xrole: the new botocore session", "ecs_xrole/_session.py", "_botocore_session"),
     (
         "of which: copying botocore's built-in event handlers into it",
         "botocore/hooks.py",
@@ -65,7 +65,7 @@ def run(stack: Any, *, seconds_each: float = 1.5) -> Section:
     from botocore import hooks
 
     import ecs_xrole
-    from ecs_xrole import session as session_module
+    from ecs_xrole import _session as session_module
     from ecs_xrole._builder import builtin_handlers
 
     role = stack.aws.destination_role_arn
@@ -106,7 +106,7 @@ def run(stack: Any, *, seconds_each: float = 1.5) -> Section:
         ecs_xrole.get_session(role).client("sts")
     profiler.disable()
     stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
-    total = _cumulative(stats, "ecs_xrole/session.py", "get_session") + _cumulative(
+    total = _cumulative(stats, "ecs_xrole/_session.py", "get_session") + _cumulative(
         stats, "boto3/session.py", "client"
     )
     # Both copies go through HierarchicalEmitter.__copy__; the client's through

@@ -210,9 +210,9 @@ def bench_stack() -> Iterator[Any]:
 
 def reset_counters(stack: Any) -> None:
     """Knobs and counters back to the stack's defaults; ecs-xrole's caches emptied."""
-    import ecs_xrole.session
+    import ecs_xrole._session
 
-    ecs_xrole.session.clear_caches()
+    ecs_xrole._session.clear_caches()
     gc.collect()  # dropped credentials objects must stop refreshing in the background
     stack.aws.reset()
     stack.endpoint.reset_counters()

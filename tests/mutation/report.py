@@ -23,7 +23,21 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-MODULES = ("endpoint", "validate", "fetch", "refresh", "config", "assume")
+MODULES = (
+    "_endpoint",
+    "_validate",
+    "_credentials",
+    "_http",
+    "_fetch",
+    "_status",
+    "_refresh",
+    "_scheduler",
+    "_config/model",
+    "_config/ini",
+    "_config/files",
+    "_config/safe_io",
+    "_assume",
+)
 KILLED = {1, 3, 36, 24, -24, 152, 255}  # a failing test, or a timeout (mutmut counts both)
 STATUS = {0: "survived", 5: "no tests", 33: "no tests", 34: "skipped", None: "not checked"}
 
@@ -70,13 +84,13 @@ def main(argv: list[str]) -> int:
     sample = _option(argv, "--sample") or 1
     if sample > 1:
         show(f"(the sample of mutants whose number is a multiple of {sample})")
-    show(f"{'module':<12}{'mutants':>8}{'equiv':>7}{'killed':>8}{'survived':>9}"
+    show(f"{'module':<20}{'mutants':>8}{'equiv':>7}{'killed':>8}{'survived':>9}"
           f"{'no tests':>9}{'unchecked':>10}{'kill rate':>11}")  # fmt: skip
     survivors: list[str] = []
     for module in MODULES:
         meta = ROOT / "mutants" / "src" / "ecs_xrole" / f"{module}.py.meta"
         if not meta.exists():
-            show(f"{module + '.py':<12}{'(not run)':>8}")
+            show(f"{module + '.py':<20}{'(not run)':>8}")
             continue
         codes = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
         codes = {k: v for k, v in codes.items() if _number(k) % sample == 0}
@@ -93,10 +107,10 @@ def main(argv: list[str]) -> int:
                     survivors.append(name)
         checked = counts["killed"] + counts["survived"] + counts["no tests"] + counts["other"]
         if not checked:
-            show(f"{module + '.py':<12}{len(codes):>8}  (not run)")
+            show(f"{module + '.py':<20}{len(codes):>8}  (not run)")
             continue
         rate = f"{100 * counts['killed'] / checked:.1f}%"
-        show(f"{module + '.py':<12}{len(codes):>8}{counts['equivalent']:>7}{counts['killed']:>8}"
+        show(f"{module + '.py':<20}{len(codes):>8}{counts['equivalent']:>7}{counts['killed']:>8}"
               f"{counts['survived']:>9}{counts['no tests']:>9}{counts['not checked']:>10}"
               f"{rate:>11}")  # fmt: skip
     if names_only:

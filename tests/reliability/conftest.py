@@ -13,7 +13,7 @@ checks the captured log text, plus every exception, ``repr`` and text the test h
 * anything else a test registers with :meth:`add` / :meth:`add_credentials`.
 
 botocore logs request headers and response bodies (session tokens, secret keys) at DEBUG;
-ecs-xrole's redacting filters (:mod:`ecs_xrole.redaction`) must keep them out, so they are
+ecs-xrole's redacting filters (:mod:`ecs_xrole._redaction`) must keep them out, so they are
 checked too.
 """
 
@@ -124,7 +124,7 @@ def secret_guard(
     yield guard
     if "ecs_xrole_stack" in request.fixturenames:
         guard.add(request.getfixturevalue("ecs_xrole_stack").token)
-    refresh = sys.modules.get("ecs_xrole.refresh")
+    refresh = sys.modules.get("ecs_xrole._status")
     if refresh is not None:
         for creds in list(refresh._ALL):  # every live credentials object's repr and state
             guard.seen(creds, "RefreshingCredentials")

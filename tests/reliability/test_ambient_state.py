@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 
 import ecs_xrole
-from ecs_xrole import session as session_module
-from ecs_xrole.endpoint import TOKEN, Endpoint
-from ecs_xrole.testing.endpoint_server import EndpointServer, fake_credentials
+from ecs_xrole import _session as session_module
+from ecs_xrole._endpoint import TOKEN, Endpoint
+from ecs_xrole.testing._agent import EndpointServer
+from ecs_xrole.testing._agent_http import fake_credentials
 
 DESTINATION = "555566667777"
 TOKEN_A = "pod-identity-token-for-role-a"

@@ -25,7 +25,9 @@ from typing import Any
 
 import pytest
 
-from ecs_xrole.config import MAX_CONFIG_BYTES, Profile, write_profiles
+from ecs_xrole._config.files import write_profiles
+from ecs_xrole._config.model import Profile
+from ecs_xrole._config.safe_io import MAX_CONFIG_BYTES
 from ecs_xrole.errors import ConfigFileBusyError
 
 DEST = "arn:aws:iam::555566667777:role/destination-account-role"
@@ -235,7 +237,8 @@ def test_a_held_lock_is_waited_for_a_bounded_time(held_lock: Path) -> None:
 SHORT_LOCK_CLI = """\
 import functools, sys
 import ecs_xrole.cli as cli
-cli.write_profiles = functools.partial(cli.write_profiles, lock_timeout=0.3)
+import ecs_xrole.cli.write_config as write_config
+write_config.write_profiles = functools.partial(write_config.write_profiles, lock_timeout=0.3)
 sys.exit(cli.main())
 """
 

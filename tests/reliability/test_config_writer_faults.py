@@ -23,7 +23,8 @@ from typing import Any
 import botocore.configloader
 import pytest
 
-from ecs_xrole.config import Profile, write_profiles
+from ecs_xrole._config.files import write_profiles
+from ecs_xrole._config.model import Profile
 from ecs_xrole.errors import ConfigFileError
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")

@@ -16,9 +16,11 @@ from typing import Any
 import pytest
 from hostile_http import HostileServer, answer, response
 
-from ecs_xrole import cli, metadata
-from ecs_xrole.endpoint import FULL_URI, RELATIVE_URI, TOKEN, TOKEN_FILE
-from ecs_xrole.testing.endpoint_server import EndpointServer, fake_credentials
+from ecs_xrole import _metadata as metadata
+from ecs_xrole import cli
+from ecs_xrole._endpoint import FULL_URI, RELATIVE_URI, TOKEN, TOKEN_FILE
+from ecs_xrole.testing._agent import EndpointServer
+from ecs_xrole.testing._agent_http import fake_credentials
 
 TOKEN_VALUE = "doctor-token-never-leaves-0123456789"
 FORGED = "PASS  destination-identity  forged by the endpoint"

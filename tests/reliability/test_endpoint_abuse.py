@@ -24,12 +24,12 @@ from typing import Any
 import pytest
 from hostile_http import HostileServer, answer, response
 
-from ecs_xrole import metadata
-from ecs_xrole.endpoint import RELATIVE_URI, Endpoint, credentials_id, detect_endpoint
+from ecs_xrole import _metadata as metadata
+from ecs_xrole._endpoint import RELATIVE_URI, Endpoint, credentials_id, detect_endpoint
+from ecs_xrole._fetch import MIN_WAIT, fetch_credentials
+from ecs_xrole._session import clear_caches, get_task_role_credentials
 from ecs_xrole.errors import EndpointRequestError
-from ecs_xrole.fetch import MIN_WAIT, fetch_credentials
-from ecs_xrole.session import clear_caches, get_task_role_credentials
-from ecs_xrole.testing.endpoint_server import EndpointServer
+from ecs_xrole.testing._agent import EndpointServer
 
 TASK_ARN = "arn:aws:ecs:eu-west-1:111122223333:task/prod/0123456789abcdef0123456789abcdef"
 METADATA = json.dumps({"TaskARN": TASK_ARN, "Cluster": "prod"}).encode()

@@ -16,16 +16,17 @@ from typing import Any
 import pytest
 
 import ecs_xrole
-from ecs_xrole import session as session_module
-from ecs_xrole.credentials import TemporaryCredentials
-from ecs_xrole.endpoint import Endpoint
+from ecs_xrole import _session as session_module
+from ecs_xrole._credentials import TemporaryCredentials
+from ecs_xrole._endpoint import Endpoint
 from ecs_xrole.errors import (
     CredentialsUnavailableError,
     EndpointRequestError,
     EndpointResponseError,
     Error,
 )
-from ecs_xrole.testing.endpoint_server import EndpointServer, fake_credentials
+from ecs_xrole.testing._agent import EndpointServer
+from ecs_xrole.testing._agent_http import fake_credentials
 
 DESTINATION = "555566667777"
 #: fetch_credentials' default deadline, which the sessions layer uses.

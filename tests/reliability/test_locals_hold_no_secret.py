@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 import ecs_xrole
-from ecs_xrole import session
+from ecs_xrole import _session as session
 from ecs_xrole.errors import Error
 
 if TYPE_CHECKING:

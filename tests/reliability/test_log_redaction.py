@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 
 import ecs_xrole
+from ecs_xrole._redaction import redact_text
+from ecs_xrole._session import get_task_role_session
 from ecs_xrole.errors import AssumeRoleError
-from ecs_xrole.redaction import redact_text
-from ecs_xrole.session import get_task_role_session
 
 
 class _Keep(logging.Handler):

@@ -21,10 +21,11 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from ecs_xrole.config import KEPT_UNLESS_GIVEN, MANAGED_KEYS, Profile, write_profiles
+from ecs_xrole._config.files import write_profiles
+from ecs_xrole._config.model import KEPT_UNLESS_GIVEN, MANAGED_KEYS, Profile
+from ecs_xrole._credentials import parse_credentials
+from ecs_xrole._validate import PARTITIONS, RoleArn, parse_role_arn
 from ecs_xrole.errors import ConfigFileError, EndpointResponseError, Error, InvalidInputError
-from ecs_xrole.fetch import parse_credentials
-from ecs_xrole.validate import PARTITIONS, RoleArn, parse_role_arn
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ecs_xrole import redaction
+from ecs_xrole import _redaction as redaction
 
 # Named here, not taken from the module: the test holds the rule, whatever the module says.
 SDK_PACKAGES = ("botocore", "boto3", "s3transfer", "urllib3", "aiobotocore")
@@ -40,7 +40,7 @@ def import_every_module(package: str) -> int:
 
 
 def test_every_module_logger_of_the_sdk_packages_is_covered() -> None:
-    redaction.install()  # as importing ecs_xrole.session does, before the modules are imported
+    redaction.install()  # as importing ecs_xrole._session does, before the modules are imported
     counts = {package: import_every_module(package) for package in SDK_PACKAGES}
     assert counts["botocore"] > 40
     assert counts["boto3"] > 10

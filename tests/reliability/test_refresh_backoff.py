@@ -14,9 +14,10 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from ecs_xrole.credentials import TemporaryCredentials
+from ecs_xrole._credentials import TemporaryCredentials
+from ecs_xrole._refresh import RefreshingCredentials
+from ecs_xrole._scheduler import Scheduler
 from ecs_xrole.errors import CredentialsUnavailableError, EndpointRequestError
-from ecs_xrole.refresh import RefreshingCredentials, Scheduler
 
 FETCH_SECONDS = 0.8  # how long each failing fetch takes (a dead endpoint's deadline, shrunk)
 

@@ -16,9 +16,10 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ecs_xrole.credentials import TemporaryCredentials
+from ecs_xrole._credentials import TemporaryCredentials
+from ecs_xrole._refresh import RefreshingCredentials
+from ecs_xrole._scheduler import Scheduler
 from ecs_xrole.errors import EndpointRequestError
-from ecs_xrole.refresh import RefreshingCredentials, Scheduler
 
 
 class _Source:

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ecs_xrole.credentials import TemporaryCredentials
-from ecs_xrole.endpoint import FULL_URI, TOKEN_FILE, Endpoint
-from ecs_xrole.fetch import fetch_credentials
-from ecs_xrole.server import CredentialsServer
+from ecs_xrole._credentials import TemporaryCredentials
+from ecs_xrole._endpoint import FULL_URI, TOKEN_FILE, Endpoint
+from ecs_xrole._fetch import fetch_credentials
+from ecs_xrole._serving.server import CredentialsServer
 from ecs_xrole.testing import fake_credentials
 
 if TYPE_CHECKING:

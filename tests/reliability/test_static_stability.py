@@ -14,8 +14,8 @@ import time
 from typing import Any
 
 import ecs_xrole
+from ecs_xrole._refresh import RefreshingCredentials, refresh_windows
 from ecs_xrole.errors import CredentialsUnavailableError, Error
-from ecs_xrole.refresh import RefreshingCredentials, refresh_windows
 
 DESTINATION = "555566667777"
 

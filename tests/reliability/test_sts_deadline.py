@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import ecs_xrole
-from ecs_xrole import assume
+from ecs_xrole import _assume as assume
 from ecs_xrole.errors import AssumeRoleError
 
 # A drip-fed answer that never completes: a status line, then a header that never ends.

@@ -26,12 +26,14 @@ from typing import Any
 import pytest
 from hostile_http import HostileServer, drip, endless_body, response, silent
 
-from ecs_xrole import metadata
-from ecs_xrole.doctor import DoctorContext, check_endpoint_reachable
-from ecs_xrole.endpoint import Endpoint
+from ecs_xrole import _metadata as metadata
+from ecs_xrole._endpoint import Endpoint
+from ecs_xrole._fetch import fetch_credentials
+from ecs_xrole._http import MAX_BODY
+from ecs_xrole._session import clear_caches, get_task_role_credentials
+from ecs_xrole.cli.doctor.context import DoctorContext
+from ecs_xrole.cli.doctor.endpoint import check_endpoint_reachable
 from ecs_xrole.errors import EndpointRequestError, TokenError
-from ecs_xrole.fetch import MAX_BODY, fetch_credentials
-from ecs_xrole.session import clear_caches, get_task_role_credentials
 
 #: What "by the deadline" allows on top of it: thread wake-ups on a loaded 2-core machine.
 MARGIN = 1.0

@@ -43,8 +43,8 @@ if TYPE_CHECKING:
     from botocore.config import Config
     from typing_extensions import Unpack
 
-    from ..validate import RoleArn
-    from .credentials import AioRefreshingCredentials
+    from .._validate import RoleArn
+    from ._credentials import AioRefreshingCredentials
 
 __all__ = [
     "AioRefreshingCredentials",
@@ -80,8 +80,8 @@ async def get_credentials(
     """
     check_option_names("get_credentials", options)
     await _imported()
-    from .credentials import aio_credentials
-    from .sessions import load_role
+    from ._credentials import aio_credentials
+    from ._sessions import load_role
 
     credentials, _ = await load_role(role_arn, options)
     return aio_credentials(credentials)
@@ -97,7 +97,7 @@ async def get_session(role_arn: str | RoleArn, **options: Unpack[AssumeOptions])
     """
     check_option_names("get_session", options)
     await _imported()
-    from .sessions import aio_session, load_role
+    from ._sessions import aio_session, load_role
 
     credentials, region = await load_role(role_arn, options)
     return aio_session(credentials, region)
@@ -140,7 +140,7 @@ class SharedClient:
 
     async def _get(self) -> AioBaseClient:
         await _imported()
-        from .clients import shared_client
+        from ._clients import shared_client
 
         return await shared_client(*self._args)
 
@@ -200,11 +200,11 @@ async def close() -> None:
     calls build new ones. For an application that shuts down its own way (an aiohttp
     ``on_cleanup`` hook, a FastAPI lifespan): ``asyncio.run`` and uvicorn close them anyway.
     Sessions and credentials are unaffected."""
-    from .clients import close_loop_clients
+    from ._clients import close_loop_clients
 
     await close_loop_clients()
 
 
 __getattr__, __dir__ = lazy_exports(
-    __name__, {"AioRefreshingCredentials": "credentials"}, globals(), __all__
+    __name__, {"AioRefreshingCredentials": "_credentials"}, globals(), __all__
 )

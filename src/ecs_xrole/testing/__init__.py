@@ -27,19 +27,20 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from .aws import FakeAWS
-    from .endpoint_server import EndpointServer, fake_credentials
-    from .stack import LocalStack, local_stack
+    from ._agent import EndpointServer
+    from ._agent_http import fake_credentials
+    from ._fake_aws import FakeAWS
+    from ._stack import LocalStack, local_stack
 
 __all__ = ["EndpointServer", "FakeAWS", "LocalStack", "fake_credentials", "local_stack"]
 
 # The pytest plugin imports this package in every pytest run: keep it free of imports.
 _LAZY = {
-    "EndpointServer": "endpoint_server",
-    "FakeAWS": "aws",
-    "LocalStack": "stack",
-    "fake_credentials": "endpoint_server",
-    "local_stack": "stack",
+    "EndpointServer": "_agent",
+    "FakeAWS": "_fake_aws",
+    "LocalStack": "_stack",
+    "fake_credentials": "_agent_http",
+    "local_stack": "_stack",
 }
 
 

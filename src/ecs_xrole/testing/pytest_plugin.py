@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from .aws import FakeAWS
-    from .endpoint_server import EndpointServer
-    from .stack import LocalStack
+    from ._agent import EndpointServer
+    from ._fake_aws import FakeAWS
+    from ._stack import LocalStack
 
 __all__ = ["ecs_endpoint", "ecs_xrole_env", "ecs_xrole_stack", "fake_aws"]
 
@@ -33,7 +33,7 @@ __all__ = ["ecs_endpoint", "ecs_xrole_env", "ecs_xrole_stack", "fake_aws"]
 @pytest.fixture(scope="session")
 def _ecs_xrole_fake_aws() -> Iterator[FakeAWS]:
     """One FakeAWS for the session; moto's import and the account setup happen once."""
-    from .aws import FakeAWS
+    from ._fake_aws import FakeAWS
 
     with FakeAWS() as aws:
         yield aws
@@ -49,7 +49,7 @@ def ecs_xrole_stack(
     ``stack.environ`` is what a task would see; ``stack.apply()`` puts it into ``os.environ``.
     Prefer ``ecs_xrole_env`` in tests: it also resets the knobs a previous test may have set.
     """
-    from .stack import local_stack
+    from ._stack import local_stack
 
     with local_stack(
         aws=_ecs_xrole_fake_aws, tmp_dir=str(tmp_path_factory.mktemp("ecs-xrole"))
@@ -104,7 +104,7 @@ def ecs_endpoint() -> Iterator[EndpointServer]:
     started on an ephemeral loopback port and stopped afterwards. It serves made-up
     credentials (no AWS behind it) unless the test sets ``ecs_endpoint.credentials``.
     """
-    from .endpoint_server import EndpointServer
+    from ._agent import EndpointServer
 
     with EndpointServer() as server:
         yield server
@@ -118,14 +118,14 @@ def _clear_ecs_xrole_caches(*, stop_refreshes: bool = False) -> None:
     Modules that were never imported are left alone: this costs nothing for a suite that does
     not use the library itself.
     """
-    session = sys.modules.get("ecs_xrole.session")
+    session = sys.modules.get("ecs_xrole._session")
     if session is not None:
         session.clear_caches()  # the metadata cache too
     else:
-        metadata = sys.modules.get("ecs_xrole.metadata")
+        metadata = sys.modules.get("ecs_xrole._metadata")
         if metadata is not None:
             metadata.clear_cache()
-    refresh = sys.modules.get("ecs_xrole.refresh")
-    if stop_refreshes and refresh is not None:
+    scheduler = sys.modules.get("ecs_xrole._scheduler")
+    if stop_refreshes and scheduler is not None:
         gc.collect()  # dropped credentials may live on in reference cycles until collected
-        refresh.stop_default_scheduler()
+        scheduler.stop_default_scheduler()

@@ -1,0 +1,434 @@
+"""One STS AssumeRole call, validated before it is sent and explained when it fails.
+
+:class:`AssumeRoleParams` validates every option up front (no network call is made with a bad
+value) and is hashable, so the sessions layer uses it as a cache key. :func:`assume_role` makes
+the call through a botocore STS client and turns STS's answers into ecs-xrole errors:
+``AccessDenied`` becomes :class:`~ecs_xrole.errors.AssumeRoleDeniedError` carrying the two policy
+documents that would allow the call; ``ExpiredToken`` on the source credentials refreshes them
+and retries once.
+
+Every AssumeRole has a wall-clock budget, :data:`STS_DEADLINE` seconds, whatever STS or the
+network does: the botocore call runs on a worker thread, with explicit connect and read
+timeouts and a bounded number of attempts (:func:`sts_config`), and the caller stops waiting
+at the deadline. botocore's own defaults are 60-second timeouts and several attempts (a
+silent STS held a caller for 180 s), and no per-read timeout bounds a server that sends one
+byte at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from datetime import timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from ._credentials import TemporaryCredentials
+from ._policy import (
+    PARTITION_FIX,
+    cross_partition,
+    identity_policy,
+    role_arn_from_caller,
+    trust_policy,
+)
+from ._validate import (
+    RoleArn,
+    check_external_id,
+    check_policy_arns,
+    check_session_name,
+    check_source_identity,
+    check_tags,
+    duration_seconds,
+    parse_role_arn,
+    policy_json,
+)
+from .errors import AssumeRoleDeniedError, AssumeRoleError, InvalidInputError
+
+if TYPE_CHECKING:
+    from botocore.config import Config
+    from mypy_boto3_sts import STSClient
+
+    from ._refresh import RefreshingCredentials
+
+__all__ = [
+    "STS_CONNECT_TIMEOUT",
+    "STS_DEADLINE",
+    "STS_MAX_ATTEMPTS",
+    "STS_READ_TIMEOUT",
+    "AssumeRoleParams",
+    "assume_role",
+    "denied_hints",
+    "explain_client_error",
+    "sts_config",
+]
+
+#: Seconds to open a connection to STS (botocore's default: 60).
+STS_CONNECT_TIMEOUT = 2.0
+#: Seconds to wait for each read from STS (botocore's default: 60). AssumeRole answers in well
+#: under a second when STS is healthy.
+STS_READ_TIMEOUT = 5.0
+#: Attempts per AssumeRole in botocore's standard retry mode (throttling, 5xx, timeouts).
+STS_MAX_ATTEMPTS = 3
+#: The wall-clock bound of one :func:`assume_role`, retries included: a caller waits no longer.
+STS_DEADLINE = 20.0
+
+logger = logging.getLogger("ecs_xrole.assume")
+
+_EXPIRED_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired"})
+_CALLER_IN_MESSAGE = re.compile(r"User: (arn:\S+) is not authorized")
+
+
+@dataclass(frozen=True)
+class AssumeRoleParams:
+    """Validated AssumeRole options. Build with :meth:`build`; hashable (a cache key)."""
+
+    role_arn: RoleArn
+    role_session_name: str | None = None
+    external_id: str | None = None
+    duration_seconds: int | None = None
+    policy: str | None = None
+    policy_arns: tuple[str, ...] = ()
+    tags: tuple[tuple[str, str], ...] = ()
+    source_identity: str | None = None
+
+    @classmethod
+    def build(
+        cls,
+        role_arn: str | RoleArn,
+        *,
+        role_session_name: str | None = None,
+        external_id: str | None = None,
+        duration_seconds: int | timedelta | None = None,
+        policy: Mapping[str, Any] | str | None = None,
+        policy_arns: Iterable[str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        source_identity: str | None = None,
+    ) -> AssumeRoleParams:
+        """Validate every option; raises :class:`~ecs_xrole.errors.InvalidInputError`."""
+        return cls(
+            role_arn=parse_role_arn(role_arn),
+            role_session_name=(
+                None if role_session_name is None else check_session_name(role_session_name)
+            ),
+            external_id=None if external_id is None else check_external_id(external_id),
+            duration_seconds=(None if duration_seconds is None else _duration(duration_seconds)),
+            policy=None if policy is None else policy_json(policy),
+            policy_arns=(
+                ()
+                if policy_arns is None
+                else tuple(item["arn"] for item in check_policy_arns(policy_arns))
+            ),
+            tags=(() if tags is None else tuple((t["Key"], t["Value"]) for t in check_tags(tags))),
+            source_identity=(
+                None if source_identity is None else check_source_identity(source_identity)
+            ),
+        )
+
+    def request(self, session_name: str) -> dict[str, Any]:
+        """The keyword arguments for ``sts.assume_role``."""
+        kwargs: dict[str, Any] = {"RoleArn": self.role_arn.arn, "RoleSessionName": session_name}
+        if self.external_id is not None:
+            kwargs["ExternalId"] = self.external_id
+        if self.duration_seconds is not None:
+            kwargs["DurationSeconds"] = self.duration_seconds
+        if self.policy is not None:
+            kwargs["Policy"] = self.policy
+        if self.policy_arns:
+            kwargs["PolicyArns"] = [{"arn": arn} for arn in self.policy_arns]
+        if self.tags:
+            kwargs["Tags"] = [{"Key": k, "Value": v} for k, v in self.tags]
+        if self.source_identity is not None:
+            kwargs["SourceIdentity"] = self.source_identity
+        return kwargs
+
+
+def _duration(value: int | timedelta) -> int:
+    return duration_seconds(value)
+
+
+def sts_config(**extra: Any) -> Config:
+    """The botocore ``Config`` for an STS client used with :func:`assume_role`: the timeouts
+    and attempts above, standard retry mode, plus ``extra`` (e.g. ``user_agent_extra``).
+
+    Read at call time, so changing the module's constants affects clients built later.
+    """
+    from botocore.config import Config
+
+    return Config(
+        connect_timeout=STS_CONNECT_TIMEOUT,
+        read_timeout=STS_READ_TIMEOUT,
+        retries={"mode": "standard", "total_max_attempts": STS_MAX_ATTEMPTS},
+        **extra,
+    )
+
+
+# AssumeRole calls still running, by (client, options, session name). A caller whose deadline
+# passed leaves its call running (a thread cannot be stopped); the next caller with the same
+# request waits for that call instead of starting another, so a server that never finishes
+# answering holds at most one thread per credentials object, and a late answer is still used.
+_in_flight: dict[Hashable, Future[Any]] = {}
+_in_flight_lock = threading.Lock()
+
+
+def _within_deadline(key: Hashable, call: Callable[[], Any], seconds: float) -> Any:
+    """Run ``call`` on a daemon thread (or join the one running for ``key``); wait at most
+    ``seconds``. Raises ``call``'s exception, or :class:`TimeoutError` at the deadline."""
+    with _in_flight_lock:
+        future = _in_flight.get(key)
+        start = future is None
+        if future is None:
+            future = _in_flight[key] = Future()
+    if start:
+
+        def run() -> None:
+            try:
+                result = call()
+            except BaseException as exc:  # handed to the waiting caller
+                with _in_flight_lock:
+                    _in_flight.pop(key, None)
+                future.set_exception(exc)
+            else:
+                with _in_flight_lock:
+                    _in_flight.pop(key, None)
+                future.set_result(result)
+
+        threading.Thread(target=run, name="ecs-xrole-assume-role", daemon=True).start()
+    try:
+        return future.result(timeout=seconds)
+    except FutureTimeout:
+        raise TimeoutError from None
+
+
+def assume_role(
+    sts: STSClient,
+    params: AssumeRoleParams,
+    *,
+    session_name: str,
+    source: RefreshingCredentials | None = None,
+    deadline: float | None = None,
+) -> TemporaryCredentials:
+    """Call AssumeRole once (twice after an ``ExpiredToken`` answer); network I/O.
+
+    ``sts`` is a botocore STS client signing with the source credentials (build it with
+    :func:`sts_config` for bounded attempts); ``source`` is those credentials when they are
+    ours, so that ``ExpiredToken`` can refresh them. Returns or raises within ``deadline``
+    seconds (default :data:`STS_DEADLINE`), whatever STS does; the call runs on a worker
+    thread, shared with a caller that made the same request and gave up waiting. Raises
+    :class:`~ecs_xrole.errors.AssumeRoleDeniedError` on ``AccessDenied`` and
+    :class:`~ecs_xrole.errors.AssumeRoleError` on every other failure, including no answer
+    by the deadline (``code`` ``None``).
+    """
+    request = params.request(check_session_name(session_name))
+    seconds = STS_DEADLINE if deadline is None else deadline
+    key = (id(sts), params, request["RoleSessionName"])
+    try:
+        result: TemporaryCredentials = _within_deadline(
+            key, lambda: _assume_role(sts, params, request, source), seconds
+        )
+    except TimeoutError:
+        raise AssumeRoleError(
+            f"AssumeRole of {params.role_arn} got no answer from STS within {seconds:g} s",
+            fix="check the network path to STS (security groups, NAT, proxy, VPC endpoint), "
+            "the region, and AWS_ENDPOINT_URL_STS or AWS_ENDPOINT_URL if set",
+            role_arn=params.role_arn.arn,
+        ) from None
+    return result
+
+
+def _assume_role(
+    sts: STSClient,
+    params: AssumeRoleParams,
+    request: dict[str, Any],
+    source: RefreshingCredentials | None,
+) -> TemporaryCredentials:
+    from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+
+    for attempt in (1, 2):
+        try:
+            response = sts.assume_role(**request)
+            break
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            code = str(error.get("Code", ""))
+            message = str(error.get("Message", ""))
+            if code in _EXPIRED_CODES and source is not None and attempt == 1:
+                logger.info(
+                    "STS says the source credentials (%s) have expired; refreshing them and "
+                    "retrying once",
+                    source.description,
+                )
+                source.force_refresh()
+                continue
+            # The ClientError stays the cause: it holds STS's request ID, which AWS support
+            # asks for, and no secret (an error answer carries no credentials).
+            raise explain_client_error(
+                exc, params, caller_arn=_caller_arn(message, source)
+            ) from exc
+        except (BotoConnectionError, HTTPClientError) as exc:
+            raise AssumeRoleError(
+                f"AssumeRole of {params.role_arn} could not reach STS: {exc}",
+                fix="check the network path to STS, the region, and AWS_ENDPOINT_URL_STS or "
+                "AWS_ENDPOINT_URL if set",
+                role_arn=params.role_arn.arn,
+            ) from exc
+        except BotoCoreError as exc:
+            raise AssumeRoleError(
+                f"AssumeRole of {params.role_arn} failed before reaching STS: {exc}",
+                fix="the source credentials could not be loaded or used; with "
+                "ECS_XROLE_SOURCE_PROFILE, `aws sts get-caller-identity --profile <that "
+                "profile>` shows the same failure",
+                role_arn=params.role_arn.arn,
+            ) from exc
+    creds = response["Credentials"]
+    expiration = creds["Expiration"]  # botocore parses timestamps into datetimes
+    if expiration.tzinfo is None:
+        expiration = expiration.replace(tzinfo=timezone.utc)
+    return TemporaryCredentials(
+        access_key_id=creds["AccessKeyId"],
+        secret_access_key=creds["SecretAccessKey"],
+        session_token=creds["SessionToken"],
+        expiration=expiration.astimezone(timezone.utc),
+        role_arn=params.role_arn.arn,
+        account_id=params.role_arn.account_id,
+    )
+
+
+def explain_client_error(
+    exc: Any, params: AssumeRoleParams, *, caller_arn: str | None = None
+) -> AssumeRoleError:
+    """ecs-xrole's error for STS's refusal ``exc`` (a botocore ``ClientError``) of an AssumeRole.
+
+    ``caller_arn`` is the identity that made the call, when known (else it is read from STS's
+    message). The message names the STS request ID. Raise it ``from exc`` to keep the
+    ``ClientError`` as the cause. Pure.
+    """
+    error = exc.response.get("Error", {})
+    code = str(error.get("Code", ""))
+    message = str(error.get("Message", ""))
+    request_id = exc.response.get("ResponseMetadata", {}).get("RequestId") or None
+    if caller_arn is None:
+        match = _CALLER_IN_MESSAGE.search(message)
+        caller_arn = match.group(1) if match else None
+    result = _translate(code, message, params, caller_arn)
+    result.request_id = request_id
+    if request_id:
+        result.what = f"{result.what.rstrip('.')} (STS request ID {request_id})"
+        Exception.__init__(result, result._render())
+    return result
+
+
+def _translate(
+    code: str, message: str, params: AssumeRoleParams, caller_arn: str | None
+) -> AssumeRoleError:
+    target = params.role_arn.arn
+    across = cross_partition(caller_arn, params.role_arn)
+    if across is not None:
+        return AssumeRoleError(
+            f"AssumeRole of {target} failed: {code or 'error'}: {message}. {across}",
+            fix=PARTITION_FIX,
+            role_arn=target,
+            code=code or None,
+            caller_arn=caller_arn,
+        )
+    if code == "AccessDenied":
+        return _denied(message, params, caller_arn)
+    if code == "ValidationError" and "chaining" in message:
+        fix = "pass duration_seconds=3600 or less (the task role is itself an assumed role)"
+    elif code in _EXPIRED_CODES:
+        fix = "the source credentials expired; check the host clock and the credentials source"
+    elif code == "RegionDisabledException":
+        fix = "activate STS in this region (IAM console, Account settings) or use another region"
+    elif code in ("Throttling", "ThrottlingException"):
+        fix = "STS is throttling this account; calls are retried, so reduce the AssumeRole rate"
+    elif code == "MalformedPolicyDocument":
+        fix = "fix the session policy document"
+    elif code == "PackedPolicyTooLarge":
+        fix = "shorten the session policy or the session tags"
+    else:
+        fix = "see the STS error above"
+    return AssumeRoleError(
+        f"AssumeRole of {target} failed: {code or 'error'}: {message}",
+        fix=fix,
+        role_arn=target,
+        code=code or None,
+        caller_arn=caller_arn,
+    )
+
+
+def _caller_arn(message: str, source: RefreshingCredentials | None) -> str | None:
+    current = source.current if source is not None else None
+    if current is not None and current.role_arn:
+        return current.role_arn
+    match = _CALLER_IN_MESSAGE.search(message)
+    return match.group(1) if match else None
+
+
+def denied_hints(role_arn: RoleArn, external_id: str | None) -> str:
+    """What else an AccessDenied may mean: an external ID, or a role that does not exist."""
+    if external_id is None:
+        hint = (
+            "If the trust policy requires an sts:ExternalId, pass it: external_id=... "
+            "(Python), --external-id (command line) or external_id in the profile"
+        )
+    else:
+        hint = (
+            "Check that the external ID given matches the sts:ExternalId of the trust "
+            "policy's condition exactly"
+        )
+    return (
+        f"{hint}. STS also answers AccessDenied when the role does not exist: check the ARN "
+        f"{role_arn} (account, path and name)"
+    )
+
+
+def _denied(message: str, params: AssumeRoleParams, caller_arn: str | None) -> AssumeRoleError:
+    target = params.role_arn
+    hints = denied_hints(target, params.external_id)
+    try:
+        caller_role: RoleArn | None = role_arn_from_caller(caller_arn) if caller_arn else None
+    except InvalidInputError:
+        caller_role = None
+    if caller_role is None:
+        return AssumeRoleError(
+            f"AssumeRole of {target} was denied: {message}",
+            fix="allow sts:AssumeRole on the role in the caller's identity policy, and add a "
+            f"statement naming the caller to the role's trust policy. {hints}",
+            role_arn=target.arn,
+            code="AccessDenied",
+            caller_arn=caller_arn,
+        )
+    allow = identity_policy(caller_role, target)
+    trust = trust_policy(caller_role, external_id=params.external_id)
+    return AssumeRoleDeniedError(
+        f"{caller_role} may not assume {target}: STS answered AccessDenied ({message})",
+        fix=(
+            f"(1) attach an identity policy to {caller_role.name} (account "
+            f"{caller_role.account_id}) allowing sts:AssumeRole on {target}; (2) add a statement "
+            f"naming {caller_role} to the trust policy of {target.name} (account "
+            f"{target.account_id})"
+            + (" with the sts:ExternalId condition" if params.external_id else "")
+            + ". The exact documents are on this error as .identity_policy and .trust_policy, "
+            f"and `ecs-xrole policy` prints them. {hints}"
+        ),
+        role_arn=target.arn,
+        caller_arn=caller_arn,
+        identity_policy=allow,
+        trust_policy=trust,
+    )
+
+
+def _after_fork_in_child() -> None:
+    global _in_flight_lock
+    # The calls running in the parent have no thread here.
+    _in_flight_lock = threading.Lock()
+    _in_flight.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,0 +1,156 @@
+"""The fast front of the public functions: a repeated call costs one dictionary look-up.
+
+:func:`~ecs_xrole.get_client`, :func:`~ecs_xrole.get_session` and
+:func:`~ecs_xrole.get_credentials` resolve a call in several steps (find and check the
+endpoint, validate the options, resolve the region, look up the shared credentials and
+clients). A :class:`FrontCache` remembers what a call resolved to, keyed by the call itself:
+
+* the raw arguments, made hashable by :func:`freeze` (a dict policy, a tag mapping or a list
+  of policy ARNs is frozen by value, so a changed dict is a new key);
+* :func:`environment`: the values of the variables that change what a call resolves to
+  (:data:`ENVIRONMENT`: the endpoint, its token or token file, and the region), read at every
+  call, so changing one of them takes effect at the next call.
+
+A forked child starts with empty front caches (its clients must not share the parent's
+sockets). Errors are never cached: a call that fails is resolved again the next time.
+Reads take no lock (a ``dict`` look-up is atomic); writes do. Shared by the sync functions
+and any other front (an async one) that resolves the same calls.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from collections.abc import Hashable, Mapping
+from typing import Generic, TypeVar
+
+from ._endpoint import FULL_URI, RELATIVE_URI, TOKEN, TOKEN_FILE
+
+__all__ = ["ENVIRONMENT", "FrontCache", "Unfreezable", "environment", "freeze", "options_key"]
+
+#: The variables whose values are part of every front key, in :func:`environment`'s order.
+ENVIRONMENT: tuple[str, ...] = (
+    RELATIVE_URI,
+    FULL_URI,
+    TOKEN,
+    TOKEN_FILE,
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    # The local-development source (ecs_xrole.profiles) and the files its profile is read from.
+    "ECS_XROLE_SOURCE_PROFILE",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+)
+
+V = TypeVar("V")
+_caches: weakref.WeakSet[FrontCache[object]] = weakref.WeakSet()
+
+
+# CPython's os.environ keeps its values in ``_data``, a dict of bytes on POSIX. Reading that
+# dict directly costs a twentieth of os.environ.get (which makes five Python calls per
+# variable, most of a cache hit's cost); the values are the very ones os.environ.get decodes.
+# Anything else (os.environ replaced by a test's dict, another platform) takes the public way.
+_Environ = type(os.environ)
+_RAW = os.name == "posix" and isinstance(getattr(os.environ, "_data", None), dict)
+
+
+def environment() -> tuple[object, ...]:
+    """The current values of :data:`ENVIRONMENT` (``None`` for unset), in a form fit only for
+    comparing with another snapshot; no I/O."""
+    env = os.environ
+    if _RAW and env.__class__ is _Environ:
+        raw = env._data.get  # type: ignore[attr-defined]
+        return (
+            raw(b"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"),
+            raw(b"AWS_CONTAINER_CREDENTIALS_FULL_URI"),
+            raw(b"AWS_CONTAINER_AUTHORIZATION_TOKEN"),
+            raw(b"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"),
+            raw(b"AWS_REGION"),
+            raw(b"AWS_DEFAULT_REGION"),
+            raw(b"ECS_XROLE_SOURCE_PROFILE"),
+            raw(b"AWS_CONFIG_FILE"),
+            raw(b"AWS_SHARED_CREDENTIALS_FILE"),
+        )
+    get = env.get
+    return tuple([get(name) for name in ENVIRONMENT])
+
+
+class Unfreezable(TypeError):
+    """An argument that cannot be part of a key; the caller takes the slow path."""
+
+
+def freeze(value: object) -> Hashable:
+    """A hashable value equal for equal arguments: mappings and lists by their items (in
+    order), anything hashable together with its type (``900`` and ``900.0`` stay apart).
+
+    Raises :class:`Unfreezable` for an unhashable value of any other kind.
+    """
+    if isinstance(value, (str, int, type(None))):
+        return (type(value), value)
+    if isinstance(value, Mapping):
+        return ("mapping", tuple((freeze(k), freeze(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__, tuple(freeze(item) for item in value))
+    if isinstance(value, (set, frozenset)):
+        return ("set", frozenset(freeze(item) for item in value))
+    try:
+        hash(value)
+    except TypeError:
+        raise Unfreezable(f"cannot use a {type(value).__name__} in a key") from None
+    return (type(value), value)
+
+
+def options_key(options: Mapping[str, object]) -> Hashable:
+    """The key of a call's keyword options (``()`` for none). Raises :class:`Unfreezable`."""
+    if not options:
+        return ()
+    return tuple((name, freeze(value)) for name, value in options.items())
+
+
+class FrontCache(Generic[V]):
+    """A bounded map from call keys to what the calls resolved to.
+
+    ``get`` takes no lock; ``put`` evicts the oldest entries beyond ``maxsize``. Emptied in a
+    forked child and by :meth:`clear`.
+    """
+
+    def __init__(self, maxsize: int = 1024) -> None:
+        self._maxsize = maxsize
+        self._entries: dict[Hashable, V] = {}
+        self._lock = threading.Lock()
+        _caches.add(self)  # type: ignore[arg-type]
+        self.get = self._entries.get  # bound once: the hot path's one look-up
+
+    def put(self, key: Hashable, value: V) -> V:
+        """Store ``value`` unless another thread stored one first; return the stored one."""
+        with self._lock:
+            entries = self._entries
+            found = entries.get(key)
+            if found is not None:
+                return found
+            while len(entries) >= self._maxsize:
+                del entries[next(iter(entries))]
+            entries[key] = value
+            return value
+
+    def clear(self) -> None:
+        """Forget every entry."""
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
+        self._entries.clear()
+
+
+def _after_fork_in_child() -> None:
+    for cache in list(_caches):
+        cache._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

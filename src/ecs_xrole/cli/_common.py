@@ -1,0 +1,157 @@
+"""What the commands share: exit codes, role and -v flags, error reports, the whoami printout."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+
+from .._validate import (
+    check_external_id,
+    check_profile_name,
+    check_region,
+    check_session_name,
+    duration_seconds,
+)
+
+TYPE_CHECKING = False  # as typing's, without importing typing
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Iterator, Mapping
+    from typing import Any, TextIO
+
+
+_FIELDS = ("role_arn", "external_id", "role_session_name", "duration_seconds", "region")
+
+# The local-development opt-in (ecs_xrole.profiles.SOURCE_PROFILE_ENV; not imported, to keep
+# write-config light).
+_SOURCE_PROFILE = "ECS_XROLE_SOURCE_PROFILE"
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _add_verbose(parser: argparse.ArgumentParser) -> None:
+    """Accept -v after the subcommand too (SUPPRESS keeps a -v given before it)."""
+    import argparse
+
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=argparse.SUPPRESS, help="log more to stderr"
+    )
+
+
+def _add_role_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    if required:
+        parser.add_argument("--role-arn", metavar="ARN", required=True, help="the role to assume")
+    parser.add_argument("--external-id", metavar="ID")
+    parser.add_argument("--role-session-name", metavar="NAME")
+    parser.add_argument("--duration-seconds", metavar="SECONDS", help="900-3600")
+    parser.add_argument("--region", metavar="REGION", help="the STS region")
+
+
+def _add_source_profile(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--source-profile",
+        metavar="NAME",
+        help="local development: take the source credentials from this AWS profile instead "
+        "of the container endpoint (as ECS_XROLE_SOURCE_PROFILE=NAME)",
+    )
+
+
+def role_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The AssumeRole options given on the command line, validated under their option names."""
+    kwargs: dict[str, Any] = {}
+    if args.external_id is not None:
+        kwargs["external_id"] = check_external_id(args.external_id, name="--external-id")
+    if args.role_session_name is not None:
+        kwargs["role_session_name"] = check_session_name(
+            args.role_session_name, name="--role-session-name"
+        )
+    if args.duration_seconds is not None:
+        kwargs["duration_seconds"] = duration_seconds(
+            args.duration_seconds, name="--duration-seconds"
+        )
+    if args.region is not None:
+        kwargs["region_name"] = check_region(args.region, name="--region")
+    return kwargs
+
+
+def _identity(session: Any) -> dict[str, str]:
+    reply = session.client("sts").get_caller_identity()
+    return {"account": reply["Account"], "arn": reply["Arn"], "user_id": reply["UserId"]}
+
+
+@contextlib.contextmanager
+def _opt_in(args: argparse.Namespace) -> Iterator[None]:
+    """``--source-profile NAME``: the local-development opt-in, as ``ECS_XROLE_SOURCE_PROFILE``
+    set for the command's run (the library and child processes read it there), and put back
+    as it was afterwards, so that ``main`` called in-process leaves no trace."""
+    value = getattr(args, "source_profile", None)
+    if value is None:
+        yield
+        return
+    checked = check_profile_name(value, name="--source-profile")
+    before = os.environ.get(_SOURCE_PROFILE)
+    os.environ[_SOURCE_PROFILE] = checked
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(_SOURCE_PROFILE, None)
+        else:
+            os.environ[_SOURCE_PROFILE] = before
+
+
+def _error_report(stage: str, exc: BaseException) -> dict[str, Any]:
+    from ..errors import AssumeRoleDeniedError
+
+    error: dict[str, Any] = {"stage": stage, "message": str(exc)}
+    if isinstance(exc, AssumeRoleDeniedError):
+        error["identity_policy"] = exc.identity_policy
+        error["trust_policy"] = exc.trust_policy
+    return error
+
+
+def _print_whoami(report: Mapping[str, Any], *, as_json: bool, out: TextIO) -> None:
+    import json
+
+    if as_json:
+        print(json.dumps(report, indent=2), file=out)
+        return
+    source = str(report.get("source") or "")
+    # The first identity is the task role's only when the source is the endpoint itself.
+    endpoint = source in ("", "the container credentials endpoint") or (
+        source.endswith("credential_source = EcsContainer") and "source_profile" not in source
+    )
+    first = "task role" if endpoint else "source"
+    for key, label in (("task_role", first), ("destination", "destination")):
+        identity = report[key]
+        if identity is not None:
+            print(f"{label + ':':13}{identity['arn']} (account {identity['account']})", file=out)
+    if report.get("profile") is not None or not endpoint:
+        print(f"{'via:':13}{report['source']}", file=out)
+    error = report["error"]
+    if error is None:
+        return
+    if error["stage"] == "task_role":
+        what = "the task role" if endpoint else "the source"
+    elif report.get("role_arn"):
+        what = f"role {report['role_arn']}"
+    else:
+        what = f"profile {report['profile']}"
+    print(f"ecs-xrole: error: cannot act as {what}: {error['message']}", file=sys.stderr)
+    if "identity_policy" in error:
+        print(
+            f"ecs-xrole: attach this identity policy to the {first}:\n"
+            + json.dumps(error["identity_policy"], indent=2)
+            + "\necs-xrole: and add this statement to the destination role's trust policy "
+            "(keep its other statements):\n"
+            + json.dumps(error["trust_policy"]["Statement"][0], indent=2),
+            file=sys.stderr,
+        )
