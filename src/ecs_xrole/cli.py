@@ -7,7 +7,8 @@ imports boto3 or botocore: this module imports the sessions layer only inside th
 and ``credential-process`` handlers.
 
 Subcommands here: ``write-config``, ``whoami``, ``credential-process``. Others (``doctor``,
-``demo``, ``policy``) live in their own modules and are plugged in by :func:`build_parser`.
+``demo``, ``policy``, ``exec``, ``serve``, ``health``) live in their own modules and are
+plugged in by :func:`build_parser`.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ _PLUGGED = (
     "ecs_xrole.policy_command",
     "ecs_xrole.exec_command",
     "ecs_xrole.serve_command",
+    "ecs_xrole.health_command",
 )
 _BUILTIN = frozenset({"write-config", "whoami", "credential-process"})
 
