@@ -42,8 +42,8 @@ _DESCRIPTION = """\
 Ask the credentials endpoint of `ecs-xrole serve` or `ecs-xrole exec` how its roles are
 (GET /healthz: no token needed, none is sent) and print one line:
     ok: 2 roles, credentials expire in 53 min
-    degraded: /role/app: refreshes failing since 12:00:05Z (AssumeRoleDeniedError, AccessDenied);
-      credentials still valid for 41 min
+    degraded: /role/app: refreshes failing since 12:00:05Z (AssumeRoleDeniedError,
+      AccessDenied), credentials still valid for 41 min     (one line)
     failing: /role/app has nothing valid to serve (AssumeRoleDeniedError, AccessDenied)
     unreachable: http://127.0.0.1:9911/healthz: cannot connect (Connection refused)
 
