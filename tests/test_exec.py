@@ -678,3 +678,13 @@ def test_token_file_mode_in_private_directory(tmp_path: Path) -> None:
     assert Path(path).read_text() == "x" * 43  # no newline: botocore sends it as is
     with pytest.raises(FileExistsError):
         _write_token(str(tmp_path), "y" * 43)  # never over a planted file
+
+
+def test_health_under_exec_finds_the_endpoint(
+    ecs_xrole_env: LocalStack, task_env: dict[str, str]
+) -> None:
+    health = [sys.executable, "-m", "ecs_xrole", "health"]
+    done = run(exec_argv(ecs_xrole_env, *health), task_env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("ok: 1 role, credentials expire in ")
+    assert done.stdout.count("\n") == 1

@@ -319,3 +319,75 @@ def test_the_token_is_printed_once_for_the_app_containers_and_never_logged(
         assert printed["AWS_CONTAINER_AUTHORIZATION_TOKEN"] == token  # the file's value
     assert token not in out  # printed once, on its own line (read by start)
     assert token not in err  # no log line holds it, at -vv
+
+
+@pytest.mark.slow
+def test_healthz_without_the_token_and_the_health_command(served: Served, tmp_path: Path) -> None:
+    import json
+
+    url = served.variables["app"]["AWS_CONTAINER_CREDENTIALS_FULL_URI"]
+    base = url.removesuffix("/role/app")
+    with urllib.request.urlopen(base + "/healthz", timeout=5) as answer:
+        assert answer.status == 200
+        body = answer.read().decode()
+        head = str(answer.headers)
+    document = json.loads(body)
+    assert document["status"] == "ok"
+    assert [role["path"] for role in document["roles"]] == ["/role/app", "/role/ext"]
+    assert all(role["state"] == "ok" for role in document["roles"])
+    token = (tmp_path / "token").read_text()
+    keys = [fetch_credentials(served.endpoint(name)) for name in ("app", "ext")]
+    secrets = [s for k in keys for s in (k.access_key_id, k.secret_access_key, k.session_token)]
+    for secret in [token, *secrets]:
+        assert secret not in body + head
+    # ecs-xrole health, from --url and from serve's printed lines saved to a file.
+    env_file = tmp_path / "serve.env"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in served.variables["app"].items()))
+    for args in (["--url", base], ["--env-file", str(env_file)]):
+        done = subprocess.run(
+            [sys.executable, "-m", "ecs_xrole", "health", *args],
+            capture_output=True,
+            text=True,
+            timeout=8,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith("ok: 2 roles, credentials expire in ")
+        assert done.stdout.count("\n") == 1
+        assert token not in done.stdout + done.stderr
+
+
+@pytest.mark.slow
+def test_the_sidecar_example_passes_its_own_health_check(
+    ecs_xrole_env: LocalStack, tmp_path: Path
+) -> None:
+    """examples/sidecar-task-definition.json's serve command and healthCheck, as written but
+    for the port (any free one) and the token file (in the test's directory)."""
+    import json
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "sidecar-task-definition.json"
+    found = {c["name"]: c for c in json.loads(example.read_text())["containerDefinitions"]}
+    container = found["credentials"]
+    argv = list(container["command"])
+    assert argv[0] == "ecs-xrole"
+    argv[argv.index("--listen") + 1] = "127.0.0.1:0"
+    argv[argv.index("--token-file") + 1] = str(tmp_path / "token")
+    env = dict(os.environ)
+    env.update({e["name"]: e["value"] for e in container["environment"]})
+    assert env["ECS_XROLE_APP_ROLE_ARN"] == ecs_xrole_env.aws.destination_role_arn
+    running = start([sys.executable, "-m", "ecs_xrole", *argv[1:]], env, roles=1, lines_per_role=3)
+    try:
+        port = running.variables["app"]["AWS_CONTAINER_CREDENTIALS_FULL_URI"].split(":")[2]
+        kind, *check = container["healthCheck"]["command"]
+        assert (kind, check[0]) == ("CMD", "ecs-xrole")
+        check[check.index("--url") + 1] = check[check.index("--url") + 1].replace("9911", port)
+        done = subprocess.run(
+            [sys.executable, "-m", "ecs_xrole", *check[1:]],
+            capture_output=True,
+            text=True,
+            timeout=container["healthCheck"]["timeout"],
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith("ok: 1 role, credentials expire in ")
+    finally:
+        running.proc.send_signal(signal.SIGTERM)
+        running.proc.communicate(timeout=5)

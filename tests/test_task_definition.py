@@ -174,3 +174,82 @@ def test_moto_registers_it(ecs_admin: Any, capsys: pytest.CaptureFixture[str], w
         assert log == document["containerDefinitions"][0]["logConfiguration"]
     finally:
         ecs_admin.deregister_task_definition(taskDefinition=registered["taskDefinitionArn"])
+
+
+# -- the sidecar example: serve in one container, its health check, the app in another ---------
+
+# ECS's bounds for a container healthCheck (RegisterTaskDefinition's HealthCheck).
+HEALTH_CHECK_LIMITS = {
+    "interval": range(5, 300 + 1),
+    "timeout": range(2, 60 + 1),
+    "retries": range(1, 10 + 1),
+    "startPeriod": range(300 + 1),
+}
+
+
+def sidecar() -> dict[str, Any]:
+    document: dict[str, Any] = json.loads((EXAMPLES / "sidecar-task-definition.json").read_text())
+    return document
+
+
+def containers(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["name"]: c for c in document["containerDefinitions"]}
+
+
+def test_the_sidecar_example_registers_on_fargate() -> None:
+    document = sidecar()
+    validate_with_botocore(document)
+    assert fargate_problems(document) == []
+    assert document["taskRoleArn"] == TASK_ROLE
+    assert set(containers(document)) == {"credentials", "app"}
+
+
+def test_the_sidecar_health_check_runs_health_on_serves_address_within_ecs_limits() -> None:
+    from ecs_xrole.cli.health import DEFAULT_TIMEOUT, health_url
+    from ecs_xrole.cli.serve import parse_listen
+
+    found = containers(sidecar())
+    check = found["credentials"]["healthCheck"]
+    assert set(check) == {"command", "interval", "timeout", "retries", "startPeriod"}
+    for name, allowed in HEALTH_CHECK_LIMITS.items():
+        assert check[name] in allowed, name
+    assert (check["interval"], check["timeout"], check["retries"]) == (30, 5, 3)
+    # The probe ends by its own deadline, well inside ECS's timeout.
+    assert check["timeout"] > DEFAULT_TIMEOUT
+    kind, *argv = check["command"]
+    assert kind == "CMD"
+    assert argv[0] == "ecs-xrole"
+    args = cli.build_parser().parse_args(argv[1:])
+    assert args.command == "health"
+    assert args.func.__module__ == "ecs_xrole.cli.health"
+    # It asks serve's own --listen address, the one the app's URL names.
+    serve = cli.build_parser().parse_args(found["credentials"]["command"][1:])
+    assert serve.command == "serve"
+    host, port = parse_listen(serve.listen)
+    assert health_url(args.url) == f"http://{host}:{port}/healthz"
+    app_env = {e["name"]: e["value"] for e in found["app"]["environment"]}
+    assert health_url(app_env["AWS_CONTAINER_CREDENTIALS_FULL_URI"]) == health_url(args.url)
+    # The app starts once the credentials are served.
+    assert found["app"]["dependsOn"] == [{"containerName": "credentials", "condition": "HEALTHY"}]
+
+
+def test_the_sidecar_how_to_shows_the_same_health_check() -> None:
+    text = (EXAMPLES.parent / "docs" / "how-to" / "every-process.md").read_text()
+    line = next(line for line in text.splitlines() if '"healthCheck":' in line)
+    shown = json.loads(line.split(":", 1)[1].strip().rstrip(","))
+    assert shown == containers(sidecar())["credentials"]["healthCheck"]
+
+
+def test_moto_registers_the_sidecar(ecs_admin: Any) -> None:
+    document = sidecar()
+    document["family"] = f"cross-account-sidecar-{uuid.uuid4().hex[:8]}"
+    registered = ecs_admin.register_task_definition(**document)["taskDefinition"]
+    try:
+        by_name = containers(registered)
+        assert (
+            by_name["credentials"]["healthCheck"]
+            == (containers(document)["credentials"]["healthCheck"])
+        )
+        assert by_name["app"]["dependsOn"] == containers(document)["app"]["dependsOn"]
+    finally:
+        ecs_admin.deregister_task_definition(taskDefinition=registered["taskDefinitionArn"])

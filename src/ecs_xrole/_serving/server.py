@@ -25,7 +25,10 @@ What it holds, whatever a client does:
   (else the oldest partial head), never itself. Only a complete, authorised request takes
   a worker (at most ``max_workers``; 503 beyond);
 * **no secret in a log line:** no token, no key, no header; a path is logged only when it is
-  a known one. Logs go to the ``ecs_xrole.server`` logger (one DEBUG line per request).
+  a known one. Logs go to the ``ecs_xrole.server`` logger (one DEBUG line per request);
+* **health probes** (with ``health``): ``GET /healthz`` is answered without the token, from
+  the reading loop (so it takes no worker), with a rate budget of its own and the same head
+  limits and deadline; its answer (:mod:`ecs_xrole.health`) holds no secret.
 
 One request per connection (every answer says ``Connection: close``): a connection never holds
 a worker between requests, and SDKs fetch rarely (once per credential lifetime).
@@ -48,6 +51,7 @@ from http import HTTPStatus
 
 from .._credentials import TemporaryCredentials
 from ..errors import Error, InvalidInputError
+from .health import HEALTH_PATH
 from .wire import (
     MAX_HEAD_BYTES,
     RateLimiter,
@@ -93,6 +97,9 @@ _SHED_GRACE = 0.5
 
 #: The credentials to serve on one path: called per request, on a worker thread.
 Source = Callable[[], TemporaryCredentials]
+#: The answer to ``GET /healthz`` (HTTP status, JSON body): called per probe, on the reading
+#: loop, so it must never wait (:func:`ecs_xrole.health.health_source` makes one).
+Health = Callable[[], tuple[int, Mapping[str, object]]]
 
 
 @dataclass(frozen=True)
@@ -123,7 +130,8 @@ class CredentialsServer:
     characters; :func:`secrets.token_urlsafe` gives 43 for 256 bits). ``host``/``port``: where
     to listen (``port=0``: an ephemeral port; see :attr:`port`). ``role_arns`` (path -> ARN)
     fills ``RoleArn`` when the credentials do not carry it. The limits are described in the
-    module docstring. Start with :meth:`start` (binds and serves from daemon threads), stop
+    module docstring. ``health``: the answer to ``GET /healthz`` (without it that path is
+    an unknown one). Start with :meth:`start` (binds and serves from daemon threads), stop
     with :meth:`stop`; or use it as a context manager.
 
     Counters (thread-safe): ``requests`` (every request head received), ``served`` (200
@@ -144,6 +152,7 @@ class CredentialsServer:
         max_workers: int = DEFAULT_MAX_WORKERS,
         rate: float = DEFAULT_RATE,
         burst: int = DEFAULT_BURST,
+        health: Health | None = None,
     ) -> None:
         if len(token) < 32 or not token.isascii() or not token.isprintable() or " " in token:
             raise InvalidInputError(
@@ -175,6 +184,8 @@ class CredentialsServer:
         self._slots = threading.BoundedSemaphore(self.max_workers)
         self._allowed = RateLimiter(rate, burst)
         self._unauthorized = RateLimiter(rate, burst)
+        self._health = health
+        self._probes = RateLimiter(rate, burst)  # probes and SDKs never use each other's budget
         self._lock = threading.Lock()
         self._requests = 0
         self._served = 0
@@ -440,8 +451,13 @@ class CredentialsServer:
             method, path, headers = _parse_head(head)
             shown = (
                 method if method in _METHODS else "<other method>",
-                path if path in self._routes else f"<unknown path, {len(path)} chars>",
+                path
+                if path in self._routes or path == HEALTH_PATH
+                else f"<unknown path, {len(path)} chars>",
             )
+            if path == HEALTH_PATH and self._health is not None:
+                self._probe(pending, method, headers, shown)
+                return
             route = self._authorised_route(method, path, headers)
         except _Refusal as refusal:
             self._refuse(pending, refusal, shown)
@@ -466,6 +482,33 @@ class CredentialsServer:
                 self._workers.discard(worker)
             self._slots.release()
             self._refuse(pending, _Refusal(503, "no worker available", {"Retry-After": "1"}), shown)
+
+    def _probe(
+        self,
+        pending: _Pending,
+        method: str,
+        headers: list[tuple[str, str]],
+        shown: tuple[str, str],
+    ) -> None:
+        """``GET /healthz``: no token asked (an ``Authorization`` header is ignored), its own
+        rate budget; answered here, in the reading loop, by one non-blocking send (the health
+        callable never waits). Raises :class:`_Refusal`."""
+        assert self._health is not None
+        wait = self._probes.take()
+        if wait:
+            raise _Refusal(429, "too many requests", {"Retry-After": str(max(1, math.ceil(wait)))})
+        if method != "GET":
+            raise _Refusal(405, "only GET is allowed", {"Allow": "GET"})
+        for name, value in headers:
+            if name == "transfer-encoding" or (name == "content-length" and value != "0"):
+                raise _Refusal(400, "a GET request carries no body")
+        try:
+            status, body = self._health()
+        except Exception:  # never a traceback: say that it failed, and answer so
+            log.warning("credentials endpoint: the health status could not be made")
+            raise _Refusal(500, "the health status could not be made") from None
+        _answer_and_close(pending.conn, status, body, {}, wait=False)
+        self._log(pending, shown, status)
 
     def _refuse(
         self, pending: _Pending, refusal: _Refusal, shown: tuple[str, str] = ("-", "-")

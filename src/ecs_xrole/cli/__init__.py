@@ -52,6 +52,7 @@ _PLUGGED = (
     "ecs_xrole.cli.policy",
     "ecs_xrole.cli.exec",
     "ecs_xrole.cli.serve",
+    "ecs_xrole.cli.health",
 )
 _BUILTIN = frozenset({"write-config", "whoami", "credential-process"})
 

@@ -84,6 +84,10 @@ ECS_XROLE_DURATION_SECONDS, ECS_XROLE_REGION), for a Dockerfile:
     ENTRYPOINT ["ecs-xrole", "exec", "--from-env", "--"]
     CMD ["python", "app.py"]
 
+The endpoint also answers GET /healthz without the token (200 "ok" or "degraded", 503
+"failing"; no secret): `ecs-xrole health` run under COMMAND finds it through
+AWS_CONTAINER_CREDENTIALS_FULL_URI.
+
 As a supervisor: SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 are forwarded to
 COMMAND; as PID 1 it reaps orphans (no --init or tini needed); when COMMAND ends the
 endpoint stops and the token file is removed.
@@ -335,6 +339,7 @@ def _write_token(directory: str, token: str) -> str:
 
 def _run_exec(args: argparse.Namespace) -> int:
     from .._serving import supervise
+    from .._serving.health import health_source
     from .._serving.server import CredentialsServer
 
     command = list(args.command)
@@ -354,7 +359,10 @@ def _run_exec(args: argparse.Namespace) -> int:
     token = new_token()
     directory = tempfile.mkdtemp(prefix="ecs-xrole-exec-")  # mode 0700
     server = CredentialsServer(
-        {EXEC_PATH: source_for(credentials)}, token=token, role_arns={EXEC_PATH: role_arn}
+        {EXEC_PATH: source_for(credentials)},
+        token=token,
+        role_arns={EXEC_PATH: role_arn},
+        health=health_source({EXEC_PATH: credentials}),
     )
     try:
         token_file = _write_token(directory, token)

@@ -67,6 +67,11 @@ _EPILOG = """\
 (served as /role/<ECS_XROLE_PROFILE, default cross-account>) and/or ECS_XROLE_PROFILES with
 ECS_XROLE_<NAME>_ROLE_ARN ... (each served as /role/<name>, with its own options).
 
+GET http://127.0.0.1:PORT/healthz answers without the token: 200 while every role's
+credentials are fresh ("ok") or refreshes fail but they are still valid ("degraded"), 503
+once a role has nothing valid to serve ("failing"); no secret in it. `ecs-xrole health
+--url http://127.0.0.1:PORT` reads it (a container healthCheck).
+
 Stops cleanly on SIGTERM and SIGINT.
 
 exit codes:
@@ -273,6 +278,7 @@ def prepare_token_file(path: str) -> str:
 
 def _run_serve(args: argparse.Namespace) -> int:
     from .._serving import supervise
+    from .._serving.health import health_source
     from .._serving.server import CredentialsServer
 
     host, port = parse_listen(args.listen, allow_non_loopback=args.allow_non_loopback)
@@ -283,13 +289,22 @@ def _run_serve(args: argparse.Namespace) -> int:
     signal.pthread_sigmask(signal.SIG_BLOCK, waited)  # before any thread starts
     routes = {}
     arns = {}
+    loaded = {}
     for name, arn, kwargs in roles:
         credentials = load_role(arn, kwargs)
         if credentials is None:
             return EXIT_FAILED
         routes[f"/role/{name}"] = source_for(credentials)
         arns[f"/role/{name}"] = arn
-    server = CredentialsServer(routes, token=token, host=host, port=port, role_arns=arns)
+        loaded[f"/role/{name}"] = credentials
+    server = CredentialsServer(
+        routes,
+        token=token,
+        host=host,
+        port=port,
+        role_arns=arns,
+        health=health_source(loaded),
+    )
     try:
         server.start()
     except Exception as exc:
