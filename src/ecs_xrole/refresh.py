@@ -60,6 +60,7 @@ __all__ = [
     "Scheduler",
     "credentials_status",
     "default_scheduler",
+    "observe_fetches",
     "refresh_windows",
     "stop_default_scheduler",
 ]
@@ -507,8 +508,15 @@ class RefreshingCredentials(RefreshableCredentials):
         self._last_attempt = now
         attempt = self._failures + 1
         started = time.perf_counter()
-        credentials = self._fetch()
+        try:
+            credentials = self._fetch()
+        except BaseException as exc:
+            if _observers:
+                _observed(self, time.perf_counter() - started, exc)
+            raise
         took = time.perf_counter() - started
+        if _observers:
+            _observed(self, took, None)
         now = self._clock()
         snap = _snapshot(credentials, now, self._rng)
         if snap.expires_at <= now:
@@ -890,6 +898,44 @@ def _refresh(credentials: RefreshingCredentials) -> None:
         logger.exception("background refresh of %s crashed", credentials.description)
 
 
+#: Called after every fetch attempt of every :class:`RefreshingCredentials` (on the thread that
+#: made it, holding that object's lock): ``(credentials, seconds, error or None)``. Empty unless
+#: ``serve --metrics`` / ``exec --metrics`` run (:mod:`ecs_xrole.metrics`).
+FetchObserver = Callable[[RefreshingCredentials, float, "BaseException | None"], None]
+_observers: tuple[FetchObserver, ...] = ()
+_observers_lock = threading.Lock()
+
+
+def observe_fetches(observer: FetchObserver) -> Callable[[], None]:
+    """Call ``observer`` after every fetch attempt (success or failure) of every refreshing
+    credentials object in this process; return the function that stops it.
+
+    The seam through which :mod:`ecs_xrole.metrics` times AssumeRole: nothing is patched, and
+    with no observer a fetch pays one truthiness test. ``observer`` must be quick and must not
+    raise (an exception is logged at DEBUG and dropped) nor call back into the object.
+    """
+    global _observers
+    with _observers_lock:
+        _observers = (*_observers, observer)
+
+    def stop() -> None:
+        global _observers
+        with _observers_lock:
+            _observers = tuple(o for o in _observers if o is not observer)
+
+    return stop
+
+
+def _observed(
+    credentials: RefreshingCredentials, seconds: float, error: BaseException | None
+) -> None:
+    for observer in _observers:
+        try:
+            observer(credentials, seconds, error)
+        except Exception:  # an observer never breaks a refresh
+            logger.debug("a fetch observer failed", exc_info=False)
+
+
 _ALL: weakref.WeakSet[RefreshingCredentials] = weakref.WeakSet()
 _SEQ = itertools.count()  # creation order, for credentials_status()
 
@@ -943,8 +989,9 @@ def stop_default_scheduler(timeout: float = 5.0) -> None:
 
 
 def _after_fork_in_child() -> None:
-    global _default_lock
+    global _default_lock, _observers_lock
     _default_lock = threading.Lock()
+    _observers_lock = threading.Lock()
     if _default is not None:
         _default._after_fork()
     for credentials in list(_ALL):
