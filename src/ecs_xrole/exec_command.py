@@ -33,10 +33,12 @@ from .validate import (
 if TYPE_CHECKING:
     from .config import Profile
     from .credentials import TemporaryCredentials
+    from .metrics import Metrics
     from .refresh import RefreshingCredentials
 
 __all__ = [
     "REMOVED_VARIABLES",
+    "add_metrics_option",
     "add_parser",
     "add_token_file_only",
     "child_environment",
@@ -166,6 +168,30 @@ def add_token_file_only(parser: argparse.ArgumentParser, where: str) -> None:
     )
 
 
+def add_metrics_option(parser: argparse.ArgumentParser) -> None:
+    """The ``--metrics`` option of exec and serve."""
+    parser.add_argument(
+        "--metrics",
+        action="store_true",
+        help="also answer GET /metrics on the endpoint, without the token: Prometheus text "
+        "(requests, refreshes, AssumeRole durations, task role fetches, seconds to expiry; "
+        "no secret), with a rate budget of its own",
+    )
+
+
+def metrics_for(args: argparse.Namespace) -> Metrics | None:
+    """With ``--metrics``: the endpoint's metrics, timing every AssumeRole from now on (call it
+    before the roles load, so that their first AssumeRole counts); else ``None`` (nothing is
+    counted, and :mod:`ecs_xrole.metrics` is not imported)."""
+    if not getattr(args, "metrics", False):
+        return None
+    from .metrics import Metrics
+
+    metrics = Metrics()
+    metrics.observe_fetches()
+    return metrics
+
+
 def new_token() -> str:
     """A fresh endpoint token: 256 bits from :mod:`secrets`, URL-safe text (43 characters)."""
     return secrets.token_urlsafe(32)
@@ -261,6 +287,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "are unset",
     )
     add_token_file_only(parser, "COMMAND's environment")
+    add_metrics_option(parser)
     parser.add_argument(
         "command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]", help="what to run"
     )
@@ -350,13 +377,19 @@ def _run_exec(args: argparse.Namespace) -> int:
     # Before any thread starts: every thread inherits the mask, so none takes a signal meant
     # for COMMAND; the main thread takes them one by one.
     supervise.block_signals()
+    metrics = metrics_for(args)
     credentials = load_role(role_arn, kwargs)
     if credentials is None:
         return EXIT_FAILED
+    if metrics is not None:
+        metrics.add_role(EXEC_PATH, role_arn, credentials)
     token = new_token()
     directory = tempfile.mkdtemp(prefix="ecs-xrole-exec-")  # mode 0700
     server = CredentialsServer(
-        {EXEC_PATH: source_for(credentials)}, token=token, role_arns={EXEC_PATH: role_arn}
+        {EXEC_PATH: source_for(credentials)},
+        token=token,
+        role_arns={EXEC_PATH: role_arn},
+        metrics=metrics,
     )
     try:
         token_file = _write_token(directory, token)
@@ -371,6 +404,8 @@ def _run_exec(args: argparse.Namespace) -> int:
         if removed:
             log.info("removed from COMMAND's environment: %s", ", ".join(removed))
         log.info("COMMAND's credentials endpoint: %s (role %s)", server.url(EXEC_PATH), role_arn)
+        if metrics is not None:
+            log.info("metrics (no token): %s", server.url(metrics.path))
         stop = supervise.pending_stop_signal()
         if stop is not None:
             log.info("signal %d arrived before COMMAND started; not starting it", stop)
@@ -385,4 +420,6 @@ def _run_exec(args: argparse.Namespace) -> int:
         return supervise.supervise(pid)
     finally:
         server.stop(timeout=1.0)
+        if metrics is not None:
+            metrics.close()
         shutil.rmtree(directory, ignore_errors=True)

@@ -47,9 +47,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timezone
 from http import HTTPStatus
+from typing import TYPE_CHECKING
 
 from .credentials import TemporaryCredentials
 from .errors import Error, InvalidInputError
+
+if TYPE_CHECKING:
+    from .metrics import Metrics
 
 __all__ = [
     "DEFAULT_BURST",
@@ -207,8 +211,11 @@ class CredentialsServer:
     characters; :func:`secrets.token_urlsafe` gives 43 for 256 bits). ``host``/``port``: where
     to listen (``port=0``: an ephemeral port; see :attr:`port`). ``role_arns`` (path -> ARN)
     fills ``RoleArn`` when the credentials do not carry it. The limits are described in the
-    module docstring. Start with :meth:`start` (binds and serves from daemon threads), stop
-    with :meth:`stop`; or use it as a context manager.
+    module docstring. ``metrics`` (:class:`ecs_xrole.metrics.Metrics`, off by default): count
+    every answer, and answer ``GET /metrics`` without the token, with a rate budget of its own
+    (without it, ``/metrics`` is an unknown path like any other). Start with :meth:`start`
+    (binds and serves from daemon threads), stop with :meth:`stop`; or use it as a context
+    manager.
 
     Counters (thread-safe): ``requests`` (every request head received), ``served`` (200
     answers), ``refused`` (a mapping status -> count), ``shed`` (connections closed to make
@@ -228,6 +235,7 @@ class CredentialsServer:
         max_workers: int = DEFAULT_MAX_WORKERS,
         rate: float = DEFAULT_RATE,
         burst: int = DEFAULT_BURST,
+        metrics: Metrics | None = None,
     ) -> None:
         if len(token) < 32 or not token.isascii() or not token.isprintable() or " " in token:
             raise InvalidInputError(
@@ -259,6 +267,10 @@ class CredentialsServer:
         self._slots = threading.BoundedSemaphore(self.max_workers)
         self._allowed = RateLimiter(rate, burst)
         self._unauthorized = RateLimiter(rate, burst)
+        # GET /metrics (ecs_xrole.metrics), only when given: no token, a budget of its own.
+        self._metrics = metrics
+        self._metrics_path = metrics.path if metrics is not None else None
+        self._scrapes = RateLimiter(metrics.rate, metrics.burst) if metrics is not None else None
         self._lock = threading.Lock()
         self._requests = 0
         self._served = 0
@@ -522,11 +534,18 @@ class CredentialsServer:
         shown = ("-", "-")
         try:
             method, path, headers = _parse_head(head)
+            known = path in self._routes or path == self._metrics_path
             shown = (
                 method if method in _METHODS else "<other method>",
-                path if path in self._routes else f"<unknown path, {len(path)} chars>",
+                path if known else f"<unknown path, {len(path)} chars>",
             )
-            route = self._authorised_route(method, path, headers)
+            work: tuple[Callable[..., None], tuple[object, ...]]
+            if path == self._metrics_path:  # no token: a rate budget of its own
+                self._scrape_allowed(method, headers)
+                work = (self._answer_scrape, (pending, shown))
+            else:
+                route = self._authorised_route(method, path, headers)
+                work = (self._answer, (pending, route, path, shown))
         except _Refusal as refusal:
             self._refuse(pending, refusal, shown)
             return
@@ -536,10 +555,7 @@ class CredentialsServer:
             )
             return
         worker = threading.Thread(
-            target=self._answer,
-            args=(pending, route, path, shown),
-            name="ecs-xrole-server-worker",
-            daemon=True,
+            target=work[0], args=work[1], name="ecs-xrole-server-worker", daemon=True
         )
         with self._lock:
             self._workers.add(worker)
@@ -564,6 +580,8 @@ class CredentialsServer:
         self._log(pending, shown, refusal.status)
 
     def _log(self, pending: _Pending, shown: tuple[str, str], status: int) -> None:
+        if self._metrics is not None:  # every answer is logged once: counted here, once
+            self._metrics.answered(shown[1], status)
         log.debug(
             "%s %s -> %d from %s in %.1f ms",
             shown[0],
@@ -591,6 +609,35 @@ class CredentialsServer:
                     self._served += 1
             _answer_and_close(pending.conn, status, body, extra, wait=True)
             self._log(pending, shown, status)
+        except Exception:  # never a traceback with request data in it
+            log.debug("credentials endpoint: a request failed (%s)", pending.peer[0])
+            pending.conn.close()
+        finally:
+            with self._lock:
+                self._workers.discard(threading.current_thread())
+            self._slots.release()
+
+    def _scrape_allowed(self, method: str, headers: list[tuple[str, str]]) -> None:
+        """GET /metrics: the scrapes' own budget, GET only, no body (raises :class:`_Refusal`)."""
+        assert self._scrapes is not None
+        wait = self._scrapes.take()
+        if wait:
+            raise _Refusal(429, "too many requests", {"Retry-After": str(max(1, math.ceil(wait)))})
+        if method != "GET":
+            raise _Refusal(405, "only GET is allowed", {"Allow": "GET"})
+        for name, value in headers:
+            if name == "transfer-encoding" or (name == "content-length" and value != "0"):
+                raise _Refusal(400, "a GET request carries no body")
+
+    def _answer_scrape(self, pending: _Pending, shown: tuple[str, str]) -> None:
+        """A worker: the metrics' text (no I/O while making it), then close."""
+        assert self._metrics is not None
+        try:
+            body = self._metrics.render()
+            _answer_and_close(
+                pending.conn, 200, body, {}, wait=True, content_type=self._metrics.content_type
+            )
+            self._log(pending, shown, 200)
         except Exception:  # never a traceback with request data in it
             log.debug("credentials endpoint: a request failed (%s)", pending.peer[0])
             pending.conn.close()
@@ -632,17 +679,19 @@ class CredentialsServer:
 def _answer_and_close(
     conn: socket.socket,
     status: int,
-    body: Mapping[str, str],
+    body: Mapping[str, str] | bytes,
     headers: Mapping[str, str],
     *,
     wait: bool,
+    content_type: str = "application/json",
 ) -> None:
-    """Send the answer and close. ``wait``: block up to the send bound (a worker); else one
-    non-blocking send (the reading loop: an answer this small fits the socket's buffer)."""
-    data = json.dumps(body).encode()
+    """Send the answer (``body``: a JSON object, or bytes of ``content_type``) and close.
+    ``wait``: block up to the send bound (a worker); else one non-blocking send (the reading
+    loop: an answer this small fits the socket's buffer)."""
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
     lines = [
         f"HTTP/1.1 {status} {HTTPStatus(status).phrase}",
-        "Content-Type: application/json",
+        f"Content-Type: {content_type}",
         f"Content-Length: {len(data)}",
         "Cache-Control: no-store",
         "Connection: close",
