@@ -116,7 +116,7 @@ def _environ() -> dict[str, str]:
 def source_account_keys(fake_aws: Any) -> tuple[str, str]:
     """Static access keys of a new IAM user in the fake source account (the keys a developer
     keeps in ~/.aws/credentials): moto serves calls signed with them from that account."""
-    from ecs_xrole.testing._fake_aws import SOURCE_ACCOUNT_ID
+    from ecs_xrole.testing.aws import SOURCE_ACCOUNT_ID
 
     iam = fake_aws.admin_client("iam", SOURCE_ACCOUNT_ID)
     name = f"developer-{uuid.uuid4().hex[:12]}"

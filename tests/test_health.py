@@ -1,6 +1,6 @@
 """``GET /healthz`` on the credentials endpoint and ``ecs-xrole health``: real HTTP on loopback.
 
-The states come from real :class:`~ecs_xrole.refresh.RefreshingCredentials`: on the loopback
+The states come from real :class:`~ecs_xrole._refresh.RefreshingCredentials`: on the loopback
 stand-ins (moto's STS behind the fake ECS endpoint) for the transitions ok -> degraded ->
 failing -> ok, and, for the command's exit codes, credentials whose fetch and clock the test
 holds (a scheduler without a thread: nothing runs unless the test runs it). No answer may hold

@@ -70,7 +70,7 @@ DIGESTS: dict[str, tuple[str, dict[str, str]]] = {
         },
     ),
     "botocore.configloader.raw_config_parse": (
-        "ecs_xrole.config._parse parses the AWS config file as this does (without importing "
+        "ecs_xrole._config.ini._parse parses the AWS config file as this does (without importing "
         "botocore): the nested-value rule, the errors it raises",
         {
             "18cd7f7a68a1b2b8": "botocore 1.40.61, 1.43.117, 1.44.18",

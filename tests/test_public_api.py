@@ -57,20 +57,40 @@ ECS_XROLE_AIO = [
 
 ECS_XROLE_TESTING = ["EndpointServer", "FakeAWS", "LocalStack", "fake_credentials", "local_stack"]
 
+#: The names of what the fake AWS sets up (docs/how-to/testing.md), for tests that must name them.
+ECS_XROLE_TESTING_AWS = [
+    "CHAINED_ROLE_NAME",
+    "CLUSTER_NAME",
+    "DESTINATION_ACCOUNT_ID",
+    "DESTINATION_ROLE_NAME",
+    "EXTERNAL_ID",
+    "EXTERNAL_ID_ROLE_NAME",
+    "REGION",
+    "SOURCE_ACCOUNT_ID",
+    "STS_FAULTS",
+    "TASK_ID",
+    "TASK_ROLE_NAME",
+    "TASK_ROLE_POLICY_NAME",
+    "UNTRUSTING_ROLE_NAME",
+    "role_arn",
+]
+
 PUBLIC = {
     "ecs_xrole": ECS_XROLE,
     "ecs_xrole.aio": ECS_XROLE_AIO,
     "ecs_xrole.testing": ECS_XROLE_TESTING,
+    "ecs_xrole.testing.aws": ECS_XROLE_TESTING_AWS,
 }
 
-#: The modules the API reference renders: the three packages above, the two modules users
-#: import from by name, and the pytest plugin (the ``pytest11`` entry point: its fixtures).
+#: The modules the API reference renders: the packages above, the two modules users import
+#: from by name, and the pytest plugin (the ``pytest11`` entry point: its fixtures).
 DOCUMENTED = [
     "ecs_xrole",
     "ecs_xrole.aio",
     "ecs_xrole.errors",
     "ecs_xrole.options",
     "ecs_xrole.testing",
+    "ecs_xrole.testing.aws",
     "ecs_xrole.testing.pytest_plugin",
 ]
 

@@ -16,16 +16,16 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 from ecs_xrole._credentials import TemporaryCredentials
 from ecs_xrole.errors import Error, InvalidInputError
-from ecs_xrole.testing._fake_aws import (
+from ecs_xrole.testing._fake_aws import FakeAWS
+from ecs_xrole.testing._iam_policy import _identity_decision
+from ecs_xrole.testing.aws import (
     CLUSTER_NAME,
     DESTINATION_ACCOUNT_ID,
     EXTERNAL_ID,
     SOURCE_ACCOUNT_ID,
     TASK_ID,
     TASK_ROLE_NAME,
-    FakeAWS,
 )
-from ecs_xrole.testing._iam_policy import _identity_decision
 
 NO_RETRIES = Config(retries={"total_max_attempts": 1}, connect_timeout=2, read_timeout=5)
 

@@ -19,8 +19,8 @@ from ecs_xrole._endpoint import detect_endpoint
 from ecs_xrole._fetch import fetch_credentials
 from ecs_xrole.errors import EndpointRequestError
 from ecs_xrole.testing import FakeAWS, LocalStack, local_stack
-from ecs_xrole.testing._fake_aws import DESTINATION_ACCOUNT_ID, SOURCE_ACCOUNT_ID, TASK_ID
 from ecs_xrole.testing._stack import REMOVED_VARIABLES
+from ecs_xrole.testing.aws import DESTINATION_ACCOUNT_ID, SOURCE_ACCOUNT_ID, TASK_ID
 
 TASK_ENV = {
     "AWS_CONTAINER_CREDENTIALS_FULL_URI",

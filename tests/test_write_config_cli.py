@@ -119,7 +119,7 @@ def test_aws_cli_lists_clusters_through_credential_process(
 def test_aws_cli_with_external_id_profile(
     ecs_xrole_env: LocalStack, task_env: dict[str, str]
 ) -> None:
-    from ecs_xrole.testing._fake_aws import EXTERNAL_ID
+    from ecs_xrole.testing.aws import EXTERNAL_ID
 
     write_config(
         task_env,
@@ -238,7 +238,7 @@ def test_session_name_defaults_to_the_task_id_and_reaches_sts(
 ) -> None:
     """CloudTrail sees which task acted: the profile carries the task ID from the metadata
     endpoint, and the AWS CLI's AssumeRole uses it (the session ARN ends with it)."""
-    from ecs_xrole.testing._fake_aws import TASK_ID
+    from ecs_xrole.testing.aws import TASK_ID
 
     write_config(task_env, "--role-arn", ecs_xrole_env.aws.destination_role_arn)
     config = Path(task_env["AWS_CONFIG_FILE"]).read_text()

@@ -1,4 +1,4 @@
-"""The session builder shared by the sync API (:mod:`ecs_xrole.session`) and :mod:`ecs_xrole.aio`.
+"""The session builder shared by the sync API (:mod:`ecs_xrole._session`) and :mod:`ecs_xrole.aio`.
 
 One home for how a botocore or aiobotocore session of ours is made, so the two cannot drift:
 the shared data loader (service models parsed once per process, whichever API asked first),

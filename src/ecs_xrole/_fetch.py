@@ -105,7 +105,7 @@ def fetch_credentials(
     read_timeout: float = 2.0,
     max_attempts: int | None = None,
 ) -> TemporaryCredentials:
-    """GET the endpoint (default: :func:`~ecs_xrole.endpoint.detect_endpoint`) with retries.
+    """GET the endpoint (default: :func:`~ecs_xrole._endpoint.detect_endpoint`) with retries.
 
     Retries connection errors, timeouts, resets, 5xx and 429 (waiting ``Retry-After`` when
     given, else an exponential backoff with full jitter; never less than :data:`MIN_WAIT`)
@@ -117,7 +117,7 @@ def fetch_credentials(
 
     Raises :class:`~ecs_xrole.errors.EndpointRequestError` (no usable answer: with
     ``status``, ``code``, ``endpoint_message``, ``attempts`` and ``url``, the credentials
-    ID in it shortened as :func:`~ecs_xrole.endpoint.shown_url` does),
+    ID in it shortened as :func:`~ecs_xrole._endpoint.shown_url` does),
     :class:`~ecs_xrole.errors.EndpointResponseError` (a 200 that is not usable credentials),
     :class:`~ecs_xrole.errors.TokenError`, :class:`~ecs_xrole.errors.InvalidInputError` (bad
     options) and the errors of :func:`detect_endpoint`.

@@ -37,7 +37,7 @@ ENVIRONMENT: tuple[str, ...] = (
     TOKEN_FILE,
     "AWS_REGION",
     "AWS_DEFAULT_REGION",
-    # The local-development source (ecs_xrole.profiles) and the files its profile is read from.
+    # The local-development source (ecs_xrole._profiles) and the files its profile is read from.
     "ECS_XROLE_SOURCE_PROFILE",
     "AWS_CONFIG_FILE",
     "AWS_SHARED_CREDENTIALS_FILE",

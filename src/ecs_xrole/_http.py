@@ -231,9 +231,9 @@ def http_get(
     ``connect_timeout`` / ``read_timeout`` and by the time left. Redirects are never followed
     (a 3xx is returned as it is), no proxy is used, the body is not decompressed. Uses the
     shared pool; a connection goes back to it only when the body was read to its end in time.
-    The caller judges the URL first (:func:`~ecs_xrole.endpoint.check_endpoint_url`).
+    The caller judges the URL first (:func:`~ecs_xrole._endpoint.check_endpoint_url`).
 
-    Shared by :func:`fetch_credentials`, :mod:`ecs_xrole.metadata` and ``doctor``. Raises
+    Shared by :func:`fetch_credentials`, :mod:`ecs_xrole._metadata` and ``doctor``. Raises
     :class:`WallClockTimeout` when the deadline cut the request, and urllib3's, http.client's
     and socket errors otherwise.
     """

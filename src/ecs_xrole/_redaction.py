@@ -93,14 +93,14 @@ LOGGERS: tuple[str, ...] = (
     "urllib3.poolmanager",
     "urllib3.response",
     "urllib3.util.retry",
-    "ecs_xrole.assume",
+    "ecs_xrole._assume",
     "ecs_xrole.cli",
     "ecs_xrole.doctor",
-    "ecs_xrole.endpoint",
+    "ecs_xrole._endpoint",
     "ecs_xrole.fetch",
-    "ecs_xrole.metadata",
+    "ecs_xrole._metadata",
     "ecs_xrole.refresh",
-    "ecs_xrole.session",
+    "ecs_xrole._session",
     "ecs_xrole.testing.endpoint_server",
 )
 

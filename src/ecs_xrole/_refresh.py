@@ -33,6 +33,7 @@ one immutable snapshot, so a reader never sees a key from one set and a token fr
 from __future__ import annotations
 
 import logging
+import os
 import random
 import threading
 import time
@@ -49,7 +50,7 @@ from ._scheduler import Scheduler, default_scheduler
 from ._status import _ALL, _SEQ, Clock, CredentialsStatus, State, _iso, _utc, error_code
 from .errors import CredentialsUnavailableError, Error, forget_locals
 
-__all__ = ["RefreshWindows", "RefreshingCredentials", "refresh_windows"]
+__all__ = ["RefreshWindows", "RefreshingCredentials", "observe_fetches", "refresh_windows"]
 
 logger = logging.getLogger("ecs_xrole.refresh")
 
@@ -114,7 +115,7 @@ class RefreshingCredentials(RefreshableCredentials):
     """botocore credentials that refresh themselves through ``fetch``.
 
     ``fetch`` is called with no arguments and returns
-    :class:`~ecs_xrole.credentials.TemporaryCredentials`; it raises
+    :class:`~ecs_xrole._credentials.TemporaryCredentials`; it raises
     :class:`~ecs_xrole.errors.Error` subclasses. Nothing is fetched until the first call to
     :meth:`get_frozen_credentials` (or a property), which does the I/O and raises ``fetch``'s
     error unchanged. Later refreshes happen on the :class:`Scheduler` thread.
@@ -382,8 +383,15 @@ class RefreshingCredentials(RefreshableCredentials):
         self._last_attempt = now
         attempt = self._failures + 1
         started = time.perf_counter()
-        credentials = self._fetch()
+        try:
+            credentials = self._fetch()
+        except BaseException as exc:
+            if _observers:
+                _observed(self, time.perf_counter() - started, exc)
+            raise
         took = time.perf_counter() - started
+        if _observers:
+            _observed(self, took, None)
         now = self._clock()
         snap = _snapshot(credentials, now, self._rng)
         if snap.expires_at <= now:
@@ -554,3 +562,50 @@ class RefreshingCredentials(RefreshableCredentials):
         # forked workers must not all draw the same jitter (random reseeds only its global).
         self._lock = threading.Lock()
         self._rng.seed()
+
+
+#: Called after every fetch attempt of every :class:`RefreshingCredentials` (on the thread that
+#: made it, holding that object's lock): ``(credentials, seconds, error or None)``. Empty unless
+#: ``serve --metrics`` / ``exec --metrics`` run (:mod:`ecs_xrole._serving.metrics`).
+FetchObserver = Callable[[RefreshingCredentials, float, "BaseException | None"], None]
+_observers: tuple[FetchObserver, ...] = ()
+_observers_lock = threading.Lock()
+
+
+def observe_fetches(observer: FetchObserver) -> Callable[[], None]:
+    """Call ``observer`` after every fetch attempt (success or failure) of every refreshing
+    credentials object in this process; return the function that stops it.
+
+    The seam through which :mod:`ecs_xrole._serving.metrics` times AssumeRole: nothing is patched,
+    and with no observer a fetch pays one truthiness test. ``observer`` must be quick and must not
+    raise (an exception is logged at DEBUG and dropped) nor call back into the object.
+    """
+    global _observers
+    with _observers_lock:
+        _observers = (*_observers, observer)
+
+    def stop() -> None:
+        global _observers
+        with _observers_lock:
+            _observers = tuple(o for o in _observers if o is not observer)
+
+    return stop
+
+
+def _observed(
+    credentials: RefreshingCredentials, seconds: float, error: BaseException | None
+) -> None:
+    for observer in _observers:
+        try:
+            observer(credentials, seconds, error)
+        except Exception:  # an observer never breaks a refresh
+            logger.debug("a fetch observer failed", exc_info=False)
+
+
+def _renew_observers_lock() -> None:
+    global _observers_lock
+    _observers_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_renew_observers_lock)

@@ -3,7 +3,7 @@
 The programmatic form of an AWS CLI profile with ``role_arn = <destination role>`` and
 ``credential_source = EcsContainer``: the task role's credentials (from the container endpoint)
 call STS AssumeRole on a role in another account, and the result keeps itself fresh for the life
-of the process (see :mod:`ecs_xrole.refresh`).
+of the process (see :mod:`ecs_xrole._refresh`).
 
 What is shared, process-wide (thread-safe; each cache is a cachetools cache behind a lock):
 
@@ -15,7 +15,7 @@ What is shared, process-wide (thread-safe; each cache is a cachetools cache behi
 * one client per (service, region, option set, client parameters) for :func:`get_client` —
   botocore clients are thread-safe, boto3 sessions are not, so :func:`get_session` returns a
   new, cheap session on every call instead of one shared session;
-* in front of all of these, :mod:`ecs_xrole.front`: a repeated call (same arguments, same
+* in front of all of these, :mod:`ecs_xrole._front`: a repeated call (same arguments, same
   endpoint, token and region variables) is answered with one dictionary look-up.
 
 In a child made by ``os.fork`` clients are rebuilt (they hold the parent's sockets) while the
@@ -82,7 +82,7 @@ _lock = threading.Lock()
 _task_role: LRUCache[tuple[Endpoint, bytes | None], RefreshingCredentials] = LRUCache(maxsize=16)
 _roles: LRUCache[tuple[Any, ...], RefreshingCredentials] = LRUCache(maxsize=512)
 _clients: LRUCache[tuple[Any, ...], BaseClient] = LRUCache(maxsize=512)
-# The fast fronts of the three public functions (see ecs_xrole.front).
+# The fast fronts of the three public functions (see ecs_xrole._front).
 _client_front: FrontCache[BaseClient] = FrontCache()
 _role_front: FrontCache[tuple[RefreshingCredentials, str | None]] = FrontCache()
 #: Bumped by clear_caches, so that caches in front of these (ecs_xrole.aio's) start over too.
@@ -129,7 +129,7 @@ def get_task_role_credentials(*, endpoint: Endpoint | None = None) -> Refreshing
 
     One object per endpoint per process, shared by every destination role. No I/O here
     (``endpoint`` defaults to :func:`~ecs_xrole.detect_endpoint`, which reads the environment):
-    the first :meth:`~ecs_xrole.refresh.RefreshingCredentials.get_frozen_credentials` fetches.
+    the first :meth:`~ecs_xrole._refresh.RefreshingCredentials.get_frozen_credentials` fetches.
     Raises the endpoint errors of :func:`~ecs_xrole.detect_endpoint`.
     """
     found = endpoint if endpoint is not None else detect_endpoint()
@@ -235,7 +235,7 @@ def _default_source() -> tuple[Credentials, str | None]:
     """The source credentials when no ``source_session`` is passed, and their own region.
 
     The profile named by ``ECS_XROLE_SOURCE_PROFILE`` (the local-development opt-in, which
-    wins over an endpoint: see :mod:`ecs_xrole.profiles`) when set, else the task role's from
+    wins over an endpoint: see :mod:`ecs_xrole._profiles`) when set, else the task role's from
     the container endpoint. Never a fallback from one to the other.
     """
     from . import _profiles as profiles
@@ -267,7 +267,7 @@ def get_credentials(
     """Credentials for ``role_arn``, assumed from the task role, refreshing themselves.
 
     Outside ECS, ``ECS_XROLE_SOURCE_PROFILE=<profile>`` makes the source that AWS profile
-    instead of the container endpoint (see :mod:`ecs_xrole.profiles`).
+    instead of the container endpoint (see :mod:`ecs_xrole._profiles`).
 
     A botocore ``RefreshableCredentials`` for libraries that take botocore credentials. Every
     call with the same options returns the same object for the life of the process.
@@ -284,7 +284,7 @@ def get_credentials(
     I/O: the first call for an option set fetches the task role's credentials (once per
     process) and calls AssumeRole, so errors surface here; later calls do no I/O while the
     credentials are fresh. Refreshes run on a background thread before expiry. A repeated
-    call costs a dictionary look-up (:mod:`ecs_xrole.front`); a change to the endpoint,
+    call costs a dictionary look-up (:mod:`ecs_xrole._front`); a change to the endpoint,
     token or region variables takes effect at the next call.
 
     Raises :class:`~ecs_xrole.errors.InvalidInputError` (before any network call),

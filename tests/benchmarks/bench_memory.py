@@ -39,11 +39,7 @@ def _add_roles(stack: Any) -> list[str]:
     from ecs_xrole._config.files import write_profiles
     from ecs_xrole._config.model import Profile
     from ecs_xrole._policy import trust_policy
-    from ecs_xrole.testing._fake_aws import (
-        DESTINATION_ACCOUNT_ID,
-        SOURCE_ACCOUNT_ID,
-        TASK_ROLE_NAME,
-    )
+    from ecs_xrole.testing.aws import DESTINATION_ACCOUNT_ID, SOURCE_ACCOUNT_ID, TASK_ROLE_NAME
 
     aws = stack.aws
     iam = aws.admin_client("iam", DESTINATION_ACCOUNT_ID)

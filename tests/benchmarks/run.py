@@ -29,6 +29,7 @@ import bench_client
 import bench_exec
 import bench_latency
 import bench_memory
+import bench_metrics
 import bench_network
 import bench_refresh
 import bench_session
@@ -46,6 +47,7 @@ BENCHMARKS: dict[str, Callable[[Any], Section]] = {
     "8": bench_aio.run,
     "9": bench_aio.run_refresh,
     "10": bench_exec.run,
+    "11": bench_metrics.run,
 }
 
 

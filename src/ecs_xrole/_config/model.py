@@ -127,7 +127,7 @@ def _which(name: str) -> str | None:
 class Profile(Value):
     """One profile to write: ``name`` assumes ``role_arn`` from the ECS task role.
 
-    Every value is checked by :mod:`ecs_xrole.validate` on construction
+    Every value is checked by :mod:`ecs_xrole._validate` on construction
     (:class:`InvalidInputError` names the bad one); ``role_arn`` is kept as text and
     ``duration_seconds`` as whole seconds. By default the profile says
     ``credential_source = EcsContainer``; with ``credential_process=True`` it instead runs

@@ -10,7 +10,7 @@ a role's refreshes fail but its credentials are still valid, ``503 failing`` onc
 has nothing valid to serve (or has not loaded yet).
 
 Pure and light: the states come from each role's own
-:meth:`~ecs_xrole.refresh.RefreshingCredentials.status` (no state of its own, no I/O, no
+:meth:`~ecs_xrole._refresh.RefreshingCredentials.status` (no state of its own, no I/O, no
 boto3), and nothing here holds a key, a session token, the endpoint's token or a
 credentials ID.
 """

@@ -28,7 +28,7 @@ What it holds, whatever a client does:
   a known one. Logs go to the ``ecs_xrole.server`` logger (one DEBUG line per request);
 * **health probes** (with ``health``): ``GET /healthz`` is answered without the token, from
   the reading loop (so it takes no worker), with a rate budget of its own and the same head
-  limits and deadline; its answer (:mod:`ecs_xrole.health`) holds no secret.
+  limits and deadline; its answer (:mod:`ecs_xrole._serving.health`) holds no secret.
 
 One request per connection (every answer says ``Connection: close``): a connection never holds
 a worker between requests, and SDKs fetch rarely (once per credential lifetime).
@@ -48,6 +48,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
+from typing import TYPE_CHECKING
 
 from .._credentials import TemporaryCredentials
 from ..errors import Error, InvalidInputError
@@ -61,6 +62,9 @@ from .wire import (
     _Refusal,
     credentials_body,
 )
+
+if TYPE_CHECKING:
+    from .metrics import Metrics
 
 __all__ = [
     "DEFAULT_BURST",
@@ -98,7 +102,7 @@ _SHED_GRACE = 0.5
 #: The credentials to serve on one path: called per request, on a worker thread.
 Source = Callable[[], TemporaryCredentials]
 #: The answer to ``GET /healthz`` (HTTP status, JSON body): called per probe, on the reading
-#: loop, so it must never wait (:func:`ecs_xrole.health.health_source` makes one).
+#: loop, so it must never wait (:func:`ecs_xrole._serving.health.health_source` makes one).
 Health = Callable[[], tuple[int, Mapping[str, object]]]
 
 
@@ -131,8 +135,11 @@ class CredentialsServer:
     to listen (``port=0``: an ephemeral port; see :attr:`port`). ``role_arns`` (path -> ARN)
     fills ``RoleArn`` when the credentials do not carry it. The limits are described in the
     module docstring. ``health``: the answer to ``GET /healthz`` (without it that path is
-    an unknown one). Start with :meth:`start` (binds and serves from daemon threads), stop
-    with :meth:`stop`; or use it as a context manager.
+    an unknown one). ``metrics`` (:class:`ecs_xrole._serving.metrics.Metrics`, off by
+    default): count every answer, and answer ``GET /metrics`` without the token, with a rate
+    budget of its own (without it, ``/metrics`` is an unknown path like any other). Start
+    with :meth:`start` (binds and serves from daemon threads), stop with :meth:`stop`; or use
+    it as a context manager.
 
     Counters (thread-safe): ``requests`` (every request head received), ``served`` (200
     answers), ``refused`` (a mapping status -> count), ``shed`` (connections closed to make
@@ -153,6 +160,7 @@ class CredentialsServer:
         rate: float = DEFAULT_RATE,
         burst: int = DEFAULT_BURST,
         health: Health | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         if len(token) < 32 or not token.isascii() or not token.isprintable() or " " in token:
             raise InvalidInputError(
@@ -186,6 +194,10 @@ class CredentialsServer:
         self._unauthorized = RateLimiter(rate, burst)
         self._health = health
         self._probes = RateLimiter(rate, burst)  # probes and SDKs never use each other's budget
+        # GET /metrics (ecs_xrole._serving.metrics), only when given: no token, a budget of its own.
+        self._metrics = metrics
+        self._metrics_path = metrics.path if metrics is not None else None
+        self._scrapes = RateLimiter(metrics.rate, metrics.burst) if metrics is not None else None
         self._lock = threading.Lock()
         self._requests = 0
         self._served = 0
@@ -449,16 +461,21 @@ class CredentialsServer:
         shown = ("-", "-")
         try:
             method, path, headers = _parse_head(head)
+            known = path in self._routes or path in (HEALTH_PATH, self._metrics_path)
             shown = (
                 method if method in _METHODS else "<other method>",
-                path
-                if path in self._routes or path == HEALTH_PATH
-                else f"<unknown path, {len(path)} chars>",
+                path if known else f"<unknown path, {len(path)} chars>",
             )
             if path == HEALTH_PATH and self._health is not None:
                 self._probe(pending, method, headers, shown)
                 return
-            route = self._authorised_route(method, path, headers)
+            work: tuple[Callable[..., None], tuple[object, ...]]
+            if path == self._metrics_path:  # no token: a rate budget of its own
+                self._scrape_allowed(method, headers)
+                work = (self._answer_scrape, (pending, shown))
+            else:
+                route = self._authorised_route(method, path, headers)
+                work = (self._answer, (pending, route, path, shown))
         except _Refusal as refusal:
             self._refuse(pending, refusal, shown)
             return
@@ -468,10 +485,7 @@ class CredentialsServer:
             )
             return
         worker = threading.Thread(
-            target=self._answer,
-            args=(pending, route, path, shown),
-            name="ecs-xrole-server-worker",
-            daemon=True,
+            target=work[0], args=work[1], name="ecs-xrole-server-worker", daemon=True
         )
         with self._lock:
             self._workers.add(worker)
@@ -523,6 +537,8 @@ class CredentialsServer:
         self._log(pending, shown, refusal.status)
 
     def _log(self, pending: _Pending, shown: tuple[str, str], status: int) -> None:
+        if self._metrics is not None:  # every answer is logged once: counted here, once
+            self._metrics.answered(shown[1], status)
         log.debug(
             "%s %s -> %d from %s in %.1f ms",
             shown[0],
@@ -550,6 +566,35 @@ class CredentialsServer:
                     self._served += 1
             _answer_and_close(pending.conn, status, body, extra, wait=True)
             self._log(pending, shown, status)
+        except Exception:  # never a traceback with request data in it
+            log.debug("credentials endpoint: a request failed (%s)", pending.peer[0])
+            pending.conn.close()
+        finally:
+            with self._lock:
+                self._workers.discard(threading.current_thread())
+            self._slots.release()
+
+    def _scrape_allowed(self, method: str, headers: list[tuple[str, str]]) -> None:
+        """GET /metrics: the scrapes' own budget, GET only, no body (raises :class:`_Refusal`)."""
+        assert self._scrapes is not None
+        wait = self._scrapes.take()
+        if wait:
+            raise _Refusal(429, "too many requests", {"Retry-After": str(max(1, math.ceil(wait)))})
+        if method != "GET":
+            raise _Refusal(405, "only GET is allowed", {"Allow": "GET"})
+        for name, value in headers:
+            if name == "transfer-encoding" or (name == "content-length" and value != "0"):
+                raise _Refusal(400, "a GET request carries no body")
+
+    def _answer_scrape(self, pending: _Pending, shown: tuple[str, str]) -> None:
+        """A worker: the metrics' text (no I/O while making it), then close."""
+        assert self._metrics is not None
+        try:
+            body = self._metrics.render()
+            _answer_and_close(
+                pending.conn, 200, body, {}, wait=True, content_type=self._metrics.content_type
+            )
+            self._log(pending, shown, 200)
         except Exception:  # never a traceback with request data in it
             log.debug("credentials endpoint: a request failed (%s)", pending.peer[0])
             pending.conn.close()

@@ -108,17 +108,19 @@ def credentials_body(credentials: TemporaryCredentials, role_arn: str | None) ->
 def _answer_and_close(
     conn: socket.socket,
     status: int,
-    body: Mapping[str, str],
+    body: Mapping[str, object] | bytes,
     headers: Mapping[str, str],
     *,
     wait: bool,
+    content_type: str = "application/json",
 ) -> None:
-    """Send the answer and close. ``wait``: block up to the send bound (a worker); else one
-    non-blocking send (the reading loop: an answer this small fits the socket's buffer)."""
-    data = json.dumps(body).encode()
+    """Send the answer (``body``: a JSON object, or bytes of ``content_type``) and close.
+    ``wait``: block up to the send bound (a worker); else one non-blocking send (the reading
+    loop: an answer this small fits the socket's buffer)."""
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
     lines = [
         f"HTTP/1.1 {status} {HTTPStatus(status).phrase}",
-        "Content-Type: application/json",
+        f"Content-Type: {content_type}",
         f"Content-Length: {len(data)}",
         "Cache-Control: no-store",
         "Connection: close",

@@ -44,7 +44,7 @@ def _front_key(
     service_name: str, role_arn: Any, options: AssumeOptions, client_options: dict[str, Any]
 ) -> Hashable:
     """The call's arguments and the environment they resolve in, keyed as the sync API's fast
-    front keys them (:mod:`ecs_xrole.front`); a new object, matching nothing, when an
+    front keys them (:mod:`ecs_xrole._front`); a new object, matching nothing, when an
     argument cannot be part of a key (the client is then still shared, one level down)."""
     config = client_options["config"]
     try:

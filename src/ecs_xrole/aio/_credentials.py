@@ -2,7 +2,7 @@
 
 :class:`AioRefreshingCredentials` is an aiobotocore ``AioRefreshableCredentials`` (its signer
 awaits ``get_frozen_credentials``) that wraps one
-:class:`~ecs_xrole.refresh.RefreshingCredentials`: the object sync callers share. Nothing is
+:class:`~ecs_xrole._refresh.RefreshingCredentials`: the object sync callers share. Nothing is
 duplicated — the snapshot, the background refresh on the library's thread and the static
 stability all stay in the wrapped object, so an application using both ``ecs_xrole`` and
 ``ecs_xrole.aio`` makes one AssumeRole per credential lifetime.
@@ -69,7 +69,7 @@ async def shared_job(job: Future[T]) -> T:
 
 
 class AioRefreshingCredentials(AioRefreshableCredentials):
-    """aiobotocore's face of one :class:`~ecs_xrole.refresh.RefreshingCredentials`.
+    """aiobotocore's face of one :class:`~ecs_xrole._refresh.RefreshingCredentials`.
 
     Get one from :func:`ecs_xrole.aio.get_credentials`; ``sync_credentials`` is the shared
     object that :func:`ecs_xrole.get_credentials` returns for the same options. As with
@@ -111,7 +111,7 @@ class AioRefreshingCredentials(AioRefreshableCredentials):
         No I/O and no thread hop while the credentials in hand are outside the mandatory
         margin. Otherwise (first load, or inside the margin) awaits the wrapped object's
         refresh on a worker thread; concurrent waiters share that one job. Raises what
-        :meth:`~ecs_xrole.refresh.RefreshingCredentials.get_frozen_credentials` raises.
+        :meth:`~ecs_xrole._refresh.RefreshingCredentials.get_frozen_credentials` raises.
         """
         frozen = self._sync.frozen_if_fresh()
         if frozen is not None:

@@ -3,7 +3,7 @@
 Built by the session builder the sync API uses (``ecs_xrole._builder``): the same shared
 botocore data loader (service models are parsed once per process, whichever API asked first),
 aiobotocore's built-in event handlers registered once per process, no ambient profile, the
-same user agent. The credentials come from :func:`ecs_xrole.session`'s process-wide cache,
+same user agent. The credentials come from :func:`ecs_xrole._session`'s process-wide cache,
 loaded off the event loop.
 
 Imports aiobotocore: loaded only when an async session, client or credentials are built.
@@ -44,7 +44,7 @@ async def load_role(
     role_arn: str | RoleArn, options: AssumeOptions
 ) -> tuple[RefreshingCredentials, str | None]:
     """The shared credentials object and region for ``role_arn`` and ``options``, through the
-    sync API's own front (:func:`ecs_xrole.session.resolve_role`), on a worker thread: the
+    sync API's own front (:func:`ecs_xrole._session.resolve_role`), on a worker thread: the
     endpoint fetch and AssumeRole of a first load, and the task-metadata request that may
     resolve the region, never run on the loop.
 

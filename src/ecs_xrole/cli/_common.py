@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 _FIELDS = ("role_arn", "external_id", "role_session_name", "duration_seconds", "region")
 
-# The local-development opt-in (ecs_xrole.profiles.SOURCE_PROFILE_ENV; not imported, to keep
+# The local-development opt-in (ecs_xrole._profiles.SOURCE_PROFILE_ENV; not imported, to keep
 # write-config light).
 _SOURCE_PROFILE = "ECS_XROLE_SOURCE_PROFILE"
 

@@ -56,7 +56,7 @@ class _Demo:
     """The state the steps share: the stack, the roles, and where to print."""
 
     def __init__(self, stack: LocalStack, out: TextIO) -> None:
-        from ..testing import _fake_aws as aws
+        from ..testing import aws
 
         self.stack = stack
         self.out = out
@@ -338,7 +338,7 @@ def run_demo(*, out: TextIO | None = None, stack: LocalStack | None = None) -> l
     """Play the recipe on the stand-ins; return each step's outcome (never raises for a step).
 
     Does I/O: starts loopback servers (or plays on ``stack``, a running
-    :class:`~ecs_xrole.testing.stack.LocalStack`, as the tests do), writes a config file in a
+    :class:`~ecs_xrole.testing._stack.LocalStack`, as the tests do), writes a config file in a
     temporary directory, and changes ``os.environ`` while it runs (restored exactly afterwards).
 
     Raises :class:`~ecs_xrole.errors.Error` when the ``local`` extra (moto) is not installed.

@@ -1,10 +1,10 @@
 """``ecs-xrole exec``: run a command whose every AWS SDK acts as the destination role.
 
 The command's default credential chain finds a credentials endpoint of ecs-xrole's own
-(:mod:`ecs_xrole.server`) on ``127.0.0.1``, serving the destination role from one shared
+(:mod:`ecs_xrole._serving.server`) on ``127.0.0.1``, serving the destination role from one shared
 refreshing credentials object: one AssumeRole per lifetime for every process the command
 starts, refreshed in the background, served while STS or the ECS agent is down and the
-credentials in hand are valid. The command is supervised (:mod:`ecs_xrole.supervise`).
+credentials in hand are valid. The command is supervised (:mod:`ecs_xrole._serving.supervise`).
 
 Also home of what ``exec`` and ``serve`` share: the AssumeRole options, loading a role (with
 ``whoami``'s error and fixes when that fails) and the token. Imports nothing outside the
@@ -32,9 +32,11 @@ if TYPE_CHECKING:
     from .._config.model import Profile
     from .._credentials import TemporaryCredentials
     from .._refresh import RefreshingCredentials
+    from .._serving.metrics import Metrics
 
 __all__ = [
     "REMOVED_VARIABLES",
+    "add_metrics_option",
     "add_parser",
     "add_token_file_only",
     "child_environment",
@@ -168,6 +170,30 @@ def add_token_file_only(parser: argparse.ArgumentParser, where: str) -> None:
     )
 
 
+def add_metrics_option(parser: argparse.ArgumentParser) -> None:
+    """The ``--metrics`` option of exec and serve."""
+    parser.add_argument(
+        "--metrics",
+        action="store_true",
+        help="also answer GET /metrics on the endpoint, without the token: Prometheus text "
+        "(requests, refreshes, AssumeRole durations, task role fetches, seconds to expiry; "
+        "no secret), with a rate budget of its own",
+    )
+
+
+def metrics_for(args: argparse.Namespace) -> Metrics | None:
+    """With ``--metrics``: the endpoint's metrics, timing every AssumeRole from now on (call it
+    before the roles load, so that their first AssumeRole counts); else ``None`` (nothing is
+    counted, and :mod:`ecs_xrole._serving.metrics` is not imported)."""
+    if not getattr(args, "metrics", False):
+        return None
+    from .._serving.metrics import Metrics
+
+    metrics = Metrics()
+    metrics.observe_fetches()
+    return metrics
+
+
 def new_token() -> str:
     """A fresh endpoint token: 256 bits from :mod:`secrets`, URL-safe text (43 characters)."""
     return secrets.token_urlsafe(32)
@@ -263,6 +289,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "are unset",
     )
     add_token_file_only(parser, "COMMAND's environment")
+    add_metrics_option(parser)
     parser.add_argument(
         "command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]", help="what to run"
     )
@@ -353,9 +380,12 @@ def _run_exec(args: argparse.Namespace) -> int:
     # Before any thread starts: every thread inherits the mask, so none takes a signal meant
     # for COMMAND; the main thread takes them one by one.
     supervise.block_signals()
+    metrics = metrics_for(args)
     credentials = load_role(role_arn, kwargs)
     if credentials is None:
         return EXIT_FAILED
+    if metrics is not None:
+        metrics.add_role(EXEC_PATH, role_arn, credentials)
     token = new_token()
     directory = tempfile.mkdtemp(prefix="ecs-xrole-exec-")  # mode 0700
     server = CredentialsServer(
@@ -363,6 +393,7 @@ def _run_exec(args: argparse.Namespace) -> int:
         token=token,
         role_arns={EXEC_PATH: role_arn},
         health=health_source({EXEC_PATH: credentials}),
+        metrics=metrics,
     )
     try:
         token_file = _write_token(directory, token)
@@ -377,6 +408,8 @@ def _run_exec(args: argparse.Namespace) -> int:
         if removed:
             log.info("removed from COMMAND's environment: %s", ", ".join(removed))
         log.info("COMMAND's credentials endpoint: %s (role %s)", server.url(EXEC_PATH), role_arn)
+        if metrics is not None:
+            log.info("metrics (no token): %s", server.url(metrics.path))
         stop = supervise.pending_stop_signal()
         if stop is not None:
             log.info("signal %d arrived before COMMAND started; not starting it", stop)
@@ -391,4 +424,6 @@ def _run_exec(args: argparse.Namespace) -> int:
         return supervise.supervise(pid)
     finally:
         server.stop(timeout=1.0)
+        if metrics is not None:
+            metrics.close()
         shutil.rmtree(directory, ignore_errors=True)

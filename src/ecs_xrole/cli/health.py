@@ -5,9 +5,9 @@ sent), prints one line and exits 0 while the credentials served are valid (``ok`
 ``degraded``) and 1 once a role has nothing valid to serve (``failing``) or the endpoint does
 not answer. It must be fast and small, since ECS runs it every interval: it never imports
 boto3 or botocore; the request is made by the library's own HTTP client
-(:func:`ecs_xrole.fetch.http_get`, urllib3 with a wall-clock deadline that holds against a
+(:func:`ecs_xrole._http.http_get`, urllib3 with a wall-clock deadline that holds against a
 silent or drip-feeding server), to hosts the endpoint allow-list accepts
-(:func:`ecs_xrole.endpoint.check_endpoint_url`). Standard library only at import time.
+(:func:`ecs_xrole._endpoint.check_endpoint_url`). Standard library only at import time.
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def health_url(url: str, *, name: str = "--url") -> str:
     """The ``/healthz`` URL of the endpoint ``url`` is on: its scheme, host and port, with
     the path, query and fragment dropped. The URL must pass the endpoint allow-list
-    (:func:`~ecs_xrole.endpoint.check_endpoint_url`); raises
+    (:func:`~ecs_xrole._endpoint.check_endpoint_url`); raises
     :class:`~ecs_xrole.errors.EndpointNotAllowedError` (an
     :class:`~ecs_xrole.errors.InvalidInputError`) naming ``name`` otherwise. Pure."""
     from .._endpoint import check_endpoint_url

@@ -4,7 +4,7 @@ For a task role and a destination role it prints the identity policy (attach to 
 the trust policy (the destination role's), and a task definition that registers and runs on
 Fargate. Each document is
 valid JSON on its own, so ``--only`` output pipes straight into ``aws iam put-role-policy`` or
-``aws iam create-role``. No network, no files: the documents are built by :mod:`ecs_xrole.policy`.
+``aws iam create-role``. No network, no files: the documents are built by :mod:`ecs_xrole._policy`.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def documents(
     ``role_arn`` may be several roles: the identity policy then has one statement per role,
     the trust policy (the same for each role) names the task role, and the task definition
     writes one profile per role (``profile``: one name per role, default
-    :func:`ecs_xrole.policy.profile_names`). Pure: no I/O. Raises
+    :func:`ecs_xrole._policy.profile_names`). Pure: no I/O. Raises
     :class:`~ecs_xrole.errors.InvalidInputError` for a bad ARN, external ID, profile, family
     or region.
     """

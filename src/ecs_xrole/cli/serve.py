@@ -27,8 +27,10 @@ from ._common import EXIT_FAILED, EXIT_OK
 from ._common import role_kwargs as assume_kwargs
 from .exec import (
     add_assume_options,
+    add_metrics_option,
     add_token_file_only,
     load_role,
+    metrics_for,
     new_token,
     profile_kwargs,
     refuse_mixed,
@@ -120,6 +122,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "endpoints only on loopback, 169.254.170.2 and 169.254.170.23)",
     )
     add_token_file_only(parser, "what serve prints")
+    add_metrics_option(parser)
     add_assume_options(parser)
     parser.set_defaults(func=_run_serve)
     return parser
@@ -290,6 +293,7 @@ def _run_serve(args: argparse.Namespace) -> int:
     routes = {}
     arns = {}
     loaded = {}
+    metrics = metrics_for(args)
     for name, arn, kwargs in roles:
         credentials = load_role(arn, kwargs)
         if credentials is None:
@@ -297,6 +301,8 @@ def _run_serve(args: argparse.Namespace) -> int:
         routes[f"/role/{name}"] = source_for(credentials)
         arns[f"/role/{name}"] = arn
         loaded[f"/role/{name}"] = credentials
+        if metrics is not None:
+            metrics.add_role(f"/role/{name}", arn, credentials)
     server = CredentialsServer(
         routes,
         token=token,
@@ -304,12 +310,15 @@ def _run_serve(args: argparse.Namespace) -> int:
         port=port,
         role_arns=arns,
         health=health_source(loaded),
+        metrics=metrics,
     )
     try:
         server.start()
     except Exception as exc:
         print(f"ecs-xrole: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    if metrics is not None:
+        log.info("metrics (no token): %s", server.url(metrics.path))
     try:
         for name, arn, _ in roles:
             print(f"# role {name}: {arn}")

@@ -7,11 +7,11 @@ Needs the ``local`` extra (``pip install 'ecs-xrole[local]'``, which brings moto
     with local_stack() as stack, stack.apply():
         ...  # runs as in an ECS task whose role may assume stack.aws.destination_role_arn
 
-* :class:`FakeAWS` (:mod:`ecs_xrole.testing.aws`): moto on loopback with a source and a
+* :class:`FakeAWS` (:mod:`ecs_xrole.testing._fake_aws`): moto on loopback with a source and a
   destination account, trust policies enforced, STS faults and outages on demand;
-* :class:`EndpointServer` (:mod:`ecs_xrole.testing.endpoint_server`): the ECS container
+* :class:`EndpointServer` (:mod:`ecs_xrole.testing._agent`): the ECS container
   credentials and task metadata endpoints;
-* :func:`local_stack` / :class:`LocalStack` (:mod:`ecs_xrole.testing.stack`): both, wired
+* :func:`local_stack` / :class:`LocalStack` (:mod:`ecs_xrole.testing._stack`): both, wired
   together, with the environment of a task;
 * the pytest fixtures ``ecs_xrole_env``, ``ecs_xrole_stack``, ``fake_aws`` and
   ``ecs_endpoint`` (:mod:`ecs_xrole.testing.pytest_plugin`, loaded automatically).

@@ -1,4 +1,4 @@
-"""``python -m ecs_xrole.testing serve``: see :mod:`ecs_xrole.testing.serve`."""
+"""``python -m ecs_xrole.testing serve``: see :mod:`ecs_xrole.testing._serve`."""
 
 from __future__ import annotations
 

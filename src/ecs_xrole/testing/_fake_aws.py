@@ -38,45 +38,31 @@ from typing import TYPE_CHECKING, Any
 from .._credentials import TemporaryCredentials
 from .._policy import trust_policy
 from ..errors import Error, InvalidInputError
-from ._iam_policy import _PARTITION, _Caller, _identity_decision, _trust_decision
-from ._sts_gate import STS_FAULTS, _denied_message, _sts_error, _StsGate
+from ._iam_policy import _Caller, _identity_decision, _trust_decision
+from ._sts_gate import _denied_message, _sts_error, _StsGate
+from .aws import (
+    _PARTITION,
+    CHAINED_ROLE_NAME,
+    CLUSTER_NAME,
+    DESTINATION_ACCOUNT_ID,
+    DESTINATION_ROLE_NAME,
+    EXTERNAL_ID,
+    EXTERNAL_ID_ROLE_NAME,
+    OTHER_ACCOUNT_ID,
+    REGION,
+    SOURCE_ACCOUNT_ID,
+    STS_FAULTS,
+    TASK_ID,
+    TASK_ROLE_NAME,
+    TASK_ROLE_POLICY_NAME,
+    UNTRUSTING_ROLE_NAME,
+    role_arn,
+)
 
 if TYPE_CHECKING:
     from werkzeug.serving import BaseWSGIServer
 
-__all__ = [
-    "CHAINED_ROLE_NAME",
-    "CLUSTER_NAME",
-    "DESTINATION_ACCOUNT_ID",
-    "DESTINATION_ROLE_NAME",
-    "EXTERNAL_ID",
-    "EXTERNAL_ID_ROLE_NAME",
-    "REGION",
-    "SOURCE_ACCOUNT_ID",
-    "STS_FAULTS",
-    "TASK_ID",
-    "TASK_ROLE_NAME",
-    "UNTRUSTING_ROLE_NAME",
-    "FakeAWS",
-    "role_arn",
-]
-
-SOURCE_ACCOUNT_ID = "111122223333"
-DESTINATION_ACCOUNT_ID = "555566667777"
-#: The account named in the untrusting role's trust policy (no such account is set up).
-OTHER_ACCOUNT_ID = "444455556666"
-REGION = "us-east-1"
-TASK_ROLE_NAME = "my-ECS-task-role"
-DESTINATION_ROLE_NAME = "destination-account-role"
-UNTRUSTING_ROLE_NAME = "untrusting-role"
-CHAINED_ROLE_NAME = "chained-role"
-EXTERNAL_ID_ROLE_NAME = "external-id-role"
-EXTERNAL_ID = "ecs-xrole-demo-id"
-CLUSTER_NAME = "destination-cluster"
-#: The task ID: ECS names the task role's own session after it.
-TASK_ID = "0123456789abcdef0123456789abcdef"
-#: The task role's inline policy that allows sts:AssumeRole on the destination roles.
-TASK_ROLE_POLICY_NAME = "assume-destination-roles"
+__all__ = ["FakeAWS"]
 
 # Requests carrying this header are the fake's own plumbing (setup, inspection, the task
 # role's credentials): they skip the knobs and the counters.
@@ -87,11 +73,6 @@ _ACCOUNT_HEADER = "x-moto-account-id"
 _ADMIN_KEY_ID = "AKIAECSXROLEADMIN000"
 _ADMIN_SECRET = "ecs-xrole-fake-admin-secret"  # noqa: S105 (moto does not check it)
 _CHAINED_LIMIT = 3600
-
-
-def role_arn(account_id: str, name: str) -> str:
-    """The ARN of role ``name`` (path ``/``) in ``account_id``."""
-    return f"arn:{_PARTITION}:iam::{account_id}:role/{name}"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,11 +9,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
+from .aws import _PARTITION
+
 if TYPE_CHECKING:
     pass
-
-
-_PARTITION = "aws"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """``python -m ecs_xrole.testing serve``: the stand-ins for a shell, until stopped.
 
-Starts :func:`~ecs_xrole.testing.stack.local_stack` (a fake AWS and an ECS credentials
+Starts :func:`~ecs_xrole.testing._stack.local_stack` (a fake AWS and an ECS credentials
 endpoint on loopback), writes the task's environment as ``export`` lines that a POSIX shell
 can source (``--env-file``), prints the same lines to stdout, and serves until SIGINT, SIGTERM
 or SIGHUP. Then it stops both servers and removes everything it created: the env file, the
@@ -102,8 +102,8 @@ def serve(env_file: str | None, *, out: TextIO, err: TextIO) -> int:
             "serve needs moto, which is not installed",
             fix="install the local extra: pip install '.[local]' in a checkout of ecs-xrole",
         )
-    from ._fake_aws import CLUSTER_NAME
     from ._stack import REMOVED_VARIABLES, local_stack
+    from .aws import CLUSTER_NAME
 
     path = os.path.abspath(env_file) if env_file else None
     if path is not None and os.path.lexists(path):

@@ -28,12 +28,13 @@ from dataclasses import dataclass, field
 from .._credentials import TemporaryCredentials
 from .._endpoint import COMPETING_VARIABLES, RELATIVE_URI, TOKEN, TOKEN_FILE
 from ._agent import EndpointServer
-from ._fake_aws import REGION, SOURCE_ACCOUNT_ID, TASK_ID, FakeAWS
+from ._fake_aws import FakeAWS
+from .aws import REGION, SOURCE_ACCOUNT_ID, TASK_ID
 
 __all__ = ["REMOVED_VARIABLES", "LocalStack", "local_stack"]
 
 #: Variables :meth:`LocalStack.apply` removes: each would win over, or compete with, the
-#: container endpoint (:data:`~ecs_xrole.endpoint.COMPETING_VARIABLES`: static keys and their
+#: container endpoint (:data:`~ecs_xrole._endpoint.COMPETING_VARIABLES`: static keys and their
 #: legacy names, profiles, web identity; the relative endpoint URI that botocore prefers, a
 #: token file that beats the token). ``AWS_ENDPOINT_URL_<SERVICE>``
 #: variables are removed too, since they would send a service past the fake AWS.

@@ -14,10 +14,9 @@ from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
 from ._iam_policy import _Caller
+from .aws import STS_FAULTS
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
     from ._fake_aws import FakeAWS
@@ -25,14 +24,6 @@ if TYPE_CHECKING:
 
 _ADMIN_ENVIRON = "HTTP_X_ECS_XROLE_ADMIN"
 
-#: The faults :meth:`FakeAWS.queue_sts_faults` accepts: name -> (status, type, message).
-STS_FAULTS: Mapping[str, tuple[int, str, str]] = {
-    "Throttling": (400, "Sender", "Rate exceeded"),
-    "InternalError": (500, "Receiver", "An internal error occurred."),
-    "ServiceUnavailable": (503, "Receiver", "Service Unavailable"),
-    "ExpiredToken": (400, "Sender", "The security token included in the request is expired"),
-    "AccessDenied": (403, "Sender", ""),  # message built per request
-}
 
 _ACCESS_KEY = re.compile(r"Credential=([^/,\s]+)/[^/]*/[^/]*/([^/,\s]+)/")
 

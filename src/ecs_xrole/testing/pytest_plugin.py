@@ -6,9 +6,9 @@ of these fixtures, and the servers are shared by the whole session.
 
 * ``ecs_xrole_env``: the environment of an ECS task (endpoint, token, fake AWS) applied to
   ``os.environ`` for one test, with every knob and counter reset;
-* ``ecs_xrole_stack``: the session's :class:`~ecs_xrole.testing.stack.LocalStack`;
-* ``fake_aws``: the session's :class:`~ecs_xrole.testing.aws.FakeAWS`, reset for the test;
-* ``ecs_endpoint``: a fresh :class:`~ecs_xrole.testing.endpoint_server.EndpointServer`.
+* ``ecs_xrole_stack``: the session's :class:`~ecs_xrole.testing._stack.LocalStack`;
+* ``fake_aws``: the session's :class:`~ecs_xrole.testing._fake_aws.FakeAWS`, reset for the test;
+* ``ecs_endpoint``: a fresh :class:`~ecs_xrole.testing._agent.EndpointServer`.
 
 Needs the ``local`` extra: ``pip install 'ecs-xrole[local]'``.
 """
@@ -59,7 +59,7 @@ def ecs_xrole_stack(
 
 @pytest.fixture
 def fake_aws(_ecs_xrole_fake_aws: FakeAWS) -> Iterator[FakeAWS]:
-    """The session's :class:`~ecs_xrole.testing.aws.FakeAWS`, running, with its knobs and
+    """The session's :class:`~ecs_xrole.testing._fake_aws.FakeAWS`, running, with its knobs and
     counters reset before and after the test (the accounts persist across tests).
 
     Use ``fake_aws.endpoint_url`` as a client's ``endpoint_url``, ``fake_aws.admin_client()``
@@ -78,7 +78,7 @@ def ecs_xrole_env(
     ecs_xrole_stack: LocalStack, fake_aws: FakeAWS, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[LocalStack]:
     """Run the test inside an ECS task: yields the session's
-    :class:`~ecs_xrole.testing.stack.LocalStack` with its environment applied to
+    :class:`~ecs_xrole.testing._stack.LocalStack` with its environment applied to
     ``os.environ`` (``AWS_CONTAINER_CREDENTIALS_FULL_URI``, the token, ``AWS_ENDPOINT_URL``,
     the region, an empty credentials file, a fresh ``AWS_CONFIG_FILE``; host keys and
     profiles removed), undone after the test.
@@ -100,7 +100,7 @@ def ecs_xrole_env(
 
 @pytest.fixture
 def ecs_endpoint() -> Iterator[EndpointServer]:
-    """A fresh :class:`~ecs_xrole.testing.endpoint_server.EndpointServer` for this test alone,
+    """A fresh :class:`~ecs_xrole.testing._agent.EndpointServer` for this test alone,
     started on an ephemeral loopback port and stopped afterwards. It serves made-up
     credentials (no AWS behind it) unless the test sets ``ecs_endpoint.credentials``.
     """

@@ -36,7 +36,7 @@ def check_endpoint_variables(ctx: DoctorContext) -> CheckResult:
 
 def check_endpoint_reachable(ctx: DoctorContext) -> CheckResult:
     """One GET to the endpoint (no retries, no redirects), timed. Any HTTP answer counts as
-    reachable. Made by the library's own client (:func:`ecs_xrole.fetch.http_get`): the URL
+    reachable. Made by the library's own client (:func:`ecs_xrole._http.http_get`): the URL
     passed the allow-list when the endpoint was found, a redirect is reported and never
     followed (it would carry the token elsewhere), the body is read up to the library's limit
     and dropped, and the whole probe ends within ``--timeout`` seconds."""
