@@ -30,6 +30,7 @@ from datetime import timezone
 from typing import TYPE_CHECKING, Any
 
 from ._credentials import TemporaryCredentials
+from ._option_table import STS_OPTIONS, by_name, check_together
 from ._policy import (
     PARTITION_FIX,
     cross_partition,
@@ -37,7 +38,6 @@ from ._policy import (
     role_arn_from_caller,
     trust_policy,
 )
-from ._option_table import STS_OPTIONS, by_name, check_together
 from ._validate import RoleArn, check_session_name, parse_role_arn
 from .errors import AssumeRoleDeniedError, AssumeRoleError, InvalidInputError
 

@@ -72,7 +72,7 @@ class Option(Value):
         checker: str | None,
         kind: str = "text",
         metavar: str | None = None,
-        help: str | None = None,  # noqa: A002 (argparse's word)
+        help: str | None = None,
     ) -> None:
         self._set("name", name)
         self._set("sts", sts)
@@ -271,7 +271,7 @@ STS_OPTIONS = tuple(row for row in OPTIONS if row.sts is not None)
 #: The rows with a command-line flag.
 CLI_OPTIONS = tuple(row for row in OPTIONS if row.flag is not None)
 #: The rows a profile (and so a ``credential_process`` line write-config writes) carries.
-PROFILE_OPTIONS = tuple(row for row in OPTIONS if row.key is not None)
+PROFILE_OPTIONS = tuple(row for row in OPTIONS if row.key is not None and row.flag is not None)
 #: The rows read from ``ECS_XROLE_<NAME>_<row.env>`` variables.
 ENV_OPTIONS = tuple(row for row in OPTIONS if row.env is not None)
 
@@ -314,7 +314,7 @@ class ProcessLine(Value):
     and the words given to each flag by destination (``role_arn``, ``source_profile``, or a
     row's name), as text, unchecked."""
 
-    __slots__ = ("command", "values")  # noqa: RUF023 (field order)
+    __slots__ = ("command", "values")
     command: tuple[str, ...]
     values: dict[str, list[str]]
 

@@ -46,9 +46,9 @@ from ._credentials import TemporaryCredentials
 from ._endpoint import Endpoint, detect_endpoint, shown_url
 from ._fetch import fetch_credentials
 from ._front import FrontCache, environment, options_key
-from ._option_table import STS_OPTIONS
 from ._metadata import clear_cache as clear_metadata_cache
 from ._metadata import default_session_name, task_region
+from ._option_table import STS_OPTIONS
 from ._redaction import install as install_log_redaction
 from ._refresh import RefreshingCredentials
 from ._validate import RoleArn, check_region
