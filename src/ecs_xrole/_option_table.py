@@ -85,6 +85,11 @@ class Option(Value):
         self._set("help", help)
 
     @property
+    def dest(self) -> str | None:
+        """The argparse destination of the flag (``--region``: ``region``)."""
+        return None if self.flag is None else self.flag.lstrip("-").replace("-", "_")
+
+    @property
     def repeated(self) -> bool:
         """Whether the value is a collection (a flag given once per item)."""
         return self.kind in _REPEATED

@@ -26,6 +26,7 @@ from .safe_io import (
 TYPE_CHECKING = False  # as typing's, without importing typing (write-config must start fast)
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+    from typing import Any
 
 __all__ = ["WriteResult", "read_profile", "write_profiles"]
 
@@ -167,15 +168,14 @@ def read_profile(
         )
     where = f"in profile {name!r} of {target}"
     if "role_arn" in values:
+        carried: dict[str, Any] = {
+            row.key: _opt(values, row.key, where, row.check) for row in PROFILE_OPTIONS if row.key
+        }
         return Profile(
             name,
             parse_role_arn(values["role_arn"], name=f"role_arn {where}").arn,
             source_profile=values.get("source_profile") or None,
-            **{
-                row.key: _opt(values, row.key, where, row.check)
-                for row in PROFILE_OPTIONS
-                if row.key
-            },
+            **carried,
         )
     process = values.get("credential_process")
     if process is not None:
