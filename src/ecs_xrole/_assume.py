@@ -17,18 +17,20 @@ byte at a time.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import re
 import threading
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from datetime import timedelta, timezone
+from datetime import timezone
 from typing import TYPE_CHECKING, Any
 
 from ._credentials import TemporaryCredentials
+from ._option_table import STS_OPTIONS, by_name, check_together
 from ._policy import (
     PARTITION_FIX,
     cross_partition,
@@ -36,17 +38,7 @@ from ._policy import (
     role_arn_from_caller,
     trust_policy,
 )
-from ._validate import (
-    RoleArn,
-    check_external_id,
-    check_policy_arns,
-    check_session_name,
-    check_source_identity,
-    check_tags,
-    duration_seconds,
-    parse_role_arn,
-    policy_json,
-)
+from ._validate import RoleArn, check_session_name, parse_role_arn
 from .errors import AssumeRoleDeniedError, AssumeRoleError, InvalidInputError
 
 if TYPE_CHECKING:
@@ -85,70 +77,85 @@ _CALLER_IN_MESSAGE = re.compile(r"User: (arn:\S+) is not authorized")
 
 @dataclass(frozen=True)
 class AssumeRoleParams:
-    """Validated AssumeRole options. Build with :meth:`build`; hashable (a cache key)."""
+    """Validated AssumeRole options. Build with :meth:`build`; hashable (a cache key).
+
+    ``options`` holds each given option of :data:`~ecs_xrole._option_table.STS_OPTIONS` as
+    (name, checked value), in the table's order; :meth:`get` reads one.
+    """
 
     role_arn: RoleArn
-    role_session_name: str | None = None
-    external_id: str | None = None
-    duration_seconds: int | None = None
-    policy: str | None = None
-    policy_arns: tuple[str, ...] = ()
-    tags: tuple[tuple[str, str], ...] = ()
-    source_identity: str | None = None
+    options: tuple[tuple[str, Any], ...] = ()
 
     @classmethod
-    def build(
-        cls,
-        role_arn: str | RoleArn,
-        *,
-        role_session_name: str | None = None,
-        external_id: str | None = None,
-        duration_seconds: int | timedelta | None = None,
-        policy: Mapping[str, Any] | str | None = None,
-        policy_arns: Iterable[str] | None = None,
-        tags: Mapping[str, str] | None = None,
-        source_identity: str | None = None,
-    ) -> AssumeRoleParams:
-        """Validate every option; raises :class:`~ecs_xrole.errors.InvalidInputError`."""
+    def build(cls, role_arn: str | RoleArn, **options: Any) -> AssumeRoleParams:
+        """Validate every option (keyword-only, one per row of the options table with an STS
+        parameter; ``None`` is not given); raises :class:`~ecs_xrole.errors.InvalidInputError`,
+        and :class:`TypeError` for a keyword that is not such an option."""
+        unknown = set(options) - _STS_NAMES
+        if unknown:
+            raise TypeError(
+                f"AssumeRoleParams.build() got an unexpected keyword argument {min(unknown)!r}"
+            )
+        checked = {
+            row.name: row.check(options[row.name])
+            for row in STS_OPTIONS
+            if options.get(row.name) is not None
+        }
+        check_together(checked)
         return cls(
             role_arn=parse_role_arn(role_arn),
-            role_session_name=(
-                None if role_session_name is None else check_session_name(role_session_name)
-            ),
-            external_id=None if external_id is None else check_external_id(external_id),
-            duration_seconds=(None if duration_seconds is None else _duration(duration_seconds)),
-            policy=None if policy is None else policy_json(policy),
-            policy_arns=(
-                ()
-                if policy_arns is None
-                else tuple(item["arn"] for item in check_policy_arns(policy_arns))
-            ),
-            tags=(() if tags is None else tuple((t["Key"], t["Value"]) for t in check_tags(tags))),
-            source_identity=(
-                None if source_identity is None else check_source_identity(source_identity)
-            ),
+            # An empty collection is as good as none (STS is sent nothing for it).
+            options=tuple((name, value) for name, value in checked.items() if value != ()),
         )
+
+    def get(self, name: str) -> Any:
+        """The checked value of option ``name``: ``None`` (``()`` for a collection) if not given."""
+        return dict(self.options).get(name, () if by_name(name).repeated else None)
+
+    def __getattr__(self, name: str) -> Any:
+        # params.<option> reads an option as get() does (only names that are not attributes).
+        if name not in _STS_NAMES:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return self.get(name)
+
+    @property
+    def role_session_name(self) -> str | None:
+        """The session name asked for, if any."""
+        value: str | None = self.get("role_session_name")
+        return value
+
+    @property
+    def external_id(self) -> str | None:
+        """The external ID, if any."""
+        value: str | None = self.get("external_id")
+        return value
 
     def request(self, session_name: str) -> dict[str, Any]:
         """The keyword arguments for ``sts.assume_role``."""
         kwargs: dict[str, Any] = {"RoleArn": self.role_arn.arn, "RoleSessionName": session_name}
-        if self.external_id is not None:
-            kwargs["ExternalId"] = self.external_id
-        if self.duration_seconds is not None:
-            kwargs["DurationSeconds"] = self.duration_seconds
-        if self.policy is not None:
-            kwargs["Policy"] = self.policy
-        if self.policy_arns:
-            kwargs["PolicyArns"] = [{"arn": arn} for arn in self.policy_arns]
-        if self.tags:
-            kwargs["Tags"] = [{"Key": k, "Value": v} for k, v in self.tags]
-        if self.source_identity is not None:
-            kwargs["SourceIdentity"] = self.source_identity
+        for name, value in self.options:
+            row = by_name(name)
+            if row.sts is not None and row.sts not in kwargs:
+                kwargs[row.sts] = row.to_sts(value)
         return kwargs
 
 
-def _duration(value: int | timedelta) -> int:
-    return duration_seconds(value)
+_STS_NAMES = frozenset(row.name for row in STS_OPTIONS)
+
+
+def _build_signature() -> inspect.Signature:
+    """:meth:`AssumeRoleParams.build`'s signature as the table defines it (for ``help()``,
+    editors and the test that holds it equal to :class:`~ecs_xrole.options.AssumeOptions`)."""
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    return inspect.Signature(
+        [
+            inspect.Parameter("role_arn", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+            *(inspect.Parameter(row.name, keyword, default=None) for row in STS_OPTIONS),
+        ]
+    )
+
+
+AssumeRoleParams.build.__func__.__signature__ = _build_signature()  # type: ignore[attr-defined]
 
 
 def sts_config(**extra: Any) -> Config:

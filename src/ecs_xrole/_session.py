@@ -48,6 +48,7 @@ from ._fetch import fetch_credentials
 from ._front import FrontCache, environment, options_key
 from ._metadata import clear_cache as clear_metadata_cache
 from ._metadata import default_session_name, task_region
+from ._option_table import STS_OPTIONS
 from ._redaction import install as install_log_redaction
 from ._refresh import RefreshingCredentials
 from ._validate import RoleArn, check_region
@@ -188,15 +189,9 @@ def _role_credentials(
     role_arn: str | RoleArn, options: AssumeOptions
 ) -> tuple[RefreshingCredentials, str | None]:
     source_session = options.get("source_session")
+    given: dict[str, Any] = dict(options)
     params = AssumeRoleParams.build(
-        role_arn,
-        external_id=options.get("external_id"),
-        role_session_name=options.get("role_session_name"),
-        duration_seconds=options.get("duration_seconds"),
-        policy=options.get("policy"),
-        policy_arns=options.get("policy_arns"),
-        tags=options.get("tags"),
-        source_identity=options.get("source_identity"),
+        role_arn, **{row.name: given.get(row.name) for row in STS_OPTIONS}
     )
     region = resolve_region(options.get("region_name"))
     if source_session is not None:
@@ -278,7 +273,8 @@ def get_credentials(
     900-3600: this AssumeRole is role chaining, limited to one hour); ``region_name`` (default
     ``AWS_REGION``, ``AWS_DEFAULT_REGION``, then the task's region; the STS call goes to that
     region's endpoint); ``policy`` (dict or JSON), ``policy_arns``, ``tags`` (mapping),
-    ``source_identity``; ``source_session`` chains: assume ``role_arn`` from that session's
+    ``source_identity``, ``transitive_tag_keys`` (keys of ``tags`` passed on to roles the
+    session assumes in turn); ``source_session`` chains: assume ``role_arn`` from that session's
     credentials instead of the task role's.
 
     I/O: the first call for an option set fetches the task role's credentials (once per

@@ -27,6 +27,7 @@ __all__ = [
     "check_session_name",
     "check_source_identity",
     "check_tags",
+    "check_transitive_tag_keys",
     "duration_seconds",
     "parse_role_arn",
     "policy_json",
@@ -335,6 +336,34 @@ def check_tags(value: object, *, name: str = "tags") -> list[dict[str, str]]:
             )
         tags.append({"Key": key, "Value": val})
     return tags
+
+
+def check_transitive_tag_keys(value: object, *, name: str = "transitive_tag_keys") -> list[str]:
+    """Check STS's TransitiveTagKeys: a sequence of at most 50 tag keys (each 1-128
+    letters, digits, spaces or ``_.:/=+-@``). That each is a key of ``tags`` is checked with
+    both (``_option_table.check_together``)."""
+    if isinstance(value, (str, Mapping)) or not isinstance(value, Iterable):
+        raise InvalidInputError(
+            name, value, "expected a list of tag keys", fix="pass e.g. ['team']"
+        )
+    keys: list[str] = []
+    for key in value:
+        if not isinstance(key, str) or not re.fullmatch(_TAG_KEY, key):
+            raise InvalidInputError(
+                name,
+                key,
+                "a tag key is 1-128 letters, digits, spaces or _.:/=+-@",
+                fix="name the key of a session tag",
+            )
+        keys.append(key)
+    if len(keys) > MAX_TAGS:
+        raise InvalidInputError(
+            name,
+            f"<{len(keys)} keys>",
+            f"STS accepts at most {MAX_TAGS} transitive tag keys",
+            fix="pass fewer keys",
+        )
+    return keys
 
 
 def check_source_identity(value: object, *, name: str = "source_identity") -> str:

@@ -10,7 +10,7 @@ needs no ``typing_extensions`` at run time).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypedDict
 
@@ -40,6 +40,9 @@ class AssumeOptions(TypedDict, total=False):
     """Session tags, ``{key: value}``."""
     source_identity: str | None
     """The ``sts:SourceIdentity`` to set on the session."""
+    transitive_tag_keys: Sequence[str] | None
+    """Keys of ``tags`` that pass on to the sessions of roles this session assumes in turn
+    (STS's ``TransitiveTagKeys``; each must be a key of ``tags``)."""
     source_session: boto3.Session | None
     """Chain: assume the role from this session's credentials instead of the task role's."""
 

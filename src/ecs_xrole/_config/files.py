@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import os
 
-from .._validate import (
-    check_external_id,
-    check_profile_name,
-    check_region,
-    check_session_name,
-    duration_seconds,
-    parse_role_arn,
-)
+from .._option_table import PROFILE_OPTIONS
+from .._validate import check_profile_name, parse_role_arn
 from .._value import Value
 from ..errors import InvalidInputError
 from .ini import _parse, merge
@@ -32,6 +26,7 @@ from .safe_io import (
 TYPE_CHECKING = False  # as typing's, without importing typing (write-config must start fast)
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+    from typing import Any
 
 __all__ = ["WriteResult", "read_profile", "write_profiles"]
 
@@ -173,19 +168,14 @@ def read_profile(
         )
     where = f"in profile {name!r} of {target}"
     if "role_arn" in values:
-        duration = values.get("duration_seconds")
+        carried: dict[str, Any] = {
+            row.key: _opt(values, row.key, where, row.check) for row in PROFILE_OPTIONS if row.key
+        }
         return Profile(
             name,
             parse_role_arn(values["role_arn"], name=f"role_arn {where}").arn,
-            external_id=_opt(values, "external_id", where, check_external_id),
-            role_session_name=_opt(values, "role_session_name", where, check_session_name),
-            duration_seconds=(
-                duration_seconds(duration, name=f"duration_seconds {where}")
-                if duration is not None
-                else None
-            ),
-            region=_opt(values, "region", where, check_region),
             source_profile=values.get("source_profile") or None,
+            **carried,
         )
     process = values.get("credential_process")
     if process is not None:

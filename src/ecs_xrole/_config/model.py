@@ -8,20 +8,20 @@ import re
 import shlex
 import sys
 
-from .._validate import (
-    check_external_id,
-    check_profile_name,
-    check_region,
-    check_session_name,
-    duration_seconds,
-    parse_role_arn,
+from .._option_table import (
+    PROCESS_COMMAND,
+    PROFILE_OPTIONS,
+    decode_process_line,
+    encode_process_line,
 )
+from .._validate import check_profile_name, parse_role_arn
 from .._value import Value
 from ..errors import InvalidInputError
 
 TYPE_CHECKING = False  # as typing's, without importing typing (write-config must start fast)
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
+    from typing import Any
 
 __all__ = [
     "CREDENTIAL_SOURCE",
@@ -57,9 +57,6 @@ def _profile_of(section: str) -> str | None:
     return None
 
 
-_duration_seconds = duration_seconds  # Profile.__init__ has a parameter of that name
-
-
 def _info(message: str, *args: object) -> None:
     """Log ``message`` at INFO on this module's logger, if anything has loaded :mod:`logging`.
 
@@ -81,16 +78,14 @@ MANAGED_KEYS = (
     "credential_source",
     "source_profile",
     "credential_process",
-    "external_id",
-    "role_session_name",
-    "duration_seconds",
-    "region",
+    *(row.key for row in PROFILE_OPTIONS if row.key),
 )
-#: Managed keys that are changed only when given: ``region`` is not part of how credentials are
-#: obtained, and dropping it from ``[default]`` would change every other command.
-KEPT_UNLESS_GIVEN = frozenset({"region"})
+#: Managed keys that are changed only when given: the options that are no AssumeRole parameter
+#: (``region``) are not part of how credentials are obtained, and dropping ``region`` from
+#: ``[default]`` would change every other command.
+KEPT_UNLESS_GIVEN = frozenset(row.key for row in PROFILE_OPTIONS if row.key and row.sts is None)
 #: The subcommand a ``credential_process`` line runs.
-CREDENTIAL_PROCESS_COMMAND = "credential-process"
+CREDENTIAL_PROCESS_COMMAND = PROCESS_COMMAND
 
 
 # --------------------------------------------------------------------------------------------
@@ -139,15 +134,12 @@ class Profile(Value):
     Immutable, compared and hashed by its fields (as a frozen dataclass).
     """
 
-    # A new field goes in __slots__ (its place in repr and equality), as an annotation, and
-    # as a keyword-only parameter set in __init__.
-    __slots__ = (  # noqa: RUF023 (the fields' order: repr and equality follow it)
+    # The option fields are the table's profile keys (_option_table.PROFILE_OPTIONS), in its
+    # order; they are annotated below for type checkers, which need them literally.
+    __slots__ = (
         "name",
         "role_arn",
-        "external_id",
-        "role_session_name",
-        "duration_seconds",
-        "region",
+        *(row.key for row in PROFILE_OPTIONS if row.key),
         "credential_process",
         "command",
         "source_profile",
@@ -167,13 +159,10 @@ class Profile(Value):
         name: str,
         role_arn: str,
         *,
-        external_id: str | None = None,
-        role_session_name: str | None = None,
-        duration_seconds: int | None = None,
-        region: str | None = None,
         credential_process: bool = False,
         command: tuple[str, ...] | None = None,
         source_profile: str | None = None,
+        **options: Any,
     ) -> None:
         check_profile_name(name)
         section_header(name)  # raises if botocore could not read the name back
@@ -189,18 +178,15 @@ class Profile(Value):
                 )
         self._set("name", name)
         self._set("role_arn", parse_role_arn(role_arn).arn)
-        if external_id is not None:
-            check_external_id(external_id)
-        self._set("external_id", external_id)
-        if role_session_name is not None:
-            check_session_name(role_session_name)
-        self._set("role_session_name", role_session_name)
-        if duration_seconds is not None:
-            duration_seconds = _duration_seconds(duration_seconds)
-        self._set("duration_seconds", duration_seconds)
-        if region is not None:
-            check_region(region, name="region")
-        self._set("region", region)
+        for row in PROFILE_OPTIONS:
+            assert row.key is not None
+            value = options.pop(row.key, None)
+            self._set(row.key, None if value is None else row.check(value, name=row.key))
+        if options:
+            raise TypeError(
+                f"Profile() got an unexpected keyword argument {min(options)!r} (a profile "
+                f"carries {', '.join(row.key or '' for row in PROFILE_OPTIONS)})"
+            )
         self._set("credential_process", credential_process)
         self._set("source_profile", source_profile)
         if command is not None:
@@ -217,19 +203,17 @@ class Profile(Value):
 
     def process_command(self) -> str:
         """The ``credential_process`` command line (shell-quoted, as botocore splits it)."""
-        argv = [*(self.command or default_command()), CREDENTIAL_PROCESS_COMMAND]
-        argv += ["--role-arn", self.role_arn]
-        if self.external_id is not None:
-            argv += ["--external-id", self.external_id]
-        if self.role_session_name is not None:
-            argv += ["--role-session-name", self.role_session_name]
-        if self.duration_seconds is not None:
-            argv += ["--duration-seconds", str(self.duration_seconds)]
-        if self.region is not None:
-            argv += ["--region", self.region]
-        if self.source_profile is not None:
-            argv += ["--source-profile", self.source_profile]
-        return shlex.join(argv)
+        return encode_process_line(
+            self.command or default_command(),
+            self.role_arn,
+            self.options(),
+            source_profile=self.source_profile,
+        )
+
+    def options(self) -> list[tuple[Any, Any]]:
+        """(row, value) of each option this profile sets, in the table's order."""
+        found = [(row, getattr(self, row.key or "")) for row in PROFILE_OPTIONS]
+        return [(row, value) for row, value in found if value is not None]
 
     def settings(self) -> dict[str, str]:
         """The managed keys this profile sets, in the order a new section lists them."""
@@ -241,14 +225,10 @@ class Profile(Value):
                 values["source_profile"] = self.source_profile
             else:
                 values["credential_source"] = CREDENTIAL_SOURCE
-            if self.external_id is not None:
-                values["external_id"] = self.external_id
-            if self.role_session_name is not None:
-                values["role_session_name"] = self.role_session_name
-            if self.duration_seconds is not None:
-                values["duration_seconds"] = str(self.duration_seconds)
-        if self.region is not None:
-            values["region"] = self.region
+        for row, value in self.options():
+            # A credential_process line carries the AssumeRole parameters itself.
+            if row.key and (row.sts is None or not self.credential_process):
+                values[row.key] = str(value)
         for key, value in values.items():
             _check_value(self.name, key, value)
         return values
@@ -300,42 +280,47 @@ def _opt(values: Mapping[str, str], key: str, where: str, check: Callable[..., s
 
 
 def _from_process(name: str, process: str, region: str | None, where: str) -> Profile:
-    try:
-        argv = shlex.split(process)
-    except ValueError:
-        argv = []
-    if CREDENTIAL_PROCESS_COMMAND not in argv:
+    line = decode_process_line(process)
+    if line is None:
         raise InvalidInputError(
             f"credential_process {where}",
             process,
             "it does not run `ecs-xrole credential-process`",
             fix="use a role_arn profile, or pass --role-arn instead of --profile",
         )
-    at = argv.index(CREDENTIAL_PROCESS_COMMAND)
-    options: dict[str, str] = {}
-    rest = argv[at + 1 :]
-    for flag, value in zip(rest[::2], rest[1::2], strict=False):
-        options[flag.lstrip("-").replace("-", "_")] = value
-    if "role_arn" not in options:
+    role_arn = line.get("role_arn")
+    if role_arn is None:
         raise InvalidInputError(
             f"credential_process {where}",
             process,
             "it has no --role-arn",
             fix=f"rewrite it with `ecs-xrole write-config --profile {name} --credential-process`",
         )
-    duration = options.get("duration_seconds")
+    options: dict[str, Any] = {}
+    for row_name in line.values:
+        row = next((r for r in PROFILE_OPTIONS if r.name == row_name), None)
+        if row is None and row_name not in ("role_arn", "source_profile"):
+            raise InvalidInputError(
+                f"credential_process {where}",
+                process,
+                f"it passes {row_name}, which a profile cannot carry",
+                fix="run that command with `ecs-xrole exec` or `serve`, or use the library",
+            )
+    for row in PROFILE_OPTIONS:
+        assert row.key is not None
+        assert row.flag is not None
+        words = line.values.get(row.name)
+        if words:
+            options[row.key] = row.check(
+                row.from_words(words), name=f"{row.flag} of credential_process {where}"
+            )
+    if options.get("region") is None and region is not None:
+        options["region"] = region
     return Profile(
         name,
-        options["role_arn"],
-        external_id=options.get("external_id"),
-        role_session_name=options.get("role_session_name"),
-        duration_seconds=(
-            duration_seconds(duration, name=f"--duration-seconds of credential_process {where}")
-            if duration is not None
-            else None
-        ),
-        region=options.get("region", region),
-        source_profile=options.get("source_profile"),
+        role_arn,
+        source_profile=line.get("source_profile"),
         credential_process=True,
-        command=tuple(argv[:at]) or None,
+        command=line.command or None,
+        **options,
     )

@@ -6,22 +6,17 @@ import contextlib
 import os
 import sys
 
-from .._validate import (
-    check_external_id,
-    check_profile_name,
-    check_region,
-    check_session_name,
-    duration_seconds,
-)
+from .._option_table import CLI_OPTIONS, check_together
+from .._validate import check_profile_name
 
 TYPE_CHECKING = False  # as typing's, without importing typing
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Iterator, Mapping, Sequence
     from typing import Any, TextIO
 
+    from .._option_table import Option
 
-_FIELDS = ("role_arn", "external_id", "role_session_name", "duration_seconds", "region")
 
 # The local-development opt-in (ecs_xrole._profiles.SOURCE_PROFILE_ENV; not imported, to keep
 # write-config light).
@@ -46,13 +41,26 @@ def _add_verbose(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_role_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
+def _add_role_options(
+    parser: Any,
+    *,
+    required: bool,
+    rows: Sequence[Option] = CLI_OPTIONS,
+    helps: Mapping[str, str] | None = None,
+    action: Any = None,
+) -> None:
+    """``--role-arn`` (if ``required``) and one flag per row of the options table that has one
+    (repeated ones append); ``helps`` overrides a row's help, by option name."""
     if required:
         parser.add_argument("--role-arn", metavar="ARN", required=True, help="the role to assume")
-    parser.add_argument("--external-id", metavar="ID")
-    parser.add_argument("--role-session-name", metavar="NAME")
-    parser.add_argument("--duration-seconds", metavar="SECONDS", help="900-3600")
-    parser.add_argument("--region", metavar="REGION", help="the STS region")
+    for row in rows:
+        assert row.flag is not None
+        parser.add_argument(
+            row.flag,
+            metavar=row.metavar,
+            help=(helps or {}).get(row.name, row.help),
+            action=action or ("append" if row.repeated else "store"),
+        )
 
 
 def _add_source_profile(parser: argparse.ArgumentParser) -> None:
@@ -64,21 +72,19 @@ def _add_source_profile(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def role_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+def role_kwargs(args: argparse.Namespace, rows: Sequence[Option] = CLI_OPTIONS) -> dict[str, Any]:
     """The AssumeRole options given on the command line, validated under their option names."""
     kwargs: dict[str, Any] = {}
-    if args.external_id is not None:
-        kwargs["external_id"] = check_external_id(args.external_id, name="--external-id")
-    if args.role_session_name is not None:
-        kwargs["role_session_name"] = check_session_name(
-            args.role_session_name, name="--role-session-name"
-        )
-    if args.duration_seconds is not None:
-        kwargs["duration_seconds"] = duration_seconds(
-            args.duration_seconds, name="--duration-seconds"
-        )
-    if args.region is not None:
-        kwargs["region_name"] = check_region(args.region, name="--region")
+    checked: dict[str, Any] = {}
+    for row in rows:
+        given = getattr(args, row.dest or "", None)
+        if given is None or given == []:
+            continue
+        value = row.from_words(given if isinstance(given, list) else [given])
+        checked[row.name] = row.check(value, name=row.flag)
+        # A collection stays as the library takes it (a tag mapping, a list of keys).
+        kwargs[row.name] = value if row.repeated else checked[row.name]
+    check_together(checked)
     return kwargs
 
 

@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 from .._config.model import DEFAULT_PROFILE, Profile, default_command
-from .._validate import (
-    check_external_id,
-    check_profile_name,
-    check_region,
-    check_session_name,
-    duration_seconds,
-    parse_role_arn,
-)
+from .._option_table import CLI_OPTIONS, ENV_OPTIONS, PROFILE_OPTIONS
+from .._validate import check_profile_name, parse_role_arn
 
 # write-config starts in every container: a plain write-config is parsed without argparse
 # (see _parse_write_config_fast), and config and validate are standard library only; every
 # other command imports what it needs (argparse, json, logging, boto3...) when it runs.
 from ..errors import InvalidInputError
-from ._common import _FALSE, _FIELDS, _SOURCE_PROFILE, _TRUE
+from ._common import _FALSE, _SOURCE_PROFILE, _TRUE
 
 TYPE_CHECKING = False  # as typing's, without importing typing
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Mapping, Sequence
     from typing import Any
 
 __all__ = ["profiles_from_env"]
@@ -56,6 +50,22 @@ def _group_events(events: Sequence[tuple[str, str, Any]]) -> list[dict[str, tupl
     return groups
 
 
+def refuse_unprofiled(events: Sequence[tuple[str, str, Any]]) -> None:
+    """Refuse the options of the table that a profile cannot carry (no profile key), given
+    to write-config as (dest, option, value) events."""
+    for row in CLI_OPTIONS:
+        given = next((option for dest, option, _ in events if dest == row.dest), None)
+        if row.key is None and given is not None:
+            raise row.refuse(
+                "an AWS CLI profile",
+                "botocore reads no such key from a profile, nor does write-config put it in "
+                "a credential_process line",
+                fix=f"drop {given} from write-config; to act with it, run the program under "
+                f"`ecs-xrole exec {row.flag} ...` or `ecs-xrole serve`, or pass {row.name}= "
+                "to the library (ecs_xrole.get_session)",
+            )
+
+
 def _profile_from(
     values: Mapping[str, tuple[str, Any]], *, name_default: str, command: tuple[str, ...]
 ) -> Profile:
@@ -77,16 +87,10 @@ def _profile_from(
             missing=True,
         )
     checked: dict[str, Any] = {}
-    checks: dict[str, Callable[..., Any]] = {
-        "external_id": check_external_id,
-        "role_session_name": check_session_name,
-        "duration_seconds": duration_seconds,
-        "region": check_region,
-    }
-    for dest, check in checks.items():
-        item = get(dest)
+    for row in PROFILE_OPTIONS:
+        item = get(row.key or "")
         if item is not None:
-            checked[dest] = check(item[1], name=item[0])
+            checked[row.key or ""] = row.check(item[1], name=item[0])
     process = get("credential_process")
     source_item = get("source_profile")
     if source_item is not None:
@@ -128,8 +132,10 @@ def profiles_from_env(
 
     def read(prefix: str, name: str) -> Profile:
         values: dict[str, tuple[str, Any]] = {"profile": (f"{prefix}PROFILE", name)}
-        for field in _FIELDS:
-            variable = f"{prefix}{field.upper()}"
+        fields = [("role_arn", "ROLE_ARN")]
+        fields += [(row.key or row.name, row.env or "") for row in ENV_OPTIONS]
+        for field, suffix in fields:
+            variable = f"{prefix}{suffix}"
             used.add(variable)
             if variable in env:
                 values[field] = (variable, env[variable])

@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._endpoint import COMPETING_VARIABLES, FULL_URI, RELATIVE_URI, TOKEN, TOKEN_FILE
+from .._option_table import CLI_OPTIONS
 from .._validate import parse_role_arn
 from ..errors import EndpointError, Error, InvalidInputError
 from ._common import role_kwargs as assume_kwargs
@@ -106,16 +107,18 @@ exit codes:
 # Shared with serve
 
 
+#: The AssumeRole options' flags (refused with --from-env).
+ASSUME_FLAGS = tuple(row.flag for row in CLI_OPTIONS if row.flag)
+
+
 def add_assume_options(
     parser: argparse.ArgumentParser, *, region_help: str = "the STS region"
 ) -> None:
-    """The AssumeRole options of write-config (without --profile and --role-arn), and -v."""
-    parser.add_argument("--external-id", metavar="ID")
-    parser.add_argument("--role-session-name", metavar="NAME")
-    parser.add_argument(
-        "--duration-seconds", metavar="SECONDS", help="900-3600 (1800 or more advised)"
-    )
-    parser.add_argument("--region", metavar="REGION", help=region_help)
+    """The AssumeRole options of the table (without --role-arn), and -v."""
+    from ._common import _add_role_options
+
+    helps = {"duration_seconds": "900-3600 (1800 or more advised)", "region_name": region_help}
+    _add_role_options(parser, required=False, helps=helps)
     parser.add_argument(
         "-v", "--verbose", action="count", default=argparse.SUPPRESS, help="log more to stderr"
     )
@@ -123,13 +126,7 @@ def add_assume_options(
 
 def profile_kwargs(profile: Profile) -> dict[str, Any]:
     """The AssumeRole options a profile from ``--from-env`` holds."""
-    found = {
-        "external_id": profile.external_id,
-        "role_session_name": profile.role_session_name,
-        "duration_seconds": profile.duration_seconds,
-        "region_name": profile.region,
-    }
-    return {key: value for key, value in found.items() if value is not None}
+    return {row.name: value for row, value in profile.options()}
 
 
 def refuse_mixed(args: argparse.Namespace, given: Sequence[str]) -> None:
@@ -336,7 +333,7 @@ def _exec_target(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
         return parse_role_arn(args.role_arn, name="--role-arn").arn, assume_kwargs(args)
     from ._env import profiles_from_env
 
-    refuse_mixed(args, ("--external-id", "--role-session-name", "--duration-seconds", "--region"))
+    refuse_mixed(args, ASSUME_FLAGS)
     profiles = profiles_from_env(os.environ)
     if not profiles:
         raise InvalidInputError(

@@ -26,6 +26,7 @@ from ..errors import InvalidInputError
 from ._common import EXIT_FAILED, EXIT_OK
 from ._common import role_kwargs as assume_kwargs
 from .exec import (
+    ASSUME_FLAGS,
     add_assume_options,
     add_metrics_option,
     add_token_file_only,
@@ -167,8 +168,7 @@ def _roles(args: argparse.Namespace) -> list[tuple[str, str, dict[str, Any]]]:
     if args.from_env:
         from ._env import profiles_from_env
 
-        options = ("--role", "--external-id", "--role-session-name", "--duration-seconds")
-        refuse_mixed(args, (*options, "--region"))
+        refuse_mixed(args, ("--role", *ASSUME_FLAGS))
         for profile in profiles_from_env(os.environ):
             roles.append((profile.name, profile.role_arn, profile_kwargs(profile)))
         if not roles:

@@ -7,13 +7,14 @@ import sys
 
 from .._config.files import WriteResult, write_profiles
 from .._config.model import DEFAULT_PROFILE, Profile, default_command
+from .._option_table import CLI_OPTIONS, PROFILE_OPTIONS
 
 # write-config starts in every container: a plain write-config is parsed without argparse
 # (see _parse_write_config_fast), and config and validate are standard library only; every
 # other command imports what it needs (argparse, json, logging, boto3...) when it runs.
 from ..errors import InvalidInputError
 from ._common import _SOURCE_PROFILE, EXIT_FAILED, EXIT_OK, _add_verbose
-from ._env import _group_events, _profile_from, profiles_from_env
+from ._env import _group_events, _profile_from, profiles_from_env, refuse_unprofiled
 
 TYPE_CHECKING = False  # as typing's, without importing typing
 if TYPE_CHECKING:
@@ -95,10 +96,7 @@ exit codes:
 _FAST_PROFILE_VALUES = {
     "--profile": "profile",
     "--role-arn": "role_arn",
-    "--external-id": "external_id",
-    "--role-session-name": "role_session_name",
-    "--duration-seconds": "duration_seconds",
-    "--region": "region",
+    **{row.flag: row.dest for row in PROFILE_OPTIONS if row.flag and row.dest},
 }
 _FAST_PROFILE_FLAGS = {"--credential-process": "credential_process"}
 _FAST_VALUES = {"--config-file": "config_file"}
@@ -204,12 +202,16 @@ def _add_write_config(subparsers: Any) -> None:
     group.add_argument(
         "--role-arn", metavar="ARN", action=profile_option, help="the destination role (required)"
     )
-    group.add_argument("--external-id", metavar="ID", action=profile_option)
-    group.add_argument("--role-session-name", metavar="NAME", action=profile_option)
-    group.add_argument(
-        "--duration-seconds", metavar="SECONDS", action=profile_option, help="900-3600"
-    )
-    group.add_argument("--region", metavar="REGION", action=profile_option)
+    helps = {"region_name": "the profile's region (also of STS)"}
+    unprofiled = "refused: an AWS CLI profile cannot carry it (use exec, serve or the library)"
+    for row in CLI_OPTIONS:
+        assert row.flag is not None
+        group.add_argument(
+            row.flag,
+            metavar=row.metavar,
+            action=profile_option,
+            help=unprofiled if row.key is None else helps.get(row.name, row.help),
+        )
     group.add_argument(
         "--credential-process",
         nargs=0,
@@ -251,6 +253,7 @@ def _add_write_config(subparsers: Any) -> None:
 def _run_write_config(args: argparse.Namespace | _WriteConfigArgs) -> int:
     command = default_command()
     events = args.profile_events or []
+    refuse_unprofiled(events)
     if args.from_env:
         if events:
             raise InvalidInputError(

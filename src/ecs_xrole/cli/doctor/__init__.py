@@ -24,15 +24,10 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ..._validate import (
-    check_external_id,
-    check_profile_name,
-    check_session_name,
-    duration_seconds,
-    parse_role_arn,
-)
-from ..._validate import check_region as valid_region
+from ..._option_table import PROFILE_OPTIONS
+from ..._validate import check_profile_name, parse_role_arn
 from ...errors import Error, InvalidInputError
+from .._common import _add_role_options, role_kwargs
 from .context import DOCTOR_SESSION_NAME, Check, CheckResult, DoctorContext, _fail
 from .endpoint import (
     _not_used_reason,
@@ -227,17 +222,9 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     if args.role_arn is not None:
         parse_role_arn(args.role_arn, name="--role-arn")
-    if args.external_id is not None:
-        check_external_id(args.external_id, name="--external-id")
-    if args.region is not None:
-        valid_region(args.region, name="--region")
-    if args.role_session_name is not None:
-        check_session_name(args.role_session_name, name="--role-session-name")
-    seconds = None
-    if args.duration_seconds is not None:
-        # A bad option is bad input (exit 2), as in every other command; a bad
-        # duration_seconds in the profile is a finding of the duration check (exit 1).
-        seconds = duration_seconds(args.duration_seconds, name="--duration-seconds")
+    # A bad option is bad input (exit 2), as in every other command; a bad
+    # duration_seconds in the profile is a finding of the duration check (exit 1).
+    options = role_kwargs(args, rows=PROFILE_OPTIONS)
     if not args.timeout > 0:
         raise InvalidInputError(
             "--timeout", args.timeout, "it must be a positive number of seconds", fix="pass e.g. 3"
@@ -253,12 +240,9 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
         source_profile=source_profile,
         profile=args.profile,
         role_arn=args.role_arn,
-        external_id=args.external_id,
-        duration_seconds=seconds,
-        role_session_name=args.role_session_name,
-        region_name=args.region,
         config_file=args.config_file,
         timeout=args.timeout,
+        **options,
     )
     if args.json:
         out.write(json.dumps([r.as_dict() for r in results], indent=2) + "\n")
@@ -289,16 +273,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--profile", metavar="NAME", help="check this profile of the config file")
     target.add_argument("--role-arn", metavar="ARN", help="check AssumeRole into this role")
-    parser.add_argument("--external-id", metavar="ID", help="the external ID to pass")
-    parser.add_argument(
-        "--duration-seconds",
-        metavar="SECONDS",
-        help="the session duration to check (900-3600)",
-    )
-    parser.add_argument(
-        "--role-session-name", metavar="NAME", help=f"default: {DOCTOR_SESSION_NAME}"
-    )
-    parser.add_argument("--region", metavar="REGION", help="the region for STS")
+    # The options a profile can carry: doctor checks what a profile would do.
+    helps = {
+        "external_id": "the external ID to pass",
+        "duration_seconds": "the session duration to check (900-3600)",
+        "role_session_name": f"default: {DOCTOR_SESSION_NAME}",
+        "region_name": "the region for STS",
+    }
+    _add_role_options(parser, required=False, rows=PROFILE_OPTIONS, helps=helps)
     parser.add_argument(
         "--config-file", metavar="PATH", help="read --profile from this file, not AWS_CONFIG_FILE"
     )

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-import shlex
 from typing import TYPE_CHECKING, Any
 
+from ..._option_table import PROFILE_OPTIONS, decode_process_line
 from ..._validate import (
     check_external_id,
     check_session_name,
@@ -60,26 +60,14 @@ def _read_profile(ctx: DoctorContext) -> tuple[str, dict[str, Any]]:
 
 
 def _from_credential_process(command: str) -> dict[str, str]:
-    """Settings named on an ``ecs-xrole credential-process`` command line."""
-    try:
-        words = shlex.split(command)
-    except ValueError:
+    """Settings (by profile key) named on an ``ecs-xrole credential-process`` command line,
+    as the config writer reads the line back (``_option_table.decode_process_line``)."""
+    line = decode_process_line(command)
+    if line is None:
         return {}
-    flags = {
-        "--role-arn": "role_arn",
-        "--external-id": "external_id",
-        "--duration-seconds": "duration_seconds",
-        "--role-session-name": "role_session_name",
-        "--region": "region",
-    }
-    found: dict[str, str] = {}
-    for i, word in enumerate(words):
-        flag, eq, value = word.partition("=")
-        if flag in flags:
-            if not eq and i + 1 < len(words):
-                value = words[i + 1]
-            found[flags[flag]] = value
-    return found
+    found = {"role_arn": line.get("role_arn")}
+    found.update({row.key or "": line.get(row.name) for row in PROFILE_OPTIONS})
+    return {key: value for key, value in found.items() if value is not None}
 
 
 # credential_source values botocore accepts besides EcsContainer, and where they lead.
@@ -96,17 +84,14 @@ def check_profile(ctx: DoctorContext) -> CheckResult:
     skipped.
     """
     name = "profile"
-    explicit = {
-        "role_arn": ctx.role_arn,
-        "external_id": ctx.external_id,
-        "duration_seconds": None if ctx.duration_seconds is None else str(ctx.duration_seconds),
-        "role_session_name": ctx.role_session_name,
-        "region": ctx.region_name,
-    }
-    for key, value in explicit.items():
-        if value is not None:
-            ctx.settings[key] = value
-            ctx.settings_from[key] = "--" + key.replace("_", "-")
+    explicit = [("role_arn", "--role-arn", ctx.role_arn)]
+    for row in PROFILE_OPTIONS:
+        value = getattr(ctx, row.name)
+        explicit.append((row.key or "", row.flag or "", None if value is None else str(value)))
+    for key, flag, given in explicit:
+        if given is not None:
+            ctx.settings[key] = given
+            ctx.settings_from[key] = flag
     if ctx.profile is None:
         if ctx.role_arn is None:
             return CheckResult(
@@ -125,7 +110,7 @@ def check_profile(ctx: DoctorContext) -> CheckResult:
     process = found.get("credential_process")
     if process:
         found = {**_from_credential_process(process), **found}
-    for key in ("role_arn", "external_id", "duration_seconds", "role_session_name", "region"):
+    for key in ("role_arn", *(row.key or "" for row in PROFILE_OPTIONS)):
         if key not in ctx.settings and found.get(key):
             ctx.settings[key] = found[key]
             ctx.settings_from[key] = f"profile {ctx.profile}"

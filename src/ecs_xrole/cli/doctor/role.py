@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ... import _policy as policy
+from ..._option_table import PROFILE_OPTIONS
 from ..._validate import (
     MAX_CHAINED_DURATION,
     duration_seconds,
@@ -154,10 +155,10 @@ def check_assume_role(ctx: DoctorContext) -> CheckResult:
         "RoleArn": role,
         "RoleSessionName": ctx.setting("role_session_name") or DOCTOR_SESSION_NAME,
     }
-    if ctx.setting("external_id"):
-        kwargs["ExternalId"] = ctx.setting("external_id")
-    if ctx.setting("duration_seconds"):
-        kwargs["DurationSeconds"] = int(str(ctx.setting("duration_seconds")))
+    for row in PROFILE_OPTIONS:  # the settings a profile carries, as STS takes them
+        value = ctx.setting(row.key or "")
+        if value and row.sts is not None and row.sts not in kwargs:
+            kwargs[row.sts] = int(str(value)) if row.kind == "seconds" else value
     from botocore.exceptions import ClientError
 
     from ..._credentials import TemporaryCredentials
