@@ -289,7 +289,8 @@ def test_endpoint_down(
     failing = line(out, "endpoint-reachable")
     assert failing.startswith("FAIL")
     assert f"127.0.0.1:{port}" in failing
-    assert "did not answer" in failing
+    assert "did not answer: cannot connect (Connection refused)" in failing
+    assert "Connection(" not in failing  # urllib3's internal names stay out
     assert "fix:" in failing
     assert status(out, "task-role-credentials") == "SKIP"
     assert status(out, "destination-identity") == "SKIP"
@@ -541,3 +542,19 @@ def test_clock_skew_without_a_date_header_is_skipped() -> None:
     result = check_clock_skew(DoctorContext())
     assert result.ok is None
     assert "Date header" in result.detail
+
+
+def test_sts_throttling_gets_a_fix_of_its_own() -> None:
+    from botocore.exceptions import ClientError
+
+    from ecs_xrole.cli.doctor.endpoint import _sts_problem
+
+    throttled = ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}, "X")
+    detail, fix = _sts_problem(throttled)
+    assert detail == "STS answered Throttling: Rate exceeded"
+    assert fix.startswith("STS is throttling this account's calls: run doctor again")
+    other = ClientError({"Error": {"Code": "InvalidParameterValue", "Message": "bad"}}, "X")
+    assert _sts_problem(other) == (
+        "STS answered InvalidParameterValue: bad",
+        "act on STS's message (InvalidParameterValue)",
+    )

@@ -28,6 +28,7 @@ import pytest
 import ecs_xrole
 from ecs_xrole._endpoint import Endpoint
 from ecs_xrole._fetch import fetch_credentials
+from ecs_xrole._serving.health import health_source
 from ecs_xrole._serving.metrics import CONTENT_TYPE, Metrics, escape_label_value
 from ecs_xrole._serving.server import CredentialsServer
 from ecs_xrole.cli.exec import new_token, source_for
@@ -143,7 +144,10 @@ def served(ecs_xrole_env: LocalStack) -> Iterator[Served]:
         metrics.add_role(PATH, ecs_xrole_env.aws.destination_role_arn, credentials)
         token = new_token()
         with CredentialsServer(
-            {PATH: source_for(credentials)}, token=token, metrics=metrics
+            {PATH: source_for(credentials)},
+            token=token,
+            metrics=metrics,
+            health=health_source({PATH: credentials}),
         ) as server:
             yield Served(server, metrics, token, credentials)
     finally:
@@ -178,6 +182,7 @@ def test_requests_are_counted_by_path_and_status(served: Served) -> None:
     assert status_of(served.server.url("/role/nope"), {"Authorization": served.token}) == 404
     assert status_of(url, {"Authorization": served.token}, method="DELETE") == 405
     assert status_of(served.server.url("/metrics"), method="POST") == 405
+    assert status_of(served.server.url("/healthz")) == 200  # a probe, counted under its own label
 
     samples = served.samples()
     name = "ecs_xrole_requests_total"
@@ -187,6 +192,7 @@ def test_requests_are_counted_by_path_and_status(served: Served) -> None:
     # An unknown path is never a label (it is the client's text): counted as "other".
     assert value(samples, name, path="other", code="404") == 1
     assert value(samples, name, path="/metrics", code="405") == 1
+    assert value(samples, name, path="/healthz", code="200") == 1
     assert (name, frozenset({("path", "/metrics"), ("code", "200")})) not in samples
     # The scrape itself is counted once it is answered: the next one sees it.
     assert value(served.samples(), name, path="/metrics", code="200") == 1

@@ -27,6 +27,7 @@ from collections.abc import Callable
 
 from .._refresh import RefreshingCredentials, observe_fetches
 from .._status import credentials_status
+from .health import HEALTH_PATH
 
 __all__ = ["CONTENT_TYPE", "DURATION_BUCKETS", "PATH", "Metrics", "escape_label_value"]
 
@@ -103,7 +104,7 @@ class Metrics:
         self._requests: dict[tuple[str, int], int] = {}
         self._durations: dict[tuple[str, str], _Histogram] = {}
         self._roles: dict[str, tuple[str, RefreshingCredentials]] = {}
-        self._paths: frozenset[str] = frozenset({PATH})
+        self._paths: frozenset[str] = frozenset({PATH, HEALTH_PATH})
         self._stop: Callable[[], None] | None = None
 
     def __repr__(self) -> str:
@@ -115,7 +116,7 @@ class Metrics:
         """Report ``credentials`` (served at ``path``): refreshes and seconds until expiry.
         Call it before the server starts (the roles are read without the lock)."""
         self._roles[path] = (role_arn, credentials)
-        self._paths = frozenset({PATH, *self._roles})
+        self._paths = frozenset({PATH, HEALTH_PATH, *self._roles})
 
     def observe_fetches(self) -> None:
         """Time every AssumeRole of this process from now on (idempotent)."""
@@ -130,8 +131,8 @@ class Metrics:
 
     def answered(self, path: str, status: int) -> None:
         """Count one answer of the endpoint (called by the server for every request it answers:
-        the hot path, one dictionary update under the lock). A path that is not a role's or
-        :data:`PATH` is counted as ``other``."""
+        the hot path, one dictionary update under the lock). A path that is not a role's,
+        :data:`PATH` or ``/healthz`` is counted as ``other``."""
         key = (path if path in self._paths else _OTHER, status)
         with self._lock:
             self._requests[key] = self._requests.get(key, 0) + 1
@@ -173,8 +174,8 @@ class Metrics:
         family(
             "ecs_xrole_requests_total",
             "counter",
-            "Requests the credentials endpoint answered, by path (a role's, /metrics, or other) "
-            "and HTTP status code.",
+            "Requests the credentials endpoint answered, by path (a role's, /metrics, /healthz, "
+            "or other) and HTTP status code.",
         )
         for (path, code), count in requests:
             sample("ecs_xrole_requests_total", count, path=path, code=str(code))

@@ -62,14 +62,23 @@ def check_endpoint_reachable(ctx: DoctorContext) -> CheckResult:
             read_timeout=ctx.timeout,
         )
     except Exception as exc:  # urllib3, http.client and socket errors: all mean "no answer"
+        from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
+
+        from ..._fetch import _describe
+
         if isinstance(exc, WallClockTimeout):
             reason = "it was still answering when the time was up"
-        else:
-            reason = str(getattr(exc, "reason", None) or exc)
+        else:  # in the words of the fetch itself, never urllib3's internal names
+            reason = _describe(exc, connect=ctx.timeout, read=ctx.timeout)
+        timed_out = isinstance(
+            exc, (WallClockTimeout, ConnectTimeoutError, ReadTimeoutError)
+        ) and not isinstance(exc, NewConnectionError)  # a subclass of ConnectTimeoutError
         return CheckResult(
             name,
             False,
-            f"{shown} did not answer within {ctx.timeout:g} s ({reason})",
+            f"{shown} did not answer within {ctx.timeout:g} s ({reason})"
+            if timed_out
+            else f"{shown} did not answer: {reason}",
             "in ECS the agent serves this address: check that the container runs in the task "
             "(not on the host) and, for bridge or host networking, that ECS_ENABLE_TASK_IAM_ROLE "
             "is on; in EKS check that the Pod Identity agent DaemonSet runs; on a laptop start "
@@ -228,8 +237,14 @@ def _sts_problem(exc: Exception) -> tuple[str, str]:
             fix = "check the clock (see clock-skew) and that the credentials are not altered"
         elif code == "ExpiredToken":
             fix = "the credentials expired: check the clock and the task-role-credentials line"
+        elif code in ("Throttling", "ThrottlingException", "RequestLimitExceeded"):
+            fix = (
+                "STS is throttling this account's calls: run doctor again in a minute; if it "
+                "lasts, find what else calls STS so often (CloudTrail), since ecs-xrole shares "
+                "one AssumeRole per role and refreshes it in the background"
+            )
         else:
-            fix = "see the STS message above"
+            fix = f"act on STS's message ({code})"
         return f"STS answered {code}: {message}", fix
     if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError)):
         return (
