@@ -55,18 +55,6 @@ if TYPE_CHECKING:
 
     from ._refresh import RefreshingCredentials
 
-__all__ = [
-    "STS_CONNECT_TIMEOUT",
-    "STS_DEADLINE",
-    "STS_MAX_ATTEMPTS",
-    "STS_READ_TIMEOUT",
-    "AssumeRoleParams",
-    "assume_role",
-    "denied_hints",
-    "explain_client_error",
-    "sts_config",
-]
-
 #: Seconds to open a connection to STS (botocore's default: 60).
 STS_CONNECT_TIMEOUT = 2.0
 #: Seconds to wait for each read from STS (botocore's default: 60). AssumeRole answers in well

@@ -39,21 +39,6 @@ from .errors import (
     redact,
 )
 
-__all__ = [
-    "COMPETING_VARIABLES",
-    "ECS_HOST",
-    "FULL_URI",
-    "PID1_ENVIRON",
-    "RELATIVE_URI",
-    "TOKEN",
-    "TOKEN_FILE",
-    "Endpoint",
-    "check_endpoint_url",
-    "check_token",
-    "detect_endpoint",
-    "shown_url",
-]
-
 log = logging.getLogger("ecs_xrole.endpoint")
 
 ECS_HOST = "169.254.170.2"

@@ -61,8 +61,6 @@ from .errors import (
     redact,
 )
 
-__all__ = ["fetch_credentials"]
-
 log = logging.getLogger("ecs_xrole.fetch")
 # urllib3 logs each request line, credentials ID included, at DEBUG.
 install_log_redaction()

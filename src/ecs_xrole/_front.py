@@ -27,8 +27,6 @@ from typing import Generic, TypeVar
 
 from ._endpoint import FULL_URI, RELATIVE_URI, TOKEN, TOKEN_FILE
 
-__all__ = ["ENVIRONMENT", "FrontCache", "Unfreezable", "environment", "freeze", "options_key"]
-
 #: The variables whose values are part of every front key, in :func:`environment`'s order.
 ENVIRONMENT: tuple[str, ...] = (
     RELATIVE_URI,

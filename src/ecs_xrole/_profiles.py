@@ -40,18 +40,6 @@ if TYPE_CHECKING:
     import botocore.session
     from botocore.credentials import Credentials
 
-__all__ = [
-    "SOURCE_PROFILE_ENV",
-    "ProfileSource",
-    "botocore_session",
-    "clear_cache",
-    "describe_profile",
-    "explain_botocore_error",
-    "resolve_profile",
-    "source_credentials",
-    "source_profile",
-]
-
 log = logging.getLogger("ecs_xrole.profiles")
 
 #: The environment variable of the local-development opt-in.

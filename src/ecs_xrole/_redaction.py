@@ -47,17 +47,6 @@ from collections.abc import Iterable
 
 from ._endpoint import SHOWN_ID_CHARS
 
-__all__ = [
-    "LOGGERS",
-    "PACKAGES",
-    "RedactingFilter",
-    "covered_loggers",
-    "install",
-    "redact_text",
-    "remember",
-    "remember_for",
-]
-
 #: The packages whose every module logger gets a filter (each may log a request, a response,
 #: a URL or an exception: boto3.resources.action logs whole responses).
 PACKAGES: tuple[str, ...] = ("botocore", "boto3", "s3transfer", "urllib3", "aiobotocore")

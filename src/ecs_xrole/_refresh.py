@@ -50,8 +50,6 @@ from ._scheduler import Scheduler, default_scheduler
 from ._status import _ALL, _SEQ, Clock, CredentialsStatus, State, _iso, _utc, error_code
 from .errors import CredentialsUnavailableError, Error, forget_locals
 
-__all__ = ["RefreshWindows", "RefreshingCredentials", "observe_fetches", "refresh_windows"]
-
 logger = logging.getLogger("ecs_xrole.refresh")
 
 

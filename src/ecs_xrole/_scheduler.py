@@ -21,9 +21,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("ecs_xrole.refresh")
 
 
-__all__ = ["Scheduler", "default_scheduler", "stop_default_scheduler"]
-
-
 class Scheduler:
     """Plans background refreshes and runs each at its due time, on a small pool of threads.
 

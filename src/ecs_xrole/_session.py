@@ -60,18 +60,6 @@ if TYPE_CHECKING:
     from mypy_boto3_sts import STSClient
     from typing_extensions import Unpack
 
-__all__ = [
-    "clear_caches",
-    "credential_expiry",
-    "get_client",
-    "get_credentials",
-    "get_session",
-    "get_task_role_credentials",
-    "get_task_role_session",
-    "resolve_region",
-    "resolve_role",
-]
-
 _V = TypeVar("_V")
 # botocore logs request headers and response bodies, secrets included, at DEBUG.
 install_log_redaction()

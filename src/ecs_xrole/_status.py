@@ -12,8 +12,6 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from ._refresh import RefreshingCredentials
 
-__all__ = ["CredentialsStatus"]
-
 
 Clock = Callable[[], float]
 

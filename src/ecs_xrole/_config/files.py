@@ -33,8 +33,6 @@ TYPE_CHECKING = False  # as typing's, without importing typing (write-config mus
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-__all__ = ["WriteResult", "read_profile", "write_profiles"]
-
 
 # --------------------------------------------------------------------------------------------
 # The file

@@ -13,7 +13,6 @@ TYPE_CHECKING = False  # as typing's, without importing typing (write-config mus
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-__all__ = ["merge"]
 _BOM = "\ufeff"
 
 _OPTCRE = configparser.RawConfigParser.OPTCRE

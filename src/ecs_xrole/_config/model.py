@@ -23,16 +23,6 @@ TYPE_CHECKING = False  # as typing's, without importing typing (write-config mus
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-__all__ = [
-    "CREDENTIAL_SOURCE",
-    "DEFAULT_PROFILE",
-    "KEPT_UNLESS_GIVEN",
-    "MANAGED_KEYS",
-    "Profile",
-    "default_command",
-    "section_header",
-]
-
 
 # The patterns configparser itself uses, taken from it (RawConfigParser defaults: '=' and ':'
 # delimiters, '#' and ';' whole-line comments, no inline comments, empty lines allowed in

@@ -17,8 +17,6 @@ TYPE_CHECKING = False  # as typing's, without importing typing (write-config mus
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["LOCK_TIMEOUT", "MAX_CONFIG_BYTES"]
-
 
 def _expand(path: str, environ: Mapping[str, str]) -> str:
     """``os.path.expandvars`` then ``expanduser`` (botocore's order), against ``environ``."""

@@ -23,8 +23,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from .._status import CredentialsStatus
 
-__all__ = ["HEALTH_PATH", "HealthAnswer", "health_answer", "health_source", "role_health"]
-
 #: The path the endpoint answers probes on, without the token.
 HEALTH_PATH = "/healthz"
 

@@ -28,8 +28,6 @@ from collections.abc import Callable
 from .._refresh import RefreshingCredentials, observe_fetches
 from .._status import credentials_status
 
-__all__ = ["CONTENT_TYPE", "DURATION_BUCKETS", "PATH", "Metrics", "escape_label_value"]
-
 #: The answer's ``Content-Type`` (the text exposition format, version 0.0.4).
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 #: Where the endpoint answers with the metrics.

@@ -66,15 +66,6 @@ from .wire import (
 if TYPE_CHECKING:
     from .metrics import Metrics
 
-__all__ = [
-    "DEFAULT_BURST",
-    "DEFAULT_HEAD_TIMEOUT",
-    "DEFAULT_MAX_CONNECTIONS",
-    "DEFAULT_MAX_WORKERS",
-    "DEFAULT_RATE",
-    "CredentialsServer",
-]
-
 log = logging.getLogger("ecs_xrole.server")
 #: Seconds a connection has to deliver its whole request head (wall clock). SDKs send theirs
 #: at once; a connection that has not is either broken or an attacker's.

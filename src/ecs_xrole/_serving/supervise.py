@@ -32,17 +32,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import subprocess
 
-__all__ = [
-    "EXIT_CANNOT_EXECUTE",
-    "EXIT_NOT_FOUND",
-    "FORWARDED",
-    "block_signals",
-    "exit_code_for",
-    "pending_stop_signal",
-    "spawn",
-    "supervise",
-]
-
 log = logging.getLogger("ecs_xrole.supervise")
 
 #: The signals forwarded to the command.

@@ -14,8 +14,6 @@ from http import HTTPStatus
 from .._credentials import TemporaryCredentials
 from ..errors import InvalidInputError
 
-__all__ = ["MAX_HEADERS", "MAX_HEAD_BYTES", "RateLimiter", "credentials_body"]
-
 
 class _Refusal(Exception):
     """A request that is answered with an error status and then closed."""

@@ -37,8 +37,6 @@ from ..options import AssumeOptions
 from ._credentials import off_loop
 from ._sessions import aio_session, load_role
 
-__all__ = ["close_loop_clients", "shared_client"]
-
 
 def _front_key(
     service_name: str, role_arn: Any, options: AssumeOptions, client_options: dict[str, Any]

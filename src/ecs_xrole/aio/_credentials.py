@@ -31,8 +31,6 @@ from botocore.credentials import ReadOnlyCredentials
 
 from .._refresh import RefreshingCredentials
 
-__all__ = ["AioRefreshingCredentials", "aio_credentials", "off_loop"]
-
 T = TypeVar("T")
 
 # Blocking work for event loops (first loads, refreshes inside the mandatory margin) runs here

@@ -30,8 +30,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from typing import Any
 
-__all__ = ["build_parser", "main"]
-
 _EPILOG = """\
 exit codes:
   0  success

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
     from typing import Any
 
-__all__ = ["profiles_from_env"]
 _ENV_PREFIX = "ECS_XROLE_"
 
 

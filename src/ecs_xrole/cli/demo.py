@@ -32,8 +32,6 @@ from ..errors import Error
 if TYPE_CHECKING:
     from ..testing._stack import LocalStack
 
-__all__ = ["Step", "add_parser", "run", "run_demo"]
-
 PROFILE = "cross-account"
 INSTALL_FIX = (
     "install the local extra: python3 -m pip install '.[local]' in a checkout of ecs-xrole "

@@ -34,15 +34,6 @@ if TYPE_CHECKING:
     from .._refresh import RefreshingCredentials
     from .._serving.metrics import Metrics
 
-__all__ = [
-    "REMOVED_VARIABLES",
-    "add_metrics_option",
-    "add_parser",
-    "add_token_file_only",
-    "child_environment",
-    "new_token",
-]
-
 log = logging.getLogger("ecs_xrole.exec_command")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2

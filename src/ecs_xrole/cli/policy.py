@@ -20,8 +20,6 @@ from .. import _policy as policy
 from .._validate import check_profile_name, check_region, parse_role_arn
 from ..errors import InvalidInputError
 
-__all__ = ["DOCUMENTS", "add_parser", "documents", "run"]
-
 #: The names ``--only`` accepts, in printing order, and the key each has under ``--json``.
 DOCUMENTS = {
     "identity": "identity_policy",

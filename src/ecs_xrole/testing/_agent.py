@@ -54,8 +54,6 @@ from ._agent_http import (
     fake_credentials,
 )
 
-__all__ = ["METADATA_URI", "EndpointServer"]
-
 log = logging.getLogger("ecs_xrole.testing.endpoint_server")
 # Its URL holds the credentials ID, like a real agent's: kept out of logs as ecs-xrole's are.
 install_log_redaction()

@@ -22,8 +22,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ecs_xrole.testing.endpoint_server")
 
-__all__ = ["Fault", "fake_credentials"]
-
 #: A fault for :meth:`EndpointServer.queue`: an ``int`` status, ``"reset"``, ``"close"``,
 #: ``"garbage"``, ``("hang", seconds)``, ``("json", dict)`` or
 #: ``("status", code, body_text, headers)``.

@@ -62,8 +62,6 @@ from .aws import (
 if TYPE_CHECKING:
     from werkzeug.serving import BaseWSGIServer
 
-__all__ = ["FakeAWS"]
-
 # Requests carrying this header are the fake's own plumbing (setup, inspection, the task
 # role's credentials): they skip the knobs and the counters.
 _ADMIN_HEADER = "x-ecs-xrole-admin"

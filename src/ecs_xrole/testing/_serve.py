@@ -31,8 +31,6 @@ from typing import TextIO
 
 from ..errors import Error, InvalidInputError
 
-__all__ = ["export_lines", "main"]
-
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 

@@ -31,8 +31,6 @@ from ._agent import EndpointServer
 from ._fake_aws import FakeAWS
 from .aws import REGION, SOURCE_ACCOUNT_ID, TASK_ID
 
-__all__ = ["REMOVED_VARIABLES", "LocalStack", "local_stack"]
-
 #: Variables :meth:`LocalStack.apply` removes: each would win over, or compete with, the
 #: container endpoint (:data:`~ecs_xrole._endpoint.COMPETING_VARIABLES`: static keys and their
 #: legacy names, profiles, web identity; the relative endpoint URI that botocore prefers, a

@@ -54,8 +54,6 @@ from .role import (
 if TYPE_CHECKING:
     pass
 
-__all__ = ["CHECKS", "add_parser", "format_results", "printable", "run", "run_checks"]
-
 
 def _plan(ctx: DoctorContext) -> None:
     """Before the checks: is the container endpoint this run's source at all, and if not,
