@@ -15,8 +15,9 @@ from __future__ import annotations
 import sys
 
 # write-config starts in every container: a plain write-config is parsed without argparse
-# (see _parse_write_config_fast), and config and validate are standard library only; every
-# other command imports what it needs (argparse, json, logging, boto3...) when it runs.
+# (see write_config._parse_write_config_fast), and _config and _validate are standard library
+# only; every other command imports what it needs (argparse, json, logging, boto3...) when it
+# runs.
 from .._version import __version__
 from ..errors import ConfigFileBusyError, ConfigFileError, Error, InvalidInputError
 from ._common import EXIT_FAILED, EXIT_USAGE, _opt_in

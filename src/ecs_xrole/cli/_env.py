@@ -11,10 +11,6 @@ from .._validate import (
     duration_seconds,
     parse_role_arn,
 )
-
-# write-config starts in every container: a plain write-config is parsed without argparse
-# (see _parse_write_config_fast), and config and validate are standard library only; every
-# other command imports what it needs (argparse, json, logging, boto3...) when it runs.
 from ..errors import InvalidInputError
 from ._common import _FALSE, _FIELDS, _SOURCE_PROFILE, _TRUE
 
