@@ -1,4 +1,9 @@
-"""The profile model: one ``[profile NAME]`` section ecs-xrole writes, its keys and checks."""
+"""The profile model: one ``[profile NAME]`` section ecs-xrole writes, its keys and checks.
+
+:class:`Profile` and the lines it writes, the section names, the keys ecs-xrole manages and
+those it keeps unless given, the default ``credential_process`` command, and reading a
+``credential_process`` line back into a profile. Standard library only (write-config's path).
+"""
 
 from __future__ import annotations
 

@@ -1,37 +1,14 @@
 """A container credentials endpoint of our own: the destination role for every process.
 
-:class:`CredentialsServer` serves credentials in the shape of the ECS agent's
-``/v2/credentials/<id>`` answer (``AccessKeyId``, ``SecretAccessKey``, ``Token``,
-``Expiration``, ``RoleArn``, plus ``AccountId``) on loopback, one path per role, to any AWS SDK
-or the AWS CLI whose environment holds ``AWS_CONTAINER_CREDENTIALS_FULL_URI`` and the token.
-``ecs-xrole exec`` and ``ecs-xrole serve`` run it; what it serves comes from a callable per
-path (they pass the sessions layer's shared refreshing credentials), so this module is
-standard library only.
-
-What it holds, whatever a client does:
-
-* **401 and nothing else** without the right ``Authorization`` value (compared in constant
-  time, before the method or the path is looked at);
-* **only GET** on the known paths (405 for other methods, 404 for other paths; a path is
-  compared as sent: no decoding, no normalisation, no query string);
-* **limits:** the request head (request line and headers) at most :data:`MAX_HEAD_BYTES`
-  and :data:`MAX_HEADERS` headers (431), no request body (400), read within a wall-clock
-  deadline per connection (408), at most ``rate`` requests a second with a burst of
-  ``burst`` (429 with ``Retry-After`` beyond; clients with a wrong token have a budget of
-  their own, so they cannot use up the budget of the others);
-* **no client holds a worker:** request heads are read by one thread, without blocking,
-  for up to ``max_connections`` connections at once (at most half the descriptor limit);
-  when that many are open, a newcomer sheds the oldest connection that has sent nothing
-  (else the oldest partial head), never itself. Only a complete, authorised request takes
-  a worker (at most ``max_workers``; 503 beyond);
-* **no secret in a log line:** no token, no key, no header; a path is logged only when it is
-  a known one. Logs go to the ``ecs_xrole.server`` logger (one DEBUG line per request);
-* **health probes** (with ``health``): ``GET /healthz`` is answered without the token, from
-  the reading loop (so it takes no worker), with a rate budget of its own and the same head
-  limits and deadline; its answer (:mod:`ecs_xrole._serving.health`) holds no secret.
-
-One request per connection (every answer says ``Connection: close``): a connection never holds
-a worker between requests, and SDKs fetch rarely (once per credential lifetime).
+:class:`CredentialsServer` serves the ECS agent's ``/v2/credentials/<id>`` answer (plus
+``AccountId``) on loopback, one path per role, to any SDK whose environment names it;
+``exec`` and ``serve`` run it, passing a callable per path (the shared refreshing
+credentials), so this module is standard library only. It exists so that every process, in
+any language, acts as the destination role through its SDK's own credential chain. No
+client can hold it or learn a secret from it: one thread reads the heads, the token is
+checked first, workers take only authorised requests. How, and its limits: docs/design.md,
+"The credentials server"; the promises and their tests: docs/security.md, "The exec/serve
+endpoint".
 """
 
 from __future__ import annotations

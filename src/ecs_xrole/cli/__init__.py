@@ -1,13 +1,12 @@
 """The command-line tool: ``ecs-xrole`` and ``python -m ecs_xrole``.
 
-Exit codes: 0 success, 1 the operation failed, 2 bad usage or input. Errors go to stderr as
-``ecs-xrole: error: <message>``; logging goes to stderr through :mod:`logging` and ``-v``
-raises the level. Subcommands import what they need when they run, so ``write-config`` never
-imports boto3 or botocore: this module imports the sessions layer only inside the ``whoami``
-and ``credential-process`` handlers.
-
-Subcommands here: ``write-config``, ``whoami``, ``credential-process``. Others (``doctor``,
-``demo``, ``policy``) live in their own modules and are plugged in by :func:`build_parser`.
+:func:`build_parser` joins the commands, one module each in this package (write-config,
+whoami and credential-process directly; doctor, demo, policy, exec, serve and health plugged
+in by name), and :func:`main`, the console script, runs one. It exists to keep start-up
+light: a plain ``write-config``, which runs at every container start, is parsed without
+argparse and never imports boto3 or botocore; every other command imports what it needs when
+it runs. Exit codes: 0 success, 1 the operation failed, 2 bad usage or input. See
+docs/design.md, "The command line".
 """
 
 from __future__ import annotations

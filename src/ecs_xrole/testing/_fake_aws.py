@@ -1,25 +1,12 @@
-"""A fake AWS with two accounts on loopback: moto, plus STS trust-policy enforcement.
+"""FakeAWS: moto on loopback with the recipe's two accounts, and STS that enforces policies.
 
-:class:`FakeAWS` runs moto's server application in this process, in a daemon thread, on an
-ephemeral loopback port. Two accounts are set up the way AWS's cross-account recipe describes:
-
-* the source account :data:`SOURCE_ACCOUNT_ID` holds the ECS task role :data:`TASK_ROLE_NAME`,
-  whose identity policy allows ``sts:AssumeRole`` on the destination roles;
-* the destination account :data:`DESTINATION_ACCOUNT_ID` holds the role the task acts as
-  (:data:`DESTINATION_ROLE_NAME`), a role that does not trust the task role
-  (:data:`UNTRUSTING_ROLE_NAME`), one reachable only by chaining from the destination role
-  (:data:`CHAINED_ROLE_NAME`), one that requires an external ID (:data:`EXTERNAL_ID_ROLE_NAME`)
-  and an ECS cluster (:data:`CLUSTER_NAME`).
-
-moto issues AssumeRole keys in the role's own account, but it does not evaluate trust policies.
-A small WSGI layer in front of moto does: an AssumeRole made with the keys of a session this
-fake issued is checked against the caller's identity policies and the target's trust policy,
-and refused with STS's own ``AccessDenied`` answer. The same layer carries the test knobs:
-queued STS faults, an STS outage, rewritten expiry times and request counters.
-
-moto keeps its state in process-wide objects: every :class:`FakeAWS` in a process shares the
-two accounts (the knobs and counters are per instance), and moto's ``mock_aws`` resets that
-state when it starts or stops. :meth:`FakeAWS.reset` re-creates the accounts if they are gone.
+:class:`FakeAWS` runs moto's server application in a daemon thread on an ephemeral loopback
+port and sets up the source and destination accounts (their names are in
+:mod:`ecs_xrole.testing.aws`); :mod:`._sts_gate` in front of it evaluates trust and identity
+policies and carries the knobs (STS faults, an outage, expiry times, counters). It exists so
+that tests, the demo and the benchmarks run the cross-account recipe end to end with no AWS
+account. moto's state is process-wide: every instance shares the accounts. See
+docs/design.md, "The stand-ins".
 """
 
 from __future__ import annotations

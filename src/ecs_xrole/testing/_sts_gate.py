@@ -1,4 +1,9 @@
-"""The WSGI layer in front of moto's STS: policies, faults, the chained-role limit."""
+"""The WSGI layer in front of moto's STS: policies, faults, the chained-role limit.
+
+moto issues AssumeRole keys but evaluates no trust policy; this layer does (with
+:mod:`._iam_policy`), answering a refusal as STS does, and carries FakeAWS's knobs: queued
+faults, an outage, rewritten expiry times and request counters.
+"""
 
 from __future__ import annotations
 
