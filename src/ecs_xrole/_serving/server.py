@@ -6,9 +6,9 @@
 credentials), so this module is standard library only. It exists so that every process, in
 any language, acts as the destination role through its SDK's own credential chain. No
 client can hold it or learn a secret from it: one thread reads the heads, the token is
-checked first, workers take only authorised requests. How, and its limits: docs/design.md,
-"The credentials server"; the promises and their tests: docs/security.md, "The exec/serve
-endpoint".
+checked first, workers take only authorised requests (:mod:`.wire` holds the HTTP details,
+:mod:`.probes` the paths without the token). How: docs/design.md, "The credentials server";
+the promises and their tests: docs/security.md, "The exec/serve endpoint".
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from .._credentials import TemporaryCredentials
 from ..errors import Error, InvalidInputError
 from .health import HEALTH_PATH
+from .probes import _TokenlessPaths
 from .wire import (
     MAX_HEAD_BYTES,
     RateLimiter,
@@ -95,7 +96,7 @@ class _Pending:
         self.data = bytearray()
 
 
-class CredentialsServer:
+class CredentialsServer(_TokenlessPaths):
     """The credentials endpoint: ``routes`` maps each path (``/role/NAME``) to its source.
 
     ``token`` is the ``Authorization`` value every request must carry (at least 32
@@ -465,33 +466,6 @@ class CredentialsServer:
             self._slots.release()
             self._refuse(pending, _Refusal(503, "no worker available", {"Retry-After": "1"}), shown)
 
-    def _probe(
-        self,
-        pending: _Pending,
-        method: str,
-        headers: list[tuple[str, str]],
-        shown: tuple[str, str],
-    ) -> None:
-        """``GET /healthz``: no token asked (an ``Authorization`` header is ignored), its own
-        rate budget; answered here, in the reading loop, by one non-blocking send (the health
-        callable never waits). Raises :class:`_Refusal`."""
-        assert self._health is not None
-        wait = self._probes.take()
-        if wait:
-            raise _Refusal(429, "too many requests", {"Retry-After": str(max(1, math.ceil(wait)))})
-        if method != "GET":
-            raise _Refusal(405, "only GET is allowed", {"Allow": "GET"})
-        for name, value in headers:
-            if name == "transfer-encoding" or (name == "content-length" and value != "0"):
-                raise _Refusal(400, "a GET request carries no body")
-        try:
-            status, body = self._health()
-        except Exception:  # never a traceback: say that it failed, and answer so
-            log.warning("credentials endpoint: the health status could not be made")
-            raise _Refusal(500, "the health status could not be made") from None
-        _answer_and_close(pending.conn, status, body, {}, wait=False)
-        self._log(pending, shown, status)
-
     def _refuse(
         self, pending: _Pending, refusal: _Refusal, shown: tuple[str, str] = ("-", "-")
     ) -> None:
@@ -534,35 +508,6 @@ class CredentialsServer:
                     self._served += 1
             _answer_and_close(pending.conn, status, body, extra, wait=True)
             self._log(pending, shown, status)
-        except Exception:  # never a traceback with request data in it
-            log.debug("credentials endpoint: a request failed (%s)", pending.peer[0])
-            pending.conn.close()
-        finally:
-            with self._lock:
-                self._workers.discard(threading.current_thread())
-            self._slots.release()
-
-    def _scrape_allowed(self, method: str, headers: list[tuple[str, str]]) -> None:
-        """GET /metrics: the scrapes' own budget, GET only, no body (raises :class:`_Refusal`)."""
-        assert self._scrapes is not None
-        wait = self._scrapes.take()
-        if wait:
-            raise _Refusal(429, "too many requests", {"Retry-After": str(max(1, math.ceil(wait)))})
-        if method != "GET":
-            raise _Refusal(405, "only GET is allowed", {"Allow": "GET"})
-        for name, value in headers:
-            if name == "transfer-encoding" or (name == "content-length" and value != "0"):
-                raise _Refusal(400, "a GET request carries no body")
-
-    def _answer_scrape(self, pending: _Pending, shown: tuple[str, str]) -> None:
-        """A worker: the metrics' text (no I/O while making it), then close."""
-        assert self._metrics is not None
-        try:
-            body = self._metrics.render()
-            _answer_and_close(
-                pending.conn, 200, body, {}, wait=True, content_type=self._metrics.content_type
-            )
-            self._log(pending, shown, 200)
         except Exception:  # never a traceback with request data in it
             log.debug("credentials endpoint: a request failed (%s)", pending.peer[0])
             pending.conn.close()
