@@ -27,7 +27,6 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
-from http import HTTPStatus
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -44,6 +43,7 @@ from ._agent_http import (
     _HTTPServer,
     _HTTPServer6,
     _serve,
+    _status_words,
     fake_credentials,
 )
 
@@ -587,11 +587,3 @@ class EndpointServer:
         handler.close_connection = True
         with contextlib.suppress(OSError):
             handler.connection.close()  # the fd closes once the handler's reader lets go
-
-
-def _status_words(status: int) -> tuple[str, str]:
-    try:
-        phrase = HTTPStatus(status).phrase
-    except ValueError:
-        phrase = "Error"
-    return phrase.replace(" ", ""), phrase
