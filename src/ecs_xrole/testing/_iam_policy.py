@@ -11,14 +11,10 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote
 
 from .aws import _PARTITION
-
-if TYPE_CHECKING:
-    pass
-
 
 # ---------------------------------------------------------------------------------------------
 # Policy evaluation: just enough IAM for sts:AssumeRole.
