@@ -1,18 +1,12 @@
 """One STS AssumeRole call, validated before it is sent and explained when it fails.
 
-:class:`AssumeRoleParams` validates every option up front (no network call is made with a bad
-value) and is hashable, so the sessions layer uses it as a cache key. :func:`assume_role` makes
-the call through a botocore STS client and turns STS's answers into ecs-xrole errors:
-``AccessDenied`` becomes :class:`~ecs_xrole.errors.AssumeRoleDeniedError` carrying the two policy
-documents that would allow the call; ``ExpiredToken`` on the source credentials refreshes them
-and retries once.
-
-Every AssumeRole has a wall-clock budget, :data:`STS_DEADLINE` seconds, whatever STS or the
-network does: the botocore call runs on a worker thread, with explicit connect and read
-timeouts and a bounded number of attempts (:func:`sts_config`), and the caller stops waiting
-at the deadline. botocore's own defaults are 60-second timeouts and several attempts (a
-silent STS held a caller for 180 s), and no per-read timeout bounds a server that sends one
-byte at a time.
+:class:`AssumeRoleParams` validates every option up front and is hashable (the sessions
+layer's cache key); :func:`assume_role` makes the call and turns STS's answers into ecs-xrole
+errors (``AccessDenied`` carries the policies that would allow it; ``ExpiredToken`` on the
+source refreshes it and retries once). Every call ends within :data:`STS_DEADLINE` seconds of
+wall clock, whatever STS does: botocore's defaults held a caller for 180 s. See
+docs/design.md, "The AssumeRole call", and docs/security.md, "Every STS call has a
+wall-clock budget".
 """
 
 from __future__ import annotations
@@ -46,18 +40,6 @@ if TYPE_CHECKING:
     from mypy_boto3_sts import STSClient
 
     from ._refresh import RefreshingCredentials
-
-__all__ = [
-    "STS_CONNECT_TIMEOUT",
-    "STS_DEADLINE",
-    "STS_MAX_ATTEMPTS",
-    "STS_READ_TIMEOUT",
-    "AssumeRoleParams",
-    "assume_role",
-    "denied_hints",
-    "explain_client_error",
-    "sts_config",
-]
 
 #: Seconds to open a connection to STS (botocore's default: 60).
 STS_CONNECT_TIMEOUT = 2.0

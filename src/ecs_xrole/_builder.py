@@ -1,15 +1,11 @@
 """The session builder shared by the sync API (:mod:`ecs_xrole._session`) and :mod:`ecs_xrole.aio`.
 
 One home for how a botocore or aiobotocore session of ours is made, so the two cannot drift:
-the shared data loader (service models parsed once per process, whichever API asked first),
-the built-in event handlers registered once per session class, no ambient profile, our
-credentials as the only provider, the region, and the user agent. And one home for the
-client-side rules both APIs apply to a user's ``get_client`` parameters: their checks and
-their cache key.
-
-The user agent: the session names ecs-xrole (so clients a user makes from
-``get_session(...)`` carry it too); a client's ``Config`` never adds it again, so a user's
-``Config`` is used as given, ``user_agent_extra`` included.
+the shared data loader, the built-in handlers registered once per session class, no ambient
+profile, our credentials as the only provider, the region and the user agent (named once, by
+the session; a user's ``Config`` is used as given). Also the client-side rules both APIs
+apply to a user's ``get_client`` parameters: their checks and their cache key. See
+docs/design.md, "The sessions layer".
 """
 
 from __future__ import annotations

@@ -16,8 +16,6 @@ from typing import Any
 
 from .errors import EndpointResponseError, redact
 
-__all__ = ["TemporaryCredentials", "parse_credentials", "parse_expiration"]
-
 
 @dataclass(frozen=True)
 class TemporaryCredentials:

@@ -1,21 +1,11 @@
 """Find the ECS container credentials endpoint and how to authorise against it.
 
-The rules follow botocore and the other AWS SDKs:
-
-* ``AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`` is appended to ``http://169.254.170.2`` and wins
-  over ``AWS_CONTAINER_CREDENTIALS_FULL_URI``.
-* A full URI over ``https`` may name any host; over ``http`` only loopback, ``169.254.170.2``,
-  ``169.254.170.23`` and ``fd00:ec2::23`` (EKS Pod Identity). Host names are compared as
-  literals, never resolved (``localhost`` is the one name allowed). Anything else is refused
-  before any request: the credentials endpoint must not become a way to reach instance
-  metadata or an internal service (an SSRF guard).
-* ``AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`` wins over ``AWS_CONTAINER_AUTHORIZATION_TOKEN``;
-  the file is re-read on every request because EKS Pod Identity rotates it.
-* When neither URI variable is set in this process (an ECS Exec shell, ``sudo``, a child
-  started with a scrubbed environment), the variables of PID 1 are read from
-  ``/proc/1/environ`` when that file is readable.
-
-An empty variable counts as unset. Standard library only: ``import ecs_xrole`` loads this.
+:func:`detect_endpoint` reads the variables as botocore and the other AWS SDKs do (the relative
+URI wins over the full one, the token file over the token, PID 1's environment when this
+process has neither) and returns an :class:`Endpoint`. It exists to refuse, before any
+request, a URL outside the host allow-list (an SSRF guard) and a token that could inject
+headers. Standard library only: ``import ecs_xrole`` loads it. See docs/design.md, "Finding
+the endpoint", "The endpoint host allow-list" and "Token handling".
 """
 
 from __future__ import annotations
@@ -38,21 +28,6 @@ from .errors import (
     forget_locals,
     redact,
 )
-
-__all__ = [
-    "COMPETING_VARIABLES",
-    "ECS_HOST",
-    "FULL_URI",
-    "PID1_ENVIRON",
-    "RELATIVE_URI",
-    "TOKEN",
-    "TOKEN_FILE",
-    "Endpoint",
-    "check_endpoint_url",
-    "check_token",
-    "detect_endpoint",
-    "shown_url",
-]
 
 log = logging.getLogger("ecs_xrole.endpoint")
 

@@ -1,20 +1,11 @@
 """Fetch the task role's credentials from the container endpoint, robustly.
 
-One GET with short timeouts, retried with exponential backoff and full jitter on what can
-pass (connection errors, timeouts, resets, 5xx, 429 with its ``Retry-After``), all under one
-overall deadline: no attempt starts and no sleep runs past it, and each attempt's timeouts
-are clipped to the time left. The deadline is wall-clock time whatever the server does: a
-watchdog shuts the socket down when it passes, so an endpoint that drip-feeds its answer one
-byte at a time (which never trips a per-read timeout) cannot hold a caller past it. Errors
-that retrying cannot fix (400 "Credentials not found",
-401/403 token errors, an unusable 200 body) fail at once with the endpoint's own words and
-a fix.
-
-The HTTP client is one :class:`urllib3.PoolManager` shared by the process (connections are
-kept alive between fetches) and dropped in a child after ``os.fork``, so a child never
-writes on its parent's sockets. urllib3 is used directly, never botocore. :func:`http_get` is
-the one way ecs-xrole makes a plain HTTP request (this module, the task metadata and
-``doctor``): no redirects, a size limit, a wall-clock deadline.
+:func:`fetch_credentials` makes one GET, retried with backoff and full jitter on what can
+pass (connection errors, timeouts, 5xx, 429 with ``Retry-After``), all under one wall-clock
+deadline; what retrying cannot fix (400, 401/403, an unusable body) fails at once with the
+endpoint's own words and a fix. It exists so that one slow or failing endpoint is a typed,
+explained error in bounded time, never a hang. The HTTP itself is :mod:`ecs_xrole._http`.
+See docs/design.md, "The endpoint fetch", and docs/security.md, "Wall-clock deadlines".
 """
 
 from __future__ import annotations
@@ -60,8 +51,6 @@ from .errors import (
     forget_locals,
     redact,
 )
-
-__all__ = ["fetch_credentials"]
 
 log = logging.getLogger("ecs_xrole.fetch")
 # urllib3 logs each request line, credentials ID included, at DEBUG.

@@ -1,20 +1,12 @@
 """The fast front of the public functions: a repeated call costs one dictionary look-up.
 
-:func:`~ecs_xrole.get_client`, :func:`~ecs_xrole.get_session` and
-:func:`~ecs_xrole.get_credentials` resolve a call in several steps (find and check the
-endpoint, validate the options, resolve the region, look up the shared credentials and
-clients). A :class:`FrontCache` remembers what a call resolved to, keyed by the call itself:
-
-* the raw arguments, made hashable by :func:`freeze` (a dict policy, a tag mapping or a list
-  of policy ARNs is frozen by value, so a changed dict is a new key);
-* :func:`environment`: the values of the variables that change what a call resolves to
-  (:data:`ENVIRONMENT`: the endpoint, its token or token file, and the region), read at every
-  call, so changing one of them takes effect at the next call.
-
-A forked child starts with empty front caches (its clients must not share the parent's
-sockets). Errors are never cached: a call that fails is resolved again the next time.
-Reads take no lock (a ``dict`` look-up is atomic); writes do. Shared by the sync functions
-and any other front (an async one) that resolves the same calls.
+Resolving ``get_client``, ``get_session`` or ``get_credentials`` costs tens of microseconds
+(endpoint checks, option validation, the region, the caches), too much for a per-request
+idiom. A :class:`FrontCache` remembers what a call resolved to, keyed by its raw arguments
+(:func:`freeze`) and the variables that change the answer (:func:`environment`), so a changed
+variable is seen at the next call. Errors are never cached; reads take no lock; a forked
+child starts empty. Shared by the sync and async fronts. See docs/design.md, "The sessions
+layer".
 """
 
 from __future__ import annotations
@@ -26,8 +18,6 @@ from collections.abc import Hashable, Mapping
 from typing import Generic, TypeVar
 
 from ._endpoint import FULL_URI, RELATIVE_URI, TOKEN, TOKEN_FILE
-
-__all__ = ["ENVIRONMENT", "FrontCache", "Unfreezable", "environment", "freeze", "options_key"]
 
 #: The variables whose values are part of every front key, in :func:`environment`'s order.
 ENVIRONMENT: tuple[str, ...] = (

@@ -1,4 +1,10 @@
-"""The endpoint's HTTP: one urllib3 pool, a wall-clock watchdog over every socket, http_get."""
+"""Every plain HTTP request ecs-xrole makes: one urllib3 pool, a wall-clock watchdog, http_get.
+
+Used for the credentials endpoint, task metadata, doctor's probe and ``health``: no
+redirects, no proxy, a size limit, and a deadline that holds against a server that
+drip-feeds its answer (a watchdog shuts the socket down). The pool is dropped in a forked
+child. See docs/security.md, "Wall-clock deadlines".
+"""
 
 from __future__ import annotations
 

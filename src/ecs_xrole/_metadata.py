@@ -27,16 +27,6 @@ from urllib.parse import urlsplit
 from ._validate import check_region, safe_session_name
 from .errors import InvalidInputError
 
-__all__ = [
-    "METADATA_URI",
-    "TaskMetadata",
-    "check_metadata_url",
-    "clear_cache",
-    "default_session_name",
-    "task_metadata",
-    "task_region",
-]
-
 log = logging.getLogger("ecs_xrole.metadata")
 
 METADATA_URI = "ECS_CONTAINER_METADATA_URI_V4"

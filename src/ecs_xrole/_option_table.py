@@ -17,20 +17,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
     from typing import Any
 
-__all__ = [
-    "CLI_OPTIONS",
-    "ENV_OPTIONS",
-    "OPTIONS",
-    "PROCESS_COMMAND",
-    "PROFILE_OPTIONS",
-    "STS_OPTIONS",
-    "Option",
-    "ProcessLine",
-    "by_name",
-    "decode_process_line",
-    "encode_process_line",
-]
-
 # How a value is held once checked (hashable) and how it is encoded: "text" (a string),
 # "seconds" (whole seconds), "arns" (a tuple of ARNs; STS [{"arn": ...}]), "tags" (a tuple of
 # (key, value); STS [{"Key", "Value"}]), "keys" (a tuple of strings; STS a list).

@@ -23,17 +23,6 @@ from ._validate import (
 )
 from .errors import InvalidInputError
 
-__all__ = [
-    "PARTITION_FIX",
-    "check_same_partition",
-    "cross_partition",
-    "identity_policy",
-    "profile_names",
-    "role_arn_from_caller",
-    "task_definition",
-    "trust_policy",
-]
-
 _ASSUMED_ROLE = re.compile(
     r"arn:(?P<partition>[a-z-]+):sts::(?P<account>\d{12}):assumed-role/(?P<name>[\w+=,.@-]+)/.+",
     re.ASCII,

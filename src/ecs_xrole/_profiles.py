@@ -1,27 +1,12 @@
-"""AWS CLI profiles, resolved by botocore itself: the local-development source, and judging a
-profile as the AWS CLI would.
+"""AWS CLI profiles, resolved by botocore itself: the local-development source, and judging one.
 
-**The local-development opt-in.** Outside ECS there is no container credentials endpoint.
-``ECS_XROLE_SOURCE_PROFILE=<profile>`` (or ``--source-profile`` on the command line) makes
-ecs-xrole take the source credentials of its AssumeRole from that AWS profile instead: static
-keys, IAM Identity Center (SSO), a role chain, a ``credential_process`` — whatever botocore
-resolves for the profile, refreshed as botocore refreshes it. It is never implicit: without
-the variable, a missing endpoint stays an error (and the error names the variable). The profile
-must hold credentials itself (directly or through its own ``source_profile`` or
-``credential_source``): botocore's fallbacks to ambient credentials (environment keys, web
-identity variables, the container endpoint, EC2 instance metadata) are taken out of its chain,
-so a profile without credentials is an error, not a silent switch to whatever the machine has.
-When both the opt-in and an endpoint are set, the opt-in wins (it is the explicit choice); an
-INFO log line (``-v``) says so.
-
-**Judging a profile** (:func:`resolve_profile`): ``doctor`` and ``whoami`` resolve a profile
-through a botocore session made as the AWS CLI makes it for ``--profile NAME`` — the same
-providers, the same rules — and explain botocore's refusal (a ``source_profile`` that does not
-exist, both or neither of ``source_profile`` and ``credential_source``, a loop, a failing
-``credential_process``...) with the fix. Nothing here re-implements those rules;
-:func:`describe_profile` only reads the chain to say in words where the credentials come from.
-
-botocore is imported inside the functions, so importing this module stays light.
+:func:`source_credentials` (``ECS_XROLE_SOURCE_PROFILE`` or ``--source-profile``) takes the
+AssumeRole's source credentials from an AWS profile instead of the container endpoint (local
+development), never implicitly and never falling back to ambient credentials;
+:func:`resolve_profile` resolves a profile as the AWS CLI does for ``--profile NAME`` and
+explains botocore's refusal with the fix, for ``doctor`` and ``whoami``. Nothing here
+re-implements botocore's rules; botocore is imported inside the functions. See
+docs/design.md, "AWS CLI profiles".
 """
 
 from __future__ import annotations
@@ -39,18 +24,6 @@ from .errors import Error, InvalidInputError, ProfileError
 if TYPE_CHECKING:
     import botocore.session
     from botocore.credentials import Credentials
-
-__all__ = [
-    "SOURCE_PROFILE_ENV",
-    "ProfileSource",
-    "botocore_session",
-    "clear_cache",
-    "describe_profile",
-    "explain_botocore_error",
-    "resolve_profile",
-    "source_credentials",
-    "source_profile",
-]
 
 log = logging.getLogger("ecs_xrole.profiles")
 

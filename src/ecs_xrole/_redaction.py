@@ -1,35 +1,12 @@
 """Keep secrets out of log records, whatever level the application turns on.
 
-botocore logs every prepared request with its headers (``X-Amz-Security-Token``), the
-canonical request it signs, and whole response bodies (an AssumeRole answer holds
-``SecretAccessKey`` and ``SessionToken``) at DEBUG; urllib3 logs each request line, where the
-ECS relative URI's credentials ID (a bearer capability for the agent) appears. An application
-that calls ``logging.basicConfig(level=logging.DEBUG)`` would send all of that to its log
-sink.
-
-:func:`install` puts one :class:`logging.Filter` on each logger that may emit such records:
-every module logger of :data:`PACKAGES` (found on disk when it runs, so modules imported
-later are covered too) and ecs-xrole's own. A filter on a logger sees only records created on
-that very logger, not those propagating from its children, hence one per module logger.
-Records are only created for enabled levels, so with DEBUG off the filters never run: the cost
-is nil. When a record does reach a filter, its message is rendered once and rewritten in place
-(``msg`` set, ``args`` cleared, exception and stack text rendered and redacted), so every
-handler and formatter downstream sees the same clean text. The application's own loggers are
-never touched.
-
-What is rewritten (:func:`redact_text`):
-
-* by shape: the values of ``X-Amz-Security-Token``, ``SessionToken``, ``SecretAccessKey``,
-  ``Token``, ``aws_secret_access_key``, ``aws_session_token`` and their spellings, in
-  headers, canonical requests, query strings, JSON, XML and Python reprs; ``Authorization``
-  values other than AWS signatures (which hold a key ID and a signature, no secret); the
-  credentials ID after ``/v2/credentials/`` is cut to its first four characters, as in
-  ecs-xrole's messages (``/v2/credentials/1a2b...``); access key IDs are shortened to their kind and
-  last four characters (``ASIA...7LOR``), enough to tell which set signed a request;
-* by value: the secret keys and session tokens ecs-xrole holds right now (and the set before
-  them, for requests signed just before a refresh), and the recent authorization tokens.
-
-Standard library only: importing this module is cheap. Thread-safe; fork-safe.
+botocore logs request headers, signed canonical requests and whole response bodies at DEBUG,
+and urllib3 logs request lines with the credentials ID: an application at DEBUG would send
+keys and tokens to its log sink. :func:`install` puts one :class:`logging.Filter` on every
+module logger of :data:`PACKAGES` (found on disk) and on ecs-xrole's own; each record is
+rewritten once by :func:`redact_text` (secrets by shape, and the values held right now).
+With DEBUG off the filters never run. Standard library only; thread-safe; fork-safe. What
+is replaced, and the tests: docs/security.md, "Secrets never reach a log, at any verbosity".
 """
 
 from __future__ import annotations
@@ -46,17 +23,6 @@ from collections import OrderedDict
 from collections.abc import Iterable
 
 from ._endpoint import SHOWN_ID_CHARS
-
-__all__ = [
-    "LOGGERS",
-    "PACKAGES",
-    "RedactingFilter",
-    "covered_loggers",
-    "install",
-    "redact_text",
-    "remember",
-    "remember_for",
-]
 
 #: The packages whose every module logger gets a filter (each may log a request, a response,
 #: a URL or an exception: boto3.resources.action logs whole responses).

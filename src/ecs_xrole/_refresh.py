@@ -1,33 +1,12 @@
-"""Credentials that keep themselves fresh in the background, for every thread and after fork.
+"""RefreshingCredentials: credentials that keep themselves fresh, for every thread and after fork.
 
-:class:`RefreshingCredentials` is a botocore ``RefreshableCredentials``, so it plugs into any
-botocore or boto3 code, but it refreshes differently from botocore:
-
-* **Off the callers' path.** A process-wide :class:`Scheduler` refreshes each credentials
-  object shortly before its advisory window, on a small pool of daemon threads, so one stuck
-  refresh does not hold up the others. A caller only waits for the network
-  when the credentials in hand are inside the short *mandatory* margin (or there are none yet).
-* **Windows scaled to the lifetime, with jitter** (:func:`refresh_windows`): 900-second
-  credentials are refreshed once, about five minutes before expiry, not on every call as
-  botocore's fixed 15/10-minute windows do.
-* **Static stability.** When a background refresh fails while the credentials in hand are valid,
-  they keep being served; one warning is logged per failed attempt (with its error code and the
-  time of the next attempt) and the refresh is retried with jittered exponential backoff. Only
-  inside the mandatory margin does a caller get
-  :class:`~ecs_xrole.errors.CredentialsUnavailableError`, saying what failed and since when.
-* **One refresh at a time** per credentials object, however many threads or sessions share it.
-* **Fork-safe.** In a child made by ``os.fork`` every lock is replaced and the refresher thread
-  restarts on demand, so gunicorn ``--preload`` and ``multiprocessing`` with fork keep working.
-
-* **Tells what it does.** One INFO record on the ``ecs_xrole.refresh`` logger per successful
-  load or refresh (role ARN, new expiry, time taken, attempt), one WARNING per failed attempt
-  while the credentials in hand are still served (error type and code, next attempt; INFO when
-  the caller gets the error itself), none of them with a secret; nothing at logging's default
-  WARNING level while refreshes succeed. :func:`credentials_status` reports every object's
-  state for a health endpoint.
-
-Thread-safety contract: every public method may be called from any thread. State is swapped as
-one immutable snapshot, so a reader never sees a key from one set and a token from another.
+A botocore ``RefreshableCredentials`` (so it plugs into any botocore or boto3 code) that
+refreshes off the callers' path (on the :mod:`ecs_xrole._scheduler`), with windows scaled to
+the lifetime and jittered (:func:`refresh_windows`), serving the credentials in hand while a
+refresh fails (static stability), one refresh at a time, fork-safe. It exists because
+botocore's fixed 15/10-minute windows refresh 15-minute credentials on every call, on the
+caller's thread. State is swapped as one immutable snapshot; every public method may be
+called from any thread. See docs/design.md, "How credentials are refreshed" and "After fork".
 """
 
 from __future__ import annotations
@@ -49,8 +28,6 @@ from ._redaction import remember_for
 from ._scheduler import Scheduler, default_scheduler
 from ._status import _ALL, _SEQ, Clock, CredentialsStatus, State, _iso, _utc, error_code
 from .errors import CredentialsUnavailableError, Error, forget_locals
-
-__all__ = ["RefreshWindows", "RefreshingCredentials", "observe_fetches", "refresh_windows"]
 
 logger = logging.getLogger("ecs_xrole.refresh")
 

@@ -1,4 +1,11 @@
-"""The background refresher: one thread plans every refresh, a small pool runs them."""
+"""The background refresher: one thread plans every refresh, a small pool runs them.
+
+The process-wide :class:`Scheduler` behind :class:`~ecs_xrole._refresh.RefreshingCredentials`:
+it keeps refreshes off the callers' path, and a refresh stuck on a slow endpoint or STS holds
+one worker, never another role's refresh. Restarted on demand after ``fork``. See
+docs/design.md, "Off the caller's path", and docs/security.md, "One stuck refresh never
+delays another".
+"""
 
 from __future__ import annotations
 
@@ -19,9 +26,6 @@ if TYPE_CHECKING:
     from ._refresh import RefreshingCredentials
 
 logger = logging.getLogger("ecs_xrole.refresh")
-
-
-__all__ = ["Scheduler", "default_scheduler", "stop_default_scheduler"]
 
 
 class Scheduler:

@@ -1,25 +1,12 @@
-"""Cross-account boto3 sessions, clients and credentials for code running in an ECS task.
+"""get_session, get_client and get_credentials: cross-account boto3 for code in an ECS task.
 
 The programmatic form of an AWS CLI profile with ``role_arn = <destination role>`` and
-``credential_source = EcsContainer``: the task role's credentials (from the container endpoint)
-call STS AssumeRole on a role in another account, and the result keeps itself fresh for the life
-of the process (see :mod:`ecs_xrole._refresh`).
-
-What is shared, process-wide (thread-safe; each cache is a cachetools cache behind a lock):
-
-* one task-role credentials object per endpoint, shared by every destination role;
-* one destination credentials object per option set: any number of calls and threads asking
-  for the same role with the same options cause one AssumeRole per credential lifetime;
-* one botocore data loader, so a new session does not parse service models again, and one
-  copy of botocore's built-in event handlers that each new session starts from;
-* one client per (service, region, option set, client parameters) for :func:`get_client` —
-  botocore clients are thread-safe, boto3 sessions are not, so :func:`get_session` returns a
-  new, cheap session on every call instead of one shared session;
-* in front of all of these, :mod:`ecs_xrole._front`: a repeated call (same arguments, same
-  endpoint, token and region variables) is answered with one dictionary look-up.
-
-In a child made by ``os.fork`` clients are rebuilt (they hold the parent's sockets) while the
-credentials are kept.
+``credential_source = EcsContainer``. It exists to share, process-wide and thread-safely, one
+task-role credentials object per endpoint, one destination credentials object per option set
+(one AssumeRole per lifetime) and one client per (service, region, options, parameters), with
+:mod:`ecs_xrole._front` answering a repeated call with one look-up. Sessions are made by
+:mod:`ecs_xrole._builder`. See docs/design.md, "How credentials are shared" and "The
+sessions layer".
 """
 
 from __future__ import annotations
@@ -60,18 +47,6 @@ if TYPE_CHECKING:
     from botocore.credentials import Credentials
     from mypy_boto3_sts import STSClient
     from typing_extensions import Unpack
-
-__all__ = [
-    "clear_caches",
-    "credential_expiry",
-    "get_client",
-    "get_credentials",
-    "get_session",
-    "get_task_role_credentials",
-    "get_task_role_session",
-    "resolve_region",
-    "resolve_role",
-]
 
 _V = TypeVar("_V")
 # botocore logs request headers and response bodies, secrets included, at DEBUG.

@@ -1,4 +1,9 @@
-"""What a credentials object reports about itself: CredentialsStatus and error codes."""
+"""What a credentials object reports about itself: CredentialsStatus and error codes.
+
+:func:`credentials_status` lists every live object's state (role, expiry, last refresh and
+its error type and code), built from names, times and codes only, so that a health endpoint
+or a log line can show it without a secret.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,6 @@ from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from ._refresh import RefreshingCredentials
-
-__all__ = ["CredentialsStatus"]
 
 
 Clock = Callable[[], float]

@@ -15,25 +15,6 @@ from collections.abc import Iterable, Mapping
 from ._value import Value
 from .errors import InvalidInputError
 
-__all__ = [
-    "MAX_CHAINED_DURATION",
-    "MIN_DURATION",
-    "PARTITIONS",
-    "RoleArn",
-    "check_external_id",
-    "check_policy_arns",
-    "check_profile_name",
-    "check_region",
-    "check_session_name",
-    "check_source_identity",
-    "check_tags",
-    "check_transitive_tag_keys",
-    "duration_seconds",
-    "parse_role_arn",
-    "policy_json",
-    "safe_session_name",
-]
-
 #: Partitions whose role ARNs are accepted.
 PARTITIONS = frozenset(
     {"aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f", "aws-eusc"}

@@ -1,4 +1,11 @@
-"""Where the config file is, and writing profiles into it or reading one back."""
+"""Writing profiles into the AWS config file, and reading one back.
+
+:func:`write_profiles` joins the jobs of this package: read the file safely
+(:mod:`.safe_io`), merge the sections in as text (:mod:`.ini`), verify, and replace the file
+atomically under its lock; it returns a :class:`WriteResult` saying what changed.
+:func:`read_profile` reads one of our profiles back as a :class:`~.model.Profile` (the demo
+checks what was written with it).
+"""
 
 from __future__ import annotations
 
@@ -27,8 +34,6 @@ TYPE_CHECKING = False  # as typing's, without importing typing (write-config mus
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import Any
-
-__all__ = ["WriteResult", "read_profile", "write_profiles"]
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,4 +1,9 @@
-"""Pure text: parse the config file as botocore does, merge our sections in, verify."""
+"""Pure text: parse the config file as botocore does, merge our sections in, verify.
+
+Str in, str out, no I/O, so every rule is testable on text: the file is merged line by line
+(other sections, comments and blank lines stay byte for byte; a second run changes nothing)
+and the result is parsed back to check that botocore will read what was meant.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,6 @@ TYPE_CHECKING = False  # as typing's, without importing typing (write-config mus
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-__all__ = ["merge"]
 _BOM = "\ufeff"
 
 _OPTCRE = configparser.RawConfigParser.OPTCRE

@@ -1,4 +1,9 @@
-"""The profile model: one ``[profile NAME]`` section ecs-xrole writes, its keys and checks."""
+"""The profile model: one ``[profile NAME]`` section ecs-xrole writes, its keys and checks.
+
+:class:`Profile` and the lines it writes, the section names, the keys ecs-xrole manages and
+those it keeps unless given, the default ``credential_process`` command, and reading a
+``credential_process`` line back into a profile. Standard library only (write-config's path).
+"""
 
 from __future__ import annotations
 
@@ -22,16 +27,6 @@ TYPE_CHECKING = False  # as typing's, without importing typing (write-config mus
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import Any
-
-__all__ = [
-    "CREDENTIAL_SOURCE",
-    "DEFAULT_PROFILE",
-    "KEPT_UNLESS_GIVEN",
-    "MANAGED_KEYS",
-    "Profile",
-    "default_command",
-    "section_header",
-]
 
 
 # The patterns configparser itself uses, taken from it (RawConfigParser defaults: '=' and ':'

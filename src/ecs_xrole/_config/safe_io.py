@@ -1,4 +1,10 @@
-"""Hardened file I/O for the config file: no symlink or owner tricks, a lock, atomic replace."""
+"""Finding the config file, and hardened I/O on it: no symlink or owner tricks, a lock,
+an atomic replace.
+
+:func:`config_path` finds the file as botocore does; the rest opens, reads and replaces it so
+that another local user cannot redirect or read the write (a temporary file, fsync, an atomic
+rename, the directory fsynced). See docs/security.md, "Files the helper writes".
+"""
 
 from __future__ import annotations
 
@@ -16,8 +22,6 @@ from .model import _info
 TYPE_CHECKING = False  # as typing's, without importing typing (write-config must start fast)
 if TYPE_CHECKING:
     from collections.abc import Mapping
-
-__all__ = ["LOCK_TIMEOUT", "MAX_CONFIG_BYTES"]
 
 
 def _expand(path: str, environ: Mapping[str, str]) -> str:

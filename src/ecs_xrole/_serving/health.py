@@ -1,18 +1,11 @@
-"""The answer of ``GET /healthz`` on the endpoint of ``serve`` and ``exec``: what state the
-served roles are in, as an HTTP status and a JSON body.
+"""The answer of ``GET /healthz`` on the endpoint of ``serve`` and ``exec``.
 
-Why: the first questions asked when a task loses access to the other account are whether
-the helper is up, whether it holds valid credentials, when they expire and when and why the
-last refresh failed; and an orchestrator's health check must tell "refreshes fail but the
-credentials in hand are still served" (static stability: keep the task) from "nothing
-valid left" (replace it). So: ``200 ok`` while every role is fresh, ``200 degraded`` while
-a role's refreshes fail but its credentials are still valid, ``503 failing`` once a role
-has nothing valid to serve (or has not loaded yet).
-
-Pure and light: the states come from each role's own
-:meth:`~ecs_xrole._refresh.RefreshingCredentials.status` (no state of its own, no I/O, no
-boto3), and nothing here holds a key, a session token, the endpoint's token or a
-credentials ID.
+What state the served roles are in, as an HTTP status and a JSON body: ``200 ok``, ``200
+degraded`` (refreshes fail, the credentials in hand are still valid: keep the task) or ``503
+failing`` (nothing valid to serve: replace it), so that an orchestrator's health check can
+tell static stability from an outage. Pure and light: the states come from each role's own
+:meth:`~ecs_xrole._refresh.RefreshingCredentials.status`, no I/O, no boto3, and nothing here
+holds a secret. See docs/design.md, "The credentials server".
 """
 
 from __future__ import annotations
@@ -22,8 +15,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from .._status import CredentialsStatus
-
-__all__ = ["HEALTH_PATH", "HealthAnswer", "health_answer", "health_source", "role_health"]
 
 #: The path the endpoint answers probes on, without the token.
 HEALTH_PATH = "/healthz"

@@ -1,21 +1,12 @@
 """Prometheus metrics of the credentials endpoint: ``GET /metrics`` under ``--metrics``.
 
-``serve --metrics`` and ``exec --metrics`` answer ``GET /metrics`` on their endpoint, without the
-token, in the Prometheus text format 0.0.4: requests answered, by path and status; refreshes, by
-role and result; AssumeRole durations; the task role's fetches from the container endpoint; the
-seconds until each role's credentials expire. No label or value is ever a secret: paths, role
-ARNs, status codes and results, never a key, a session token, the endpoint token or an ID.
-
-A writer of our own, not prometheus-client: five families need three escaping rules and a
-hundred lines, where the client is a dependency the core does not take (boto3, botocore,
-cachetools), costs 10 ms to import in serve's process (this module: 2 ms), and brings a global
-registry with process, platform and GC collectors we would have to keep out. Its parser
-checks our text in the tests.
-
-Counts come through seams, nothing is patched: the server calls :meth:`Metrics.answered`,
-:func:`ecs_xrole._refresh.observe_fetches` times each AssumeRole, and the rest is read at scrape
-time from the live credentials objects' :meth:`~ecs_xrole._refresh.RefreshingCredentials.status`
-(their own counts: nothing is counted twice). Imported only when ``--metrics`` is given.
+Requests answered, refreshes, AssumeRole durations, the task role's fetches and the seconds
+until each role's credentials expire, in the Prometheus text format 0.0.4; no label or value
+is ever a secret. A writer of our own rather than prometheus-client (a dependency the core
+does not take, 10 ms to import, a global registry). Counts come through seams
+(:meth:`Metrics.answered`, :func:`ecs_xrole._refresh.observe_fetches`, the live credentials'
+status): nothing is patched or counted twice. Imported only with ``--metrics``. See
+docs/design.md, "The credentials server".
 """
 
 from __future__ import annotations
@@ -28,8 +19,6 @@ from collections.abc import Callable
 from .._refresh import RefreshingCredentials, observe_fetches
 from .._status import credentials_status
 from .health import HEALTH_PATH
-
-__all__ = ["CONTENT_TYPE", "DURATION_BUCKETS", "PATH", "Metrics", "escape_label_value"]
 
 #: The answer's ``Content-Type`` (the text exposition format, version 0.0.4).
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

@@ -1,37 +1,14 @@
 """A container credentials endpoint of our own: the destination role for every process.
 
-:class:`CredentialsServer` serves credentials in the shape of the ECS agent's
-``/v2/credentials/<id>`` answer (``AccessKeyId``, ``SecretAccessKey``, ``Token``,
-``Expiration``, ``RoleArn``, plus ``AccountId``) on loopback, one path per role, to any AWS SDK
-or the AWS CLI whose environment holds ``AWS_CONTAINER_CREDENTIALS_FULL_URI`` and the token.
-``ecs-xrole exec`` and ``ecs-xrole serve`` run it; what it serves comes from a callable per
-path (they pass the sessions layer's shared refreshing credentials), so this module is
-standard library only.
-
-What it holds, whatever a client does:
-
-* **401 and nothing else** without the right ``Authorization`` value (compared in constant
-  time, before the method or the path is looked at);
-* **only GET** on the known paths (405 for other methods, 404 for other paths; a path is
-  compared as sent: no decoding, no normalisation, no query string);
-* **limits:** the request head (request line and headers) at most :data:`MAX_HEAD_BYTES`
-  and :data:`MAX_HEADERS` headers (431), no request body (400), read within a wall-clock
-  deadline per connection (408), at most ``rate`` requests a second with a burst of
-  ``burst`` (429 with ``Retry-After`` beyond; clients with a wrong token have a budget of
-  their own, so they cannot use up the budget of the others);
-* **no client holds a worker:** request heads are read by one thread, without blocking,
-  for up to ``max_connections`` connections at once (at most half the descriptor limit);
-  when that many are open, a newcomer sheds the oldest connection that has sent nothing
-  (else the oldest partial head), never itself. Only a complete, authorised request takes
-  a worker (at most ``max_workers``; 503 beyond);
-* **no secret in a log line:** no token, no key, no header; a path is logged only when it is
-  a known one. Logs go to the ``ecs_xrole.server`` logger (one DEBUG line per request);
-* **health probes** (with ``health``): ``GET /healthz`` is answered without the token, from
-  the reading loop (so it takes no worker), with a rate budget of its own and the same head
-  limits and deadline; its answer (:mod:`ecs_xrole._serving.health`) holds no secret.
-
-One request per connection (every answer says ``Connection: close``): a connection never holds
-a worker between requests, and SDKs fetch rarely (once per credential lifetime).
+:class:`CredentialsServer` serves the ECS agent's ``/v2/credentials/<id>`` answer (plus
+``AccountId``) on loopback, one path per role, to any SDK whose environment names it;
+``exec`` and ``serve`` run it, passing a callable per path (the shared refreshing
+credentials), so this module is standard library only. It exists so that every process, in
+any language, acts as the destination role through its SDK's own credential chain. No
+client can hold it or learn a secret from it: one thread reads the heads, the token is
+checked first, workers take only authorised requests (:mod:`.wire` holds the HTTP details,
+:mod:`.probes` the paths without the token). How: docs/design.md, "The credentials server";
+the promises and their tests: docs/security.md, "The exec/serve endpoint".
 """
 
 from __future__ import annotations
@@ -53,6 +30,7 @@ from typing import TYPE_CHECKING
 from .._credentials import TemporaryCredentials
 from ..errors import Error, InvalidInputError
 from .health import HEALTH_PATH
+from .probes import _TokenlessPaths
 from .wire import (
     MAX_HEAD_BYTES,
     RateLimiter,
@@ -65,15 +43,6 @@ from .wire import (
 
 if TYPE_CHECKING:
     from .metrics import Metrics
-
-__all__ = [
-    "DEFAULT_BURST",
-    "DEFAULT_HEAD_TIMEOUT",
-    "DEFAULT_MAX_CONNECTIONS",
-    "DEFAULT_MAX_WORKERS",
-    "DEFAULT_RATE",
-    "CredentialsServer",
-]
 
 log = logging.getLogger("ecs_xrole.server")
 #: Seconds a connection has to deliver its whole request head (wall clock). SDKs send theirs
@@ -127,7 +96,7 @@ class _Pending:
         self.data = bytearray()
 
 
-class CredentialsServer:
+class CredentialsServer(_TokenlessPaths):
     """The credentials endpoint: ``routes`` maps each path (``/role/NAME``) to its source.
 
     ``token`` is the ``Authorization`` value every request must carry (at least 32
@@ -497,33 +466,6 @@ class CredentialsServer:
             self._slots.release()
             self._refuse(pending, _Refusal(503, "no worker available", {"Retry-After": "1"}), shown)
 
-    def _probe(
-        self,
-        pending: _Pending,
-        method: str,
-        headers: list[tuple[str, str]],
-        shown: tuple[str, str],
-    ) -> None:
-        """``GET /healthz``: no token asked (an ``Authorization`` header is ignored), its own
-        rate budget; answered here, in the reading loop, by one non-blocking send (the health
-        callable never waits). Raises :class:`_Refusal`."""
-        assert self._health is not None
-        wait = self._probes.take()
-        if wait:
-            raise _Refusal(429, "too many requests", {"Retry-After": str(max(1, math.ceil(wait)))})
-        if method != "GET":
-            raise _Refusal(405, "only GET is allowed", {"Allow": "GET"})
-        for name, value in headers:
-            if name == "transfer-encoding" or (name == "content-length" and value != "0"):
-                raise _Refusal(400, "a GET request carries no body")
-        try:
-            status, body = self._health()
-        except Exception:  # never a traceback: say that it failed, and answer so
-            log.warning("credentials endpoint: the health status could not be made")
-            raise _Refusal(500, "the health status could not be made") from None
-        _answer_and_close(pending.conn, status, body, {}, wait=False)
-        self._log(pending, shown, status)
-
     def _refuse(
         self, pending: _Pending, refusal: _Refusal, shown: tuple[str, str] = ("-", "-")
     ) -> None:
@@ -566,35 +508,6 @@ class CredentialsServer:
                     self._served += 1
             _answer_and_close(pending.conn, status, body, extra, wait=True)
             self._log(pending, shown, status)
-        except Exception:  # never a traceback with request data in it
-            log.debug("credentials endpoint: a request failed (%s)", pending.peer[0])
-            pending.conn.close()
-        finally:
-            with self._lock:
-                self._workers.discard(threading.current_thread())
-            self._slots.release()
-
-    def _scrape_allowed(self, method: str, headers: list[tuple[str, str]]) -> None:
-        """GET /metrics: the scrapes' own budget, GET only, no body (raises :class:`_Refusal`)."""
-        assert self._scrapes is not None
-        wait = self._scrapes.take()
-        if wait:
-            raise _Refusal(429, "too many requests", {"Retry-After": str(max(1, math.ceil(wait)))})
-        if method != "GET":
-            raise _Refusal(405, "only GET is allowed", {"Allow": "GET"})
-        for name, value in headers:
-            if name == "transfer-encoding" or (name == "content-length" and value != "0"):
-                raise _Refusal(400, "a GET request carries no body")
-
-    def _answer_scrape(self, pending: _Pending, shown: tuple[str, str]) -> None:
-        """A worker: the metrics' text (no I/O while making it), then close."""
-        assert self._metrics is not None
-        try:
-            body = self._metrics.render()
-            _answer_and_close(
-                pending.conn, 200, body, {}, wait=True, content_type=self._metrics.content_type
-            )
-            self._log(pending, shown, 200)
         except Exception:  # never a traceback with request data in it
             log.debug("credentials endpoint: a request failed (%s)", pending.peer[0])
             pending.conn.close()

@@ -1,21 +1,11 @@
 """Run one command as a well-made process supervisor: signals in, exit status out, no zombies.
 
-Used by ``ecs-xrole exec``. The supervisor:
-
-* forwards SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 to the command. A signal the
-  kernel sent to the whole foreground process group (Ctrl-C, Ctrl-\\, a terminal hang-up) has
-  reached the command already, since it shares the group: it is not sent a second time;
-* exits with the command's status, or 128+N when signal N ended it (as shells report it);
-* reaps every child that ends, so that, as PID 1 of a container, orphans re-parented to it
-  do not stay zombies (no ``--init`` or tini needed);
-* starts the command with a clean signal state: an empty signal mask and default dispositions
-  (Python ignores SIGPIPE and SIGXFSZ; a command must not inherit that);
-* maps a command that cannot be started to 127 (not found) or 126 (not executable), as shells do;
-* on Linux, makes the command die with it, even when it is SIGKILLed or OOM-killed.
-
-How: :func:`block_signals` is called before any thread starts (threads inherit the mask, so no
-thread can take a signal meant for the command), and the main thread takes signals one at a
-time with :func:`signal.sigtimedwait`, which also says who sent each one. POSIX only.
+Used by ``ecs-xrole exec``: it forwards signals (not twice), exits with the command's status
+(128+N for signal N), reaps every child (as PID 1 of a container, no tini needed), starts the
+command with a clean signal state, maps a command that cannot start to 127 or 126, and on
+Linux makes the command die with it. :func:`block_signals` must run before any thread
+starts; the main thread takes signals with :func:`signal.sigtimedwait`. POSIX only. See
+docs/design.md, "The credentials server".
 """
 
 from __future__ import annotations
@@ -31,17 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import subprocess
-
-__all__ = [
-    "EXIT_CANNOT_EXECUTE",
-    "EXIT_NOT_FOUND",
-    "FORWARDED",
-    "block_signals",
-    "exit_code_for",
-    "pending_stop_signal",
-    "spawn",
-    "supervise",
-]
 
 log = logging.getLogger("ecs_xrole.supervise")
 

@@ -1,4 +1,9 @@
-"""The credentials server's wire: head parsing, answering and closing, rate limits."""
+"""The credentials server's wire: head parsing, the credentials body, answering and closing,
+rate limits and the descriptor budget.
+
+Pure helpers of :mod:`.server`, kept apart so that the server module holds its loop and its
+routing only.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +18,6 @@ from http import HTTPStatus
 
 from .._credentials import TemporaryCredentials
 from ..errors import InvalidInputError
-
-__all__ = ["MAX_HEADERS", "MAX_HEAD_BYTES", "RateLimiter", "credentials_body"]
 
 
 class _Refusal(Exception):

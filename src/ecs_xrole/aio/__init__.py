@@ -3,25 +3,12 @@
 Needs the ``aio`` extra (``pip install 'ecs-xrole[aio]'``; ``ecs-xrole[aioboto3]`` for
 :func:`get_aioboto3_session`)::
 
-    import ecs_xrole.aio
+    async with ecs_xrole.aio.get_client("s3", ROLE_ARN) as s3:  # shared, not closed here
+        await s3.list_objects_v2(Bucket="reports")
 
-    async def handler(request):
-        async with ecs_xrole.aio.get_client("s3", ROLE_ARN) as s3:  # shared, not closed here
-            await s3.list_objects_v2(Bucket="reports")
-
-What is shared:
-
-* the credentials: one object per option set for the whole process, the very one the sync
-  API (:func:`ecs_xrole.get_credentials`) hands out, so an application using both makes one
-  AssumeRole per credential lifetime. Refreshes run on the library's background thread; an
-  awaiting caller never blocks its event loop (first loads, and refreshes inside the short
-  mandatory margin, are awaited from a worker thread);
-* the clients of :func:`get_client`: one per (event loop, service, region, options), built on
-  first use and closed when the loop shuts down (``asyncio.run``, uvicorn, or anything that
-  calls ``loop.shutdown_asyncgens()``) or by ``await ecs_xrole.aio.close()``.
-
-Importing this module is cheap: aiobotocore, aioboto3 and boto3 are imported when the first
-session, client or credentials object is built.
+The credentials are the very objects the sync API hands out (one AssumeRole per lifetime for
+both), refreshed without blocking the loop; :func:`get_client`'s clients are shared per event
+loop and closed when it shuts down, or by :func:`close`. Importing this module is cheap.
 """
 
 from __future__ import annotations

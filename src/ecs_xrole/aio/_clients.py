@@ -1,21 +1,11 @@
 """Shared aiobotocore clients, one per (event loop, service, region, options).
 
-aiobotocore clients belong to the loop they were entered on (their aiohttp connector and
-connection pool do) and must be closed on it. So each running loop gets its own table of
-clients, and a handler that asks for a client on every request gets the same one back after
-the first, for the price of a dictionary look-up.
-
-The clients of a loop are closed, on that loop, by :func:`close_loop_clients`, or when the loop
-shuts down through ``asyncio.run`` (or anything else that calls ``loop.shutdown_asyncgens()``:
-uvicorn, ``asyncio.Runner``, pytest-asyncio): the table parks an async generator on the loop,
-and the loop's shutdown closes it, which closes the clients. A loop closed without that step
-is noticed the next time any loop asks for a client; its clients are then dropped unclosed
-(nothing can run on a closed loop).
-
-In a child made by ``os.fork`` every table is dropped: the parent's connections are not the
-child's to use or close.
-
-Imports aiobotocore: loaded only when a client is built.
+aiobotocore clients belong to the loop they were entered on and must be closed on it, so each
+running loop gets its own table, and a handler asking for a client on every request gets the
+same one back for a dictionary look-up. The clients of a loop are closed by
+:func:`close_loop_clients` or when the loop shuts down its async generators (``asyncio.run``,
+uvicorn); a forked child drops every table. Imports aiobotocore: loaded only when a client
+is built. See docs/design.md, "asyncio".
 """
 
 from __future__ import annotations
@@ -36,8 +26,6 @@ from .._front import environment, freeze, options_key
 from ..options import AssumeOptions
 from ._credentials import off_loop
 from ._sessions import aio_session, load_role
-
-__all__ = ["close_loop_clients", "shared_client"]
 
 
 def _front_key(

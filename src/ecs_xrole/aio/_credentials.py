@@ -1,18 +1,11 @@
 """The library's refreshing credentials, as aiobotocore awaits them.
 
-:class:`AioRefreshingCredentials` is an aiobotocore ``AioRefreshableCredentials`` (its signer
-awaits ``get_frozen_credentials``) that wraps one
-:class:`~ecs_xrole._refresh.RefreshingCredentials`: the object sync callers share. Nothing is
-duplicated — the snapshot, the background refresh on the library's thread and the static
-stability all stay in the wrapped object, so an application using both ``ecs_xrole`` and
-``ecs_xrole.aio`` makes one AssumeRole per credential lifetime.
-
-An awaiting caller never blocks its event loop: while the credentials in hand are outside the
-mandatory margin it gets them at once; otherwise it awaits the wrapped object's blocking
-refresh on a small thread pool of this module (:func:`off_loop`). Waiters from any number of
-tasks and loops share one such job, and cancelling a waiter does not cancel it.
-
-Imports aiobotocore: loaded only when an async session, client or credentials are built.
+:class:`AioRefreshingCredentials` wraps the one
+:class:`~ecs_xrole._refresh.RefreshingCredentials` sync callers share (nothing duplicated, so
+both APIs together make one AssumeRole per lifetime), and an awaiting caller never blocks its
+loop: a refresh it must wait for runs on this module's small thread pool (:func:`off_loop`),
+shared by every waiter and not cancelled with one. Imports aiobotocore: loaded only when an
+async session, client or credentials are built. See docs/design.md, "asyncio".
 """
 
 from __future__ import annotations
@@ -30,8 +23,6 @@ from aiobotocore.credentials import AioRefreshableCredentials
 from botocore.credentials import ReadOnlyCredentials
 
 from .._refresh import RefreshingCredentials
-
-__all__ = ["AioRefreshingCredentials", "aio_credentials", "off_loop"]
 
 T = TypeVar("T")
 

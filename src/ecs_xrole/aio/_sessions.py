@@ -23,8 +23,6 @@ from .._validate import RoleArn
 from ..options import AssumeOptions
 from ._credentials import AioRefreshingCredentials, aio_credentials, off_loop
 
-__all__ = ["aio_session", "load_role"]
-
 
 class _Provider(CredentialProvider):
     """Hands one credentials object to an aiobotocore session (its only provider)."""

@@ -1,13 +1,12 @@
 """The command-line tool: ``ecs-xrole`` and ``python -m ecs_xrole``.
 
-Exit codes: 0 success, 1 the operation failed, 2 bad usage or input. Errors go to stderr as
-``ecs-xrole: error: <message>``; logging goes to stderr through :mod:`logging` and ``-v``
-raises the level. Subcommands import what they need when they run, so ``write-config`` never
-imports boto3 or botocore: this module imports the sessions layer only inside the ``whoami``
-and ``credential-process`` handlers.
-
-Subcommands here: ``write-config``, ``whoami``, ``credential-process``. Others (``doctor``,
-``demo``, ``policy``) live in their own modules and are plugged in by :func:`build_parser`.
+:func:`build_parser` joins the commands, one module each in this package (write-config,
+whoami and credential-process directly; doctor, demo, policy, exec, serve and health plugged
+in by name), and :func:`main`, the console script, runs one. It exists to keep start-up
+light: a plain ``write-config``, which runs at every container start, is parsed without
+argparse and never imports boto3 or botocore; every other command imports what it needs when
+it runs. Exit codes: 0 success, 1 the operation failed, 2 bad usage or input. See
+docs/design.md, "The command line".
 """
 
 from __future__ import annotations
@@ -15,8 +14,9 @@ from __future__ import annotations
 import sys
 
 # write-config starts in every container: a plain write-config is parsed without argparse
-# (see _parse_write_config_fast), and config and validate are standard library only; every
-# other command imports what it needs (argparse, json, logging, boto3...) when it runs.
+# (see write_config._parse_write_config_fast), and _config and _validate are standard library
+# only; every other command imports what it needs (argparse, json, logging, boto3...) when it
+# runs.
 from .._version import __version__
 from ..errors import ConfigFileBusyError, ConfigFileError, Error, InvalidInputError
 from ._common import EXIT_FAILED, EXIT_USAGE, _opt_in
@@ -29,8 +29,6 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable, Sequence
     from typing import Any
-
-__all__ = ["build_parser", "main"]
 
 _EPILOG = """\
 exit codes:

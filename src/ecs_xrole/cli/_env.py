@@ -5,10 +5,6 @@ from __future__ import annotations
 from .._config.model import DEFAULT_PROFILE, Profile, default_command
 from .._option_table import CLI_OPTIONS, ENV_OPTIONS, PROFILE_OPTIONS
 from .._validate import check_profile_name, parse_role_arn
-
-# write-config starts in every container: a plain write-config is parsed without argparse
-# (see _parse_write_config_fast), and config and validate are standard library only; every
-# other command imports what it needs (argparse, json, logging, boto3...) when it runs.
 from ..errors import InvalidInputError
 from ._common import _FALSE, _SOURCE_PROFILE, _TRUE
 
@@ -17,7 +13,6 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import Any
 
-__all__ = ["profiles_from_env"]
 _ENV_PREFIX = "ECS_XROLE_"
 
 

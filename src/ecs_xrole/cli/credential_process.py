@@ -16,10 +16,6 @@ from ._common import (
     role_kwargs,
 )
 
-# write-config starts in every container: a plain write-config is parsed without argparse
-# (see _parse_write_config_fast), and config and validate are standard library only; every
-# other command imports what it needs (argparse, json, logging, boto3...) when it runs.
-
 TYPE_CHECKING = False  # as typing's, without importing typing
 if TYPE_CHECKING:
     import argparse

@@ -1,16 +1,11 @@
 """``ecs-xrole demo``: AWS's cross-account recipe end to end, on loopback stand-ins.
 
-Starts a fake AWS (moto, with the source account 111122223333 holding the task role and the
-destination account 555566667777 holding the destination role) and a fake ECS credentials
-endpoint, applies a task's environment to this process, and plays the recipe: the policy
-documents, ``write-config``, the AWS CLI with the profile (when ``aws`` is on ``PATH``),
-``whoami``, ``doctor``, a client of the destination account through
-:func:`ecs_xrole.get_session`, and a role that does not trust the task role, explained by
-``doctor``. Every step checks its outcome and prints PASS or FAIL; the exit code is 0 only when
-every step passed.
-
-Needs the ``local`` extra (moto): ``python3 -m pip install '.[local]'`` in a checkout. No AWS
-account, no network beyond loopback, no file outside a temporary directory.
+Starts a fake AWS (moto, two accounts) and a fake ECS credentials endpoint, applies a task's
+environment to this process, and plays the recipe: the policy documents, ``write-config``,
+the AWS CLI with the profile (when ``aws`` is on ``PATH``), ``whoami``, ``doctor``, a client
+of the destination account, and a role that does not trust the task role, explained by
+``doctor``. Each step prints PASS or FAIL; the exit code is 0 only when every step passed.
+Needs the ``local`` extra; no AWS account, no network beyond loopback.
 """
 
 from __future__ import annotations
@@ -31,8 +26,6 @@ from ..errors import Error
 
 if TYPE_CHECKING:
     from ..testing._stack import LocalStack
-
-__all__ = ["Step", "add_parser", "run", "run_demo"]
 
 PROFILE = "cross-account"
 INSTALL_FIX = (

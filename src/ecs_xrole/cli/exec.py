@@ -1,14 +1,12 @@
 """``ecs-xrole exec``: run a command whose every AWS SDK acts as the destination role.
 
 The command's default credential chain finds a credentials endpoint of ecs-xrole's own
-(:mod:`ecs_xrole._serving.server`) on ``127.0.0.1``, serving the destination role from one shared
-refreshing credentials object: one AssumeRole per lifetime for every process the command
-starts, refreshed in the background, served while STS or the ECS agent is down and the
-credentials in hand are valid. The command is supervised (:mod:`ecs_xrole._serving.supervise`).
-
-Also home of what ``exec`` and ``serve`` share: the AssumeRole options, loading a role (with
-``whoami``'s error and fixes when that fails) and the token. Imports nothing outside the
-standard library until the command runs (``cli.build_parser`` imports this module).
+(:mod:`ecs_xrole._serving.server`) on ``127.0.0.1``, serving the destination role from one
+shared refreshing credentials object: one AssumeRole per lifetime for every process the
+command starts, served while STS or the ECS agent is down and the credentials are valid. The
+command is supervised (:mod:`ecs_xrole._serving.supervise`). Also what ``exec`` and
+``serve`` share: the AssumeRole options, loading a role, the token. Standard library only
+until the command runs.
 """
 
 from __future__ import annotations
@@ -34,15 +32,6 @@ if TYPE_CHECKING:
     from .._credentials import TemporaryCredentials
     from .._refresh import RefreshingCredentials
     from .._serving.metrics import Metrics
-
-__all__ = [
-    "REMOVED_VARIABLES",
-    "add_metrics_option",
-    "add_parser",
-    "add_token_file_only",
-    "child_environment",
-    "new_token",
-]
 
 log = logging.getLogger("ecs_xrole.exec_command")
 

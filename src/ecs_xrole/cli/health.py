@@ -27,8 +27,6 @@ from .._endpoint import FULL_URI
 from .._serving.health import HEALTH_PATH
 from ..errors import InvalidInputError
 
-__all__ = ["DEFAULT_TIMEOUT", "add_parser", "env_file_url", "health_url", "summarize"]
-
 EXIT_OK, EXIT_FAILED = 0, 1
 
 #: Seconds the whole probe may take by default (ECS's healthCheck timeout is 5 s by default).

@@ -1,10 +1,10 @@
 """``ecs-xrole policy``: print the three documents of AWS's cross-account recipe.
 
-For a task role and a destination role it prints the identity policy (attach to the task role),
-the trust policy (the destination role's), and a task definition that registers and runs on
-Fargate. Each document is
-valid JSON on its own, so ``--only`` output pipes straight into ``aws iam put-role-policy`` or
-``aws iam create-role``. No network, no files: the documents are built by :mod:`ecs_xrole._policy`.
+For a task role and a destination role it prints the identity policy (attach to the task
+role), the trust policy (the destination role's) and a task definition that runs on Fargate.
+Each document is valid JSON on its own, so ``--only`` output pipes straight into ``aws iam
+put-role-policy`` or ``aws iam create-role``. No network, no files: the documents are built
+by :mod:`ecs_xrole._policy`.
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ from typing import Any, TextIO
 from .. import _policy as policy
 from .._validate import check_profile_name, check_region, parse_role_arn
 from ..errors import InvalidInputError
-
-__all__ = ["DOCUMENTS", "add_parser", "documents", "run"]
 
 #: The names ``--only`` accepts, in printing order, and the key each has under ``--json``.
 DOCUMENTS = {

@@ -38,8 +38,6 @@ from .exec import (
     source_for,
 )
 
-__all__ = ["add_parser", "parse_listen", "prepare_token_file"]
-
 log = logging.getLogger("ecs_xrole.serve_command")
 
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")

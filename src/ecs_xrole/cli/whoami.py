@@ -8,10 +8,6 @@ from .._validate import (
     check_profile_name,
     parse_role_arn,
 )
-
-# write-config starts in every container: a plain write-config is parsed without argparse
-# (see _parse_write_config_fast), and config and validate are standard library only; every
-# other command imports what it needs (argparse, json, logging, boto3...) when it runs.
 from ..errors import Error, InvalidInputError
 from ._common import (
     _SOURCE_PROFILE,

@@ -8,10 +8,6 @@ import sys
 from .._config.files import WriteResult, write_profiles
 from .._config.model import DEFAULT_PROFILE, Profile, default_command
 from .._option_table import CLI_OPTIONS, PROFILE_OPTIONS
-
-# write-config starts in every container: a plain write-config is parsed without argparse
-# (see _parse_write_config_fast), and config and validate are standard library only; every
-# other command imports what it needs (argparse, json, logging, boto3...) when it runs.
 from ..errors import InvalidInputError
 from ._common import _SOURCE_PROFILE, EXIT_FAILED, EXIT_OK, _add_verbose
 from ._env import _group_events, _profile_from, profiles_from_env, refuse_unprofiled

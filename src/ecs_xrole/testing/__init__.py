@@ -2,22 +2,13 @@
 
 Needs the ``local`` extra (``pip install 'ecs-xrole[local]'``, which brings moto's server)::
 
-    from ecs_xrole.testing import local_stack
-
     with local_stack() as stack, stack.apply():
         ...  # runs as in an ECS task whose role may assume stack.aws.destination_role_arn
 
-* :class:`FakeAWS` (:mod:`ecs_xrole.testing._fake_aws`): moto on loopback with a source and a
-  destination account, trust policies enforced, STS faults and outages on demand;
-* :class:`EndpointServer` (:mod:`ecs_xrole.testing._agent`): the ECS container
-  credentials and task metadata endpoints;
-* :func:`local_stack` / :class:`LocalStack` (:mod:`ecs_xrole.testing._stack`): both, wired
-  together, with the environment of a task;
-* the pytest fixtures ``ecs_xrole_env``, ``ecs_xrole_stack``, ``fake_aws`` and
-  ``ecs_endpoint`` (:mod:`ecs_xrole.testing.pytest_plugin`, loaded automatically).
-
-Importing this package is cheap: each name loads its module on first use, and moto and boto3
-load only when a server starts.
+:class:`FakeAWS` (moto with two accounts, trust policies enforced, STS faults on demand),
+:class:`EndpointServer` (the ECS agent's endpoints), :func:`local_stack` (both, with a
+task's environment) and the pytest fixtures of :mod:`ecs_xrole.testing.pytest_plugin`.
+Importing this package is cheap: moto and boto3 load only when a server starts.
 """
 
 from __future__ import annotations

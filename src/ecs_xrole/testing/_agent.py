@@ -1,21 +1,14 @@
-"""A loopback stand-in for the ECS agent: the container credentials and task metadata endpoints.
+"""EndpointServer: a loopback stand-in for the ECS agent's credentials and metadata endpoints.
 
 Use it in tests of code that reads the task role's credentials::
 
-    from ecs_xrole.testing import EndpointServer
-
     with EndpointServer(token="s3cret") as server:
         monkeypatch.setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", server.url)
-        ...                               # or: monkeypatch.setattr(os, "environ", server.environ())
         server.queue(503, "reset")        # the next two requests fail, then answers resume
-        server.delay = 0.5                # every answer waits half a second
 
-It answers like the ECS agent (``shape="ecs"``: ``RoleArn``, ``AccessKeyId``,
-``SecretAccessKey``, ``Token``, ``Expiration`` in whole seconds, JSON ``{"code", "message"}``
-errors) or like the EKS Pod Identity agent (``shape="pod-identity"``: ``AccountId`` and
-nanosecond ``Expiration``). Every knob can be changed while it runs, from any thread. It runs
-``http.server`` in a daemon thread, binds an ephemeral port on loopback only, and logs nothing
-but DEBUG lines without secrets.
+It answers like the ECS agent or the EKS Pod Identity agent (``shape``), every knob can be
+changed while it runs, and it logs no secret. Its HTTP server is :mod:`._agent_http`. See
+docs/design.md, "The stand-ins".
 """
 
 from __future__ import annotations
@@ -34,7 +27,6 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
-from http import HTTPStatus
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -51,10 +43,9 @@ from ._agent_http import (
     _HTTPServer,
     _HTTPServer6,
     _serve,
+    _status_words,
     fake_credentials,
 )
-
-__all__ = ["METADATA_URI", "EndpointServer"]
 
 log = logging.getLogger("ecs_xrole.testing.endpoint_server")
 # Its URL holds the credentials ID, like a real agent's: kept out of logs as ecs-xrole's are.
@@ -596,11 +587,3 @@ class EndpointServer:
         handler.close_connection = True
         with contextlib.suppress(OSError):
             handler.connection.close()  # the fd closes once the handler's reader lets go
-
-
-def _status_words(status: int) -> tuple[str, str]:
-    try:
-        phrase = HTTPStatus(status).phrase
-    except ValueError:
-        phrase = "Error"
-    return phrase.replace(" ", ""), phrase

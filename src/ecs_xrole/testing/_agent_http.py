@@ -11,6 +11,7 @@ import string
 import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
@@ -21,8 +22,6 @@ if TYPE_CHECKING:
     from ._agent import EndpointServer
 
 log = logging.getLogger("ecs_xrole.testing.endpoint_server")
-
-__all__ = ["Fault", "fake_credentials"]
 
 #: A fault for :meth:`EndpointServer.queue`: an ``int`` status, ``"reset"``, ``"close"``,
 #: ``"garbage"``, ``("hang", seconds)``, ``("json", dict)`` or
@@ -38,6 +37,16 @@ _STATUS_BODIES: dict[int, tuple[str, str]] = {
     500: ("InternalServerError", "CredentialsV2Request: Internal error"),
     503: ("CredentialsUninitialized", "CredentialsV2Request: Credentials uninitialized for ID"),
 }
+
+
+def _status_words(status: int) -> tuple[str, str]:
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Error"
+    return phrase.replace(" ", ""), phrase
+
+
 _THROTTLE_TEXT = "Rate exceeded"
 _KEY_CHARS = string.ascii_uppercase + string.digits
 _SECRET_CHARS = string.ascii_letters + string.digits + "+/"

@@ -1,25 +1,12 @@
-"""A fake AWS with two accounts on loopback: moto, plus STS trust-policy enforcement.
+"""FakeAWS: moto on loopback with the recipe's two accounts, and STS that enforces policies.
 
-:class:`FakeAWS` runs moto's server application in this process, in a daemon thread, on an
-ephemeral loopback port. Two accounts are set up the way AWS's cross-account recipe describes:
-
-* the source account :data:`SOURCE_ACCOUNT_ID` holds the ECS task role :data:`TASK_ROLE_NAME`,
-  whose identity policy allows ``sts:AssumeRole`` on the destination roles;
-* the destination account :data:`DESTINATION_ACCOUNT_ID` holds the role the task acts as
-  (:data:`DESTINATION_ROLE_NAME`), a role that does not trust the task role
-  (:data:`UNTRUSTING_ROLE_NAME`), one reachable only by chaining from the destination role
-  (:data:`CHAINED_ROLE_NAME`), one that requires an external ID (:data:`EXTERNAL_ID_ROLE_NAME`)
-  and an ECS cluster (:data:`CLUSTER_NAME`).
-
-moto issues AssumeRole keys in the role's own account, but it does not evaluate trust policies.
-A small WSGI layer in front of moto does: an AssumeRole made with the keys of a session this
-fake issued is checked against the caller's identity policies and the target's trust policy,
-and refused with STS's own ``AccessDenied`` answer. The same layer carries the test knobs:
-queued STS faults, an STS outage, rewritten expiry times and request counters.
-
-moto keeps its state in process-wide objects: every :class:`FakeAWS` in a process shares the
-two accounts (the knobs and counters are per instance), and moto's ``mock_aws`` resets that
-state when it starts or stops. :meth:`FakeAWS.reset` re-creates the accounts if they are gone.
+:class:`FakeAWS` runs moto's server application in a daemon thread on an ephemeral loopback
+port and sets up the source and destination accounts (their names are in
+:mod:`ecs_xrole.testing.aws`); :mod:`._sts_gate` in front of it evaluates trust and identity
+policies and carries the knobs (STS faults, an outage, expiry times, counters). It exists so
+that tests, the demo and the benchmarks run the cross-account recipe end to end with no AWS
+account. moto's state is process-wide: every instance shares the accounts. See
+docs/design.md, "The stand-ins".
 """
 
 from __future__ import annotations
@@ -30,7 +17,6 @@ import ipaddress
 import json
 import os
 import threading
-from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -38,10 +24,9 @@ from typing import TYPE_CHECKING, Any
 from .._credentials import TemporaryCredentials
 from .._policy import trust_policy
 from ..errors import Error, InvalidInputError
-from ._iam_policy import _Caller, _identity_decision, _trust_decision
-from ._sts_gate import _denied_message, _sts_error, _StsGate
+from ._iam_policy import _Caller
+from ._sts_gate import _StsGate
 from .aws import (
-    _PARTITION,
     CHAINED_ROLE_NAME,
     CLUSTER_NAME,
     DESTINATION_ACCOUNT_ID,
@@ -62,8 +47,6 @@ from .aws import (
 if TYPE_CHECKING:
     from werkzeug.serving import BaseWSGIServer
 
-__all__ = ["FakeAWS"]
-
 # Requests carrying this header are the fake's own plumbing (setup, inspection, the task
 # role's credentials): they skip the knobs and the counters.
 _ADMIN_HEADER = "x-ecs-xrole-admin"
@@ -72,7 +55,6 @@ _ADMIN_HEADER = "x-ecs-xrole-admin"
 _ACCOUNT_HEADER = "x-moto-account-id"
 _ADMIN_KEY_ID = "AKIAECSXROLEADMIN000"
 _ADMIN_SECRET = "ecs-xrole-fake-admin-secret"  # noqa: S105 (moto does not check it)
-_CHAINED_LIMIT = 3600
 
 
 # ---------------------------------------------------------------------------------------------
@@ -559,61 +541,3 @@ class FakeAWS:
         if caller is None or caller.account_id not in (SOURCE_ACCOUNT_ID, DESTINATION_ACCOUNT_ID):
             return None
         return caller
-
-    def _refusal(
-        self, caller: _Caller, target: str, params: Mapping[str, str]
-    ) -> tuple[int, list[tuple[str, str]], bytes] | None:
-        """STS's answer refusing ``caller``'s AssumeRole of ``target``, or ``None`` to allow."""
-        duration = params.get("DurationSeconds", "")
-        if duration.isdigit() and int(duration) > _CHAINED_LIMIT:
-            # The caller is itself an assumed-role session, so this is role chaining.
-            return _sts_error(
-                400,
-                "Sender",
-                "ValidationError",
-                "The requested DurationSeconds exceeds the 1 hour session limit for roles "
-                "assumed by role chaining.",
-            )
-        context: dict[str, str | None] = {
-            "sts:externalid": params.get("ExternalId"),
-            "aws:principalarn": caller.role_arn,
-            "aws:principalaccount": caller.account_id,
-        }
-        trust = self._role_documents(target, trust=True)
-        how = None if trust is None else _trust_decision(trust[0], caller=caller, context=context)
-        if how is not None:
-            same_account = target.split(":")[4] == caller.account_id
-            if how == "role" and same_account:
-                return None
-            identity = self._role_documents(caller.role_arn, trust=False) or []
-            if _identity_decision(
-                identity, action="sts:AssumeRole", resource=target, context=context
-            ):
-                return None
-        return _sts_error(403, "Sender", "AccessDenied", _denied_message(caller, target))
-
-    @staticmethod
-    def _role_documents(arn: str, *, trust: bool) -> list[str] | None:
-        """A role's trust policy (``trust``) or identity policies, read from moto's IAM state.
-
-        ``None`` when the role does not exist. Read in-process rather than over HTTP: this
-        runs inside a request, on every AssumeRole.
-        """
-        from moto.iam.models import iam_backends
-
-        try:
-            account_id, name = arn.split(":")[4], arn.rsplit("/", 1)[1]
-        except IndexError:
-            return None
-        try:
-            role = iam_backends[account_id][_PARTITION].get_role(name)
-        except Exception:  # moto's NotFoundException; any other failure means "no such role"
-            return None
-        if role.arn != arn:
-            return None
-        if trust:
-            return [role.assume_role_policy_document]
-        documents = list(role.policies.values())
-        for managed in role.managed_policies.values():
-            documents.extend(v.document for v in managed.versions if v.is_default)
-        return documents

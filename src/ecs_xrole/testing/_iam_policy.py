@@ -1,4 +1,9 @@
-"""The fake AWS's IAM: trust and identity policy decisions, as AWS makes them."""
+"""The fake AWS's IAM: trust and identity policy decisions, as AWS makes them.
+
+moto stores IAM roles and policies but decides nothing; this is just enough IAM for
+``sts:AssumeRole`` (principals, actions, wildcards, conditions), with each role's documents
+read from moto's state (:func:`_role_documents`), for :mod:`._sts_gate`.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,10 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote
 
 from .aws import _PARTITION
-
-if TYPE_CHECKING:
-    pass
-
 
 # ---------------------------------------------------------------------------------------------
 # Policy evaluation: just enough IAM for sts:AssumeRole.
@@ -163,3 +164,29 @@ def _trust_decision(
         if statement.get("Effect") == "Allow" and trusted != "role":
             trusted = how
     return trusted
+
+
+def _role_documents(arn: str, *, trust: bool) -> list[str] | None:
+    """A role's trust policy (``trust``) or identity policies, read from moto's IAM state.
+
+    ``None`` when the role does not exist. Read in-process rather than over HTTP: this
+    runs inside a request, on every AssumeRole.
+    """
+    from moto.iam.models import iam_backends
+
+    try:
+        account_id, name = arn.split(":")[4], arn.rsplit("/", 1)[1]
+    except IndexError:
+        return None
+    try:
+        role = iam_backends[account_id][_PARTITION].get_role(name)
+    except Exception:  # moto's NotFoundException; any other failure means "no such role"
+        return None
+    if role.arn != arn:
+        return None
+    if trust:
+        return [role.assume_role_policy_document]
+    documents = list(role.policies.values())
+    for managed in role.managed_policies.values():
+        documents.extend(v.document for v in managed.versions if v.is_default)
+    return documents

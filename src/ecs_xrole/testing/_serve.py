@@ -1,16 +1,11 @@
 """``python -m ecs_xrole.testing serve``: the stand-ins for a shell, until stopped.
 
-Starts :func:`~ecs_xrole.testing._stack.local_stack` (a fake AWS and an ECS credentials
-endpoint on loopback), writes the task's environment as ``export`` lines that a POSIX shell
-can source (``--env-file``), prints the same lines to stdout, and serves until SIGINT, SIGTERM
-or SIGHUP. Then it stops both servers and removes everything it created: the env file, the
-temporary ``HOME`` (where the AWS CLI keeps its credential cache), the config and credentials
-files.
-
-The environment includes its own ``HOME``, ``AWS_CONFIG_FILE`` and
-``AWS_SHARED_CREDENTIALS_FILE`` in a temporary directory, so nothing run from that shell reads
-or writes the real ``~/.aws``, and ``unset`` lines for the variables that would win over the
-container endpoint (static keys, ``AWS_PROFILE``...).
+Starts :func:`~ecs_xrole.testing._stack.local_stack`, writes the task's environment as
+``export`` lines a POSIX shell can source (``--env-file``) and prints them, and serves until
+SIGINT, SIGTERM or SIGHUP; then it stops both servers and removes everything it created. The
+environment has its own ``HOME``, ``AWS_CONFIG_FILE`` and ``AWS_SHARED_CREDENTIALS_FILE`` in
+a temporary directory, so nothing run from that shell touches the real ``~/.aws``, and
+``unset`` lines for the variables that would win over the container endpoint.
 """
 
 from __future__ import annotations
@@ -30,8 +25,6 @@ from types import FrameType
 from typing import TextIO
 
 from ..errors import Error, InvalidInputError
-
-__all__ = ["export_lines", "main"]
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 

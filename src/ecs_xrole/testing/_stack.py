@@ -1,18 +1,14 @@
-"""An ECS task on loopback: a fake AWS plus the container credentials endpoint serving the
-task role's credentials, and the environment a task would see.
+"""LocalStack: an ECS task on loopback, a fake AWS plus the credentials endpoint, wired.
 
 ::
 
-    from ecs_xrole.testing import local_stack
-
     with local_stack() as stack, stack.apply():
-        session = ecs_xrole.get_session(stack.aws.destination_role_arn)
-        session.client("ecs").list_clusters()       # the destination account's cluster
+        ecs_xrole.get_session(stack.aws.destination_role_arn).client("ecs").list_clusters()
 
-Both servers bind ephemeral loopback ports, serve from daemon threads and stop when the
-``with`` block ends. Nothing from the host's AWS settings leaks in: the environment names an
-empty shared-credentials file and a fresh config file, and :meth:`LocalStack.apply` removes
-static keys, profiles and competing credential sources from ``os.environ`` while it is active.
+Both servers bind ephemeral loopback ports and stop when the ``with`` block ends. Nothing
+from the host's AWS settings leaks in: the environment names an empty credentials file and a
+fresh config file, and :meth:`LocalStack.apply` removes static keys, profiles and competing
+credential sources from ``os.environ`` while it is active.
 """
 
 from __future__ import annotations
@@ -30,8 +26,6 @@ from .._endpoint import COMPETING_VARIABLES, RELATIVE_URI, TOKEN, TOKEN_FILE
 from ._agent import EndpointServer
 from ._fake_aws import FakeAWS
 from .aws import REGION, SOURCE_ACCOUNT_ID, TASK_ID
-
-__all__ = ["REMOVED_VARIABLES", "LocalStack", "local_stack"]
 
 #: Variables :meth:`LocalStack.apply` removes: each would win over, or compete with, the
 #: container endpoint (:data:`~ecs_xrole._endpoint.COMPETING_VARIABLES`: static keys and their

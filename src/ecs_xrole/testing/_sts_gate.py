@@ -1,4 +1,9 @@
-"""The WSGI layer in front of moto's STS: policies, faults, the chained-role limit."""
+"""The WSGI layer in front of moto's STS: policies, faults, the chained-role limit.
+
+moto issues AssumeRole keys but evaluates no trust policy; this layer does (with
+:mod:`._iam_policy`), answering a refusal as STS does, and carries FakeAWS's knobs: queued
+faults, an outage, rewritten expiry times and request counters.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,13 @@ import io
 import re
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
-from ._iam_policy import _Caller
+from ._iam_policy import _Caller, _identity_decision, _role_documents, _trust_decision
 from .aws import STS_FAULTS
 
 if TYPE_CHECKING:
@@ -106,7 +111,7 @@ class _StsGate:
                     message = _denied_message(caller, target)
                 return self._reply(start_response, *_sts_error(status, kind, fault, message))
         if caller is not None:
-            refusal = fake._refusal(caller, target, params)
+            refusal = _refusal(caller, target, params)
             if refusal is not None:
                 return self._reply(start_response, *refusal)
         return self._assume_role(environ, start_response, target, admin=admin)
@@ -174,3 +179,38 @@ class _StsGate:
 def _denied_message(caller: _Caller | None, target: str) -> str:
     who = caller.session_arn if caller else "the caller"
     return f"User: {who} is not authorized to perform: sts:AssumeRole on resource: {target}"
+
+
+# The longest session STS gives a role assumed by role chaining.
+_CHAINED_LIMIT = 3600
+
+
+def _refusal(
+    caller: _Caller, target: str, params: Mapping[str, str]
+) -> tuple[int, list[tuple[str, str]], bytes] | None:
+    """STS's answer refusing ``caller``'s AssumeRole of ``target``, or ``None`` to allow."""
+    duration = params.get("DurationSeconds", "")
+    if duration.isdigit() and int(duration) > _CHAINED_LIMIT:
+        # The caller is itself an assumed-role session, so this is role chaining.
+        return _sts_error(
+            400,
+            "Sender",
+            "ValidationError",
+            "The requested DurationSeconds exceeds the 1 hour session limit for roles "
+            "assumed by role chaining.",
+        )
+    context: dict[str, str | None] = {
+        "sts:externalid": params.get("ExternalId"),
+        "aws:principalarn": caller.role_arn,
+        "aws:principalaccount": caller.account_id,
+    }
+    trust = _role_documents(target, trust=True)
+    how = None if trust is None else _trust_decision(trust[0], caller=caller, context=context)
+    if how is not None:
+        same_account = target.split(":")[4] == caller.account_id
+        if how == "role" and same_account:
+            return None
+        identity = _role_documents(caller.role_arn, trust=False) or []
+        if _identity_decision(identity, action="sts:AssumeRole", resource=target, context=context):
+            return None
+    return _sts_error(403, "Sender", "AccessDenied", _denied_message(caller, target))

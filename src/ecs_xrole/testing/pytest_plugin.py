@@ -1,16 +1,12 @@
 """pytest fixtures for code that uses ecs-xrole: a fake AWS and a fake ECS endpoint on loopback.
 
-Loaded automatically (``pytest11`` entry point) wherever ecs-xrole is installed. Loading costs
-nothing: moto, boto3 and the servers are imported and started only when a test asks for one
-of these fixtures, and the servers are shared by the whole session.
-
-* ``ecs_xrole_env``: the environment of an ECS task (endpoint, token, fake AWS) applied to
-  ``os.environ`` for one test, with every knob and counter reset;
-* ``ecs_xrole_stack``: the session's :class:`~ecs_xrole.testing._stack.LocalStack`;
-* ``fake_aws``: the session's :class:`~ecs_xrole.testing._fake_aws.FakeAWS`, reset for the test;
-* ``ecs_endpoint``: a fresh :class:`~ecs_xrole.testing._agent.EndpointServer`.
-
-Needs the ``local`` extra: ``pip install 'ecs-xrole[local]'``.
+Loaded automatically (``pytest11`` entry point) wherever ecs-xrole is installed, for nothing:
+moto, boto3 and the servers start only when a test asks for a fixture, and are shared by the
+session. ``ecs_xrole_env`` applies an ECS task's environment to ``os.environ`` for one test
+(every knob and counter reset); ``ecs_xrole_stack`` is the session's
+:class:`~ecs_xrole.testing.LocalStack`; ``fake_aws`` the session's
+:class:`~ecs_xrole.testing.FakeAWS`, reset for the test; ``ecs_endpoint`` a fresh
+:class:`~ecs_xrole.testing.EndpointServer`. Needs the ``local`` extra.
 """
 
 from __future__ import annotations

@@ -1,20 +1,12 @@
 """``ecs-xrole doctor``: check every link of the cross-account chain and say how to fix it.
 
-Each check is a small function that takes the :class:`DoctorContext` (the options, and what the
-earlier checks found) and returns a frozen :class:`CheckResult`. :func:`run_checks` runs them in
-order; a check whose prerequisites did not pass is reported as skipped (``ok`` is ``None``)
-instead of being run. The checks, in order:
-
-``endpoint-variables``, ``endpoint-reachable``, ``token``, ``task-role-credentials``,
-``task-role-identity``, ``profile``, ``region``, ``duration``, ``clock-skew``, ``assume-role``,
-``destination-identity``, ``profile-credentials``, ``credential-process-fallback``.
-
-The checks make fresh calls (one GET to the endpoint, one ``fetch_credentials``, STS
-``GetCallerIdentity`` twice and ``AssumeRole`` once) and share no cache with
-:func:`ecs_xrole.get_session`, so what they report is what AWS says now. They never print a
-secret: keys are shown by their first four characters, tokens by their length.
-
-Importing this module is light; boto3 and botocore load when the checks run.
+This module holds the command: its parser, the plan of checks (:func:`run_checks` runs them
+in order and reports a check whose prerequisites failed as skipped) and the printing, as text
+or JSON. The checks live in :mod:`.endpoint`, :mod:`.profile` and :mod:`.role`, their shared
+result and context in :mod:`.context`. They make fresh calls and share no cache with the
+library, so what they report is what AWS says now, and they never print a secret. Importing
+this package is light; boto3 and botocore load when the checks run. See docs/design.md,
+"The command line".
 """
 
 from __future__ import annotations
@@ -48,8 +40,6 @@ from .role import (
 
 if TYPE_CHECKING:
     pass
-
-__all__ = ["CHECKS", "add_parser", "format_results", "printable", "run", "run_checks"]
 
 
 def _plan(ctx: DoctorContext) -> None:

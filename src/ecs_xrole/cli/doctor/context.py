@@ -15,8 +15,6 @@ if TYPE_CHECKING:
     from ..._endpoint import Endpoint
     from ..._profiles import ProfileSource
 
-__all__ = ["CheckResult", "DoctorContext"]
-
 
 def _resolve_region(
     ctx: DoctorContext, *, use_metadata: bool = False
