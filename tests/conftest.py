@@ -77,15 +77,19 @@ def _isolated() -> Iterator[None]:
     runs, logs or calls AssumeRole during another test. The test fails if it left a change
     in ``os.environ`` (use ``monkeypatch``) or a refresher thread that would not stop.
     """
+    # Speed, measured (CONTRIBUTING.md): what survives this collection is the session's own
+    # state (imported modules, botocore's models, moto's backends) and the objects of the
+    # tests before, now unreachable or not. Freezing it limits every later gc.collect() (the
+    # fixtures make up to three a test) to the objects made since; without it, collections of
+    # the 230k-object heap took 357 of the serial run's 627 s, in teardowns. It is done here,
+    # before the test, not in the teardown below: pytest drops a test's fixture values only
+    # after its teardown, so a freeze there kept them (and the credentials objects that
+    # credentials_status() reports) alive for the rest of the run.
+    gc.collect()
+    gc.freeze()
     before = _environ()
     yield
     _clear_ecs_xrole_caches(stop_refreshes=True)
-    # Speed, measured (CONTRIBUTING.md): what survives the collection just made is the
-    # session's own state (imported modules, botocore's models, moto's backends). Freezing it
-    # limits every later gc.collect() (the fixtures make up to three a test) to the objects
-    # made since; without it, collections of the 230k-object heap took 357 of the serial
-    # run's 627 s, in teardowns.
-    gc.freeze()
     after = _environ()
     if after != before:
         changed = sorted({k for k in before.keys() | after.keys() if before.get(k) != after.get(k)})
