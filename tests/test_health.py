@@ -231,6 +231,30 @@ def test_each_state_and_its_answer(held: Held, server: CredentialsServer) -> Non
     assert body["roles"][0]["last_error"]["code"] == "Throttling"  # kept: when and why it failed
 
 
+def test_a_probe_of_a_failing_role_plans_its_next_attempt_now(
+    held: Held, server: CredentialsServer
+) -> None:
+    held.fail()
+    held.scheduler.run_pending()  # the refresh that was due fails too...
+    assert held.scheduler.run_pending() == 0  # ...and plans the next after a backoff
+    held.failing = False  # the cause is fixed; no SDK asks
+    status, _ = probe(server.port, held.secrets())
+    assert status == 503  # the answer is the state as it stands...
+    assert held.scheduler.run_pending() == 1  # ...and the probe planned an attempt now
+    status, body = probe(server.port, held.secrets())
+    assert (status, body["status"]) == (200, "ok")
+    assert held.scheduler.run_pending() == 0  # nothing more planned while all is well
+
+
+def test_probes_plan_no_attempt_for_healthy_or_degraded_roles(
+    held: Held, server: CredentialsServer
+) -> None:
+    probe(server.port, held.secrets())
+    held.degrade()  # ran the due refresh, which failed: the next is after a backoff
+    probe(server.port, held.secrets())
+    assert held.scheduler.run_pending() == 0
+
+
 def test_the_worst_role_decides(held: Held) -> None:
     other = Held("arn:aws:iam::555566667777:role/other").load()
     with held_server((PATH, held), ("/role/other", other)) as running:

@@ -501,6 +501,25 @@ class RefreshingCredentials(RefreshableCredentials):
         error.__cause__ = cause
         return error
 
+    def retry_if_unusable(self) -> bool:
+        """Plan a background attempt now if the credentials in hand are past use (none, or
+        inside the mandatory margin) and the last attempt is over ``retry_interval`` old; say
+        whether it did. A caller's request would refresh then; this is that rule for one who
+        must not wait (a health probe): no I/O, no lock of this object, never blocks.
+
+        Without it a role that failed while nobody asks for it waits out its backoff (up to
+        five minutes) after the cause is fixed, and its health check fails all that time.
+        """
+        now = self._clock()
+        snap = self._snapshot
+        if snap is not None and now < snap.mandatory_at:
+            return False
+        last = self._last_attempt
+        if last is not None and now - last < self._retry_interval:
+            return False
+        self._scheduler.schedule(self, now)
+        return True
+
     def refresh_in_background(self) -> None:
         """Run one scheduled refresh (called by the :class:`Scheduler`; never raises)."""
         if not self._lock.acquire(blocking=False):

@@ -29,6 +29,8 @@ _NOTHING_VALID = frozenset({"failing", "pending"})
 class _HasStatus(Protocol):
     def status(self) -> CredentialsStatus: ...
 
+    def retry_if_unusable(self) -> bool: ...
+
 
 def _iso(moment: Any) -> str | None:
     return None if moment is None else str(moment.isoformat()).replace("+00:00", "Z")
@@ -82,10 +84,18 @@ def health_answer(roles: Iterable[tuple[str, CredentialsStatus]]) -> HealthAnswe
 def health_source(credentials: Mapping[str, _HasStatus]) -> Callable[[], HealthAnswer]:
     """The server's ``health`` callable for ``credentials`` (path -> the refreshing
     credentials served there): each call reads their statuses as they stand (never waits,
-    not even for a refresh in progress) and returns :func:`health_answer`'s answer."""
+    not even for a refresh in progress) and returns :func:`health_answer`'s answer. A probe
+    that finds a role with nothing valid also plans its next attempt now (at most one per
+    ``retry_interval``, as a caller's request would), so that a sidecar nobody asks recovers
+    at the first probe after the cause is fixed, not after its backoff."""
     served = dict(credentials)
 
     def answer() -> HealthAnswer:
-        return health_answer((path, creds.status()) for path, creds in served.items())
+        status, body = health_answer((path, creds.status()) for path, creds in served.items())
+        if status == 503:
+            for entry in body["roles"]:
+                if entry["state"] in _NOTHING_VALID:
+                    served[entry["path"]].retry_if_unusable()
+        return status, body
 
     return answer
