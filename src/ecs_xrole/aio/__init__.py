@@ -61,7 +61,7 @@ async def _imported() -> None:
     """Import the modules that load aiobotocore, aiohttp and boto3 (a few hundred
     milliseconds) on a worker thread the first time, so the first request does not stall
     the loop; then a no-op."""
-    name = f"{__name__}.clients"
+    name = f"{__name__}._clients"
     if name not in sys.modules:
         await asyncio.to_thread(importlib.import_module, name)
 
