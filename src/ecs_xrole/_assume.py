@@ -18,7 +18,6 @@ byte at a time.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import threading
 from collections.abc import Callable, Hashable, Iterable, Mapping
@@ -29,6 +28,7 @@ from datetime import timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from ._credentials import TemporaryCredentials
+from ._fork import on_fork_in_child
 from ._policy import (
     PARTITION_FIX,
     cross_partition,
@@ -430,5 +430,4 @@ def _after_fork_in_child() -> None:
     _in_flight.clear()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+on_fork_in_child(_after_fork_in_child)

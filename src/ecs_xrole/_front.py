@@ -26,6 +26,7 @@ from collections.abc import Hashable, Mapping
 from typing import Generic, TypeVar
 
 from ._endpoint import FULL_URI, RELATIVE_URI, TOKEN, TOKEN_FILE
+from ._fork import on_fork_in_child
 
 __all__ = ["ENVIRONMENT", "FrontCache", "Unfreezable", "environment", "freeze", "options_key"]
 
@@ -152,5 +153,4 @@ def _after_fork_in_child() -> None:
         cache._after_fork()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+on_fork_in_child(_after_fork_in_child)

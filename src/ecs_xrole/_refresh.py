@@ -33,7 +33,6 @@ one immutable snapshot, so a reader never sees a key from one set and a token fr
 from __future__ import annotations
 
 import logging
-import os
 import random
 import threading
 import time
@@ -45,6 +44,7 @@ from datetime import datetime, timezone
 from botocore.credentials import ReadOnlyCredentials, RefreshableCredentials
 
 from ._credentials import TemporaryCredentials
+from ._fork import on_fork_in_child
 from ._redaction import remember_for
 from ._scheduler import Scheduler, default_scheduler
 from ._status import _ALL, _SEQ, Clock, CredentialsStatus, State, _iso, _utc, error_code
@@ -607,5 +607,4 @@ def _renew_observers_lock() -> None:
     _observers_lock = threading.Lock()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_renew_observers_lock)
+on_fork_in_child(_renew_observers_lock)

@@ -45,6 +45,7 @@ from ._builder import new_session
 from ._credentials import TemporaryCredentials
 from ._endpoint import Endpoint, detect_endpoint, shown_url
 from ._fetch import fetch_credentials
+from ._fork import on_fork_in_child
 from ._front import FrontCache, environment, options_key
 from ._metadata import clear_cache as clear_metadata_cache
 from ._metadata import default_session_name, task_region
@@ -487,5 +488,4 @@ def _after_fork_in_child() -> None:
     _lock = threading.Lock()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+on_fork_in_child(_after_fork_in_child)

@@ -18,7 +18,6 @@ Imports aiobotocore: loaded only when an async session, client or credentials ar
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 import weakref
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from typing import Any, TypeVar
 from aiobotocore.credentials import AioRefreshableCredentials
 from botocore.credentials import ReadOnlyCredentials
 
+from .._fork import on_fork_in_child
 from .._refresh import RefreshingCredentials
 
 __all__ = ["AioRefreshingCredentials", "aio_credentials", "off_loop"]
@@ -181,5 +181,4 @@ def _after_fork_in_child() -> None:
         adapter._job = None
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+on_fork_in_child(_after_fork_in_child)
