@@ -75,7 +75,7 @@ def test_callbacks_run_in_a_forked_child_only(registry: list[object]) -> None:
 
 def test_every_module_with_fork_state_registers_its_reset() -> None:
     import ecs_xrole._session
-    from ecs_xrole import _assume, _builder, _front, _http, _redaction, _refresh, _scheduler
+    from ecs_xrole import _builder, _deadline, _front, _http, _redaction, _refresh, _scheduler
 
     expected = [
         _http._forget_pool_after_fork,
@@ -83,7 +83,7 @@ def test_every_module_with_fork_state_registers_its_reset() -> None:
         _scheduler._after_fork_in_child,
         _refresh._renew_observers_lock,
         _front._after_fork_in_child,
-        _assume._after_fork_in_child,
+        _deadline._after_fork_in_child,
         _builder._after_fork_in_child,
         ecs_xrole._session._after_fork_in_child,
     ]

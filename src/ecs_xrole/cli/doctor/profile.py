@@ -6,6 +6,7 @@ import os
 import shlex
 from typing import TYPE_CHECKING, Any
 
+from ..._deadline import run_within
 from ..._validate import (
     check_external_id,
     check_session_name,
@@ -15,7 +16,6 @@ from ..._validate import check_region as valid_region
 from ...errors import Error
 from .context import CheckResult, DoctorContext, _fail
 from .endpoint import _sts_problem
-from .role import _within
 
 if TYPE_CHECKING:
     pass
@@ -235,9 +235,11 @@ def check_profile_credentials(ctx: DoctorContext) -> CheckResult:
         client: Any = session.create_client("sts", config=config)
         return dict(client.get_caller_identity())
 
+    # The chain may run a credential_process or call an endpoint that never answers: doctor
+    # must still report.
     deadline = max(3 * ctx.timeout, 5.0)
     try:
-        reply = _within(deadline, work)
+        reply = run_within(deadline, work, name="ecs-xrole-doctor-profile")
     except TimeoutError:
         return CheckResult(
             name,
