@@ -38,6 +38,7 @@ from botocore.credentials import CredentialProvider, CredentialResolver
 from botocore.hooks import HierarchicalEmitter
 from cachetools import LRUCache
 
+from . import _environ
 from ._assume import AssumeRoleParams, assume_role, sts_config
 from ._builder import ClientOptions as _ClientOptions
 from ._builder import config_key as _config_key
@@ -116,13 +117,12 @@ def resolve_region(region_name: str | None = None) -> str | None:
 
     Raises :class:`~ecs_xrole.errors.InvalidInputError` for a malformed region.
     """
-    if region_name is not None:
-        return check_region(region_name)
-    for variable in ("AWS_REGION", "AWS_DEFAULT_REGION"):
-        value = os.environ.get(variable)
-        if value:
-            return check_region(value, name=variable)
-    return task_region()
+    found = _environ.resolve_region(region_name, task_region=task_region)
+    if found is None:
+        return None
+    region, origin = found
+    # _metadata checked the task ARN's region already; the others are checked here.
+    return region if origin == _environ.TASK_METADATA else check_region(region, name=origin)
 
 
 def get_task_role_credentials(*, endpoint: Endpoint | None = None) -> RefreshingCredentials:

@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._endpoint import COMPETING_VARIABLES, FULL_URI, RELATIVE_URI, TOKEN, TOKEN_FILE
+from .._environ import REGION_VARIABLES, region_from_environment
 from .._validate import parse_role_arn
 from ..errors import EndpointError, Error, InvalidInputError
 from ._common import role_kwargs as assume_kwargs
@@ -318,8 +319,9 @@ def child_environment(
     env[TOKEN_FILE] = token_file
     if token is not None:
         env[TOKEN] = token  # the file's value: every SDK that reads both prefers the file
-    if region is not None and not (env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")):
-        env["AWS_REGION"] = env["AWS_DEFAULT_REGION"] = region
+    if region is not None and region_from_environment(env) is None:
+        for variable in REGION_VARIABLES:
+            env[variable] = region
     return env, removed
 
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
 from .. import _policy as policy
+from .._environ import resolve_region
 from .._validate import check_profile_name, check_region, parse_role_arn
 from ..errors import InvalidInputError
 
@@ -139,7 +139,8 @@ def _headings(args: argparse.Namespace) -> dict[str, str]:
 
 def _default_region() -> str:
     """The region for the task definition when --region is not given: the AWS CLI's."""
-    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    found = resolve_region(None)  # no task metadata: policy runs where the roles are made
+    return found[0] if found is not None else "us-east-1"
 
 
 def run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
