@@ -27,6 +27,7 @@ from .._endpoint import COMPETING_VARIABLES, FULL_URI, RELATIVE_URI, TOKEN, TOKE
 from .._environ import REGION_VARIABLES, region_from_environment
 from .._validate import parse_role_arn
 from ..errors import EndpointError, Error, InvalidInputError
+from ._common import _add_verbose
 from ._common import role_kwargs as assume_kwargs
 
 if TYPE_CHECKING:
@@ -117,9 +118,7 @@ def add_assume_options(
         "--duration-seconds", metavar="SECONDS", help="900-3600 (1800 or more advised)"
     )
     parser.add_argument("--region", metavar="REGION", help=region_help)
-    parser.add_argument(
-        "-v", "--verbose", action="count", default=argparse.SUPPRESS, help="log more to stderr"
-    )
+    _add_verbose(parser)
 
 
 def profile_kwargs(profile: Profile) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from .. import _policy as policy
 from .._environ import resolve_region
 from .._validate import check_profile_name, check_region, parse_role_arn
 from ..errors import InvalidInputError
+from ._common import _add_verbose
 
 __all__ = ["DOCUMENTS", "add_parser", "documents", "run"]
 
@@ -252,10 +253,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         action="store_true",
         help='print one JSON object {"identity_policy", "trust_policy", "task_definition"}',
     )
-    # -v after the subcommand too, as the built-in subcommands accept (SUPPRESS keeps a -v
-    # given before it).
-    parser.add_argument(
-        "-v", "--verbose", action="count", default=argparse.SUPPRESS, help="log more to stderr"
-    )
+    _add_verbose(parser)
     parser.set_defaults(func=run)
     return parser

@@ -33,6 +33,7 @@ from ..._validate import (
 )
 from ..._validate import check_region as valid_region
 from ...errors import Error, InvalidInputError
+from .._common import _add_verbose
 from .context import DOCTOR_SESSION_NAME, Check, CheckResult, DoctorContext, _fail
 from .endpoint import (
     _not_used_reason,
@@ -317,10 +318,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="bound for each network step (default: %(default)s)",
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    # -v after the subcommand too, as the built-in subcommands accept (SUPPRESS keeps a -v
-    # given before it).
-    parser.add_argument(
-        "-v", "--verbose", action="count", default=argparse.SUPPRESS, help="log more to stderr"
-    )
+    _add_verbose(parser)
     parser.set_defaults(func=run)
     return parser
