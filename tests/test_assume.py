@@ -360,24 +360,6 @@ def test_sts_config_bounds_every_call() -> None:
     assert config.user_agent_extra == "x/1"
 
 
-def test_after_fork_no_call_of_the_parent_is_waited_for(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The fork hook, run in this process (a forked child's mutations could not be reported):
-    # a call in flight in the parent has no thread in the child, and its lock may be held.
-    from concurrent.futures import Future
-
-    from ecs_xrole import _assume as assume
-
-    held = threading.Lock()
-    held.acquire()
-    monkeypatch.setattr(assume, "_in_flight_lock", held)
-    monkeypatch.setattr(assume, "_in_flight", {"a call in the parent": Future()})
-    assume._after_fork_in_child()
-    assert assume._in_flight == {}
-    assert assume._in_flight_lock is not held
-    assert assume._in_flight_lock.acquire(timeout=1.0)
-    assume._in_flight_lock.release()
-
-
 # -- the STS deadline and its bookkeeping ---------------------------------------------------
 
 

@@ -13,17 +13,13 @@ from __future__ import annotations
 
 import inspect
 import logging
-import os
 import re
-import threading
-from collections.abc import Callable, Hashable
-from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import timezone
 from typing import TYPE_CHECKING, Any
 
 from ._credentials import TemporaryCredentials
+from ._deadline import run_within
 from ._option_table import STS_OPTIONS, by_name, check_together
 from ._policy import (
     PARTITION_FIX,
@@ -156,43 +152,6 @@ def sts_config(**extra: Any) -> Config:
     )
 
 
-# AssumeRole calls still running, by (client, options, session name). A caller whose deadline
-# passed leaves its call running (a thread cannot be stopped); the next caller with the same
-# request waits for that call instead of starting another, so a server that never finishes
-# answering holds at most one thread per credentials object, and a late answer is still used.
-_in_flight: dict[Hashable, Future[Any]] = {}
-_in_flight_lock = threading.Lock()
-
-
-def _within_deadline(key: Hashable, call: Callable[[], Any], seconds: float) -> Any:
-    """Run ``call`` on a daemon thread (or join the one running for ``key``); wait at most
-    ``seconds``. Raises ``call``'s exception, or :class:`TimeoutError` at the deadline."""
-    with _in_flight_lock:
-        future = _in_flight.get(key)
-        start = future is None
-        if future is None:
-            future = _in_flight[key] = Future()
-    if start:
-
-        def run() -> None:
-            try:
-                result = call()
-            except BaseException as exc:  # handed to the waiting caller
-                with _in_flight_lock:
-                    _in_flight.pop(key, None)
-                future.set_exception(exc)
-            else:
-                with _in_flight_lock:
-                    _in_flight.pop(key, None)
-                future.set_result(result)
-
-        threading.Thread(target=run, name="ecs-xrole-assume-role", daemon=True).start()
-    try:
-        return future.result(timeout=seconds)
-    except FutureTimeout:
-        raise TimeoutError from None
-
-
 def assume_role(
     sts: STSClient,
     params: AssumeRoleParams,
@@ -214,10 +173,15 @@ def assume_role(
     """
     request = params.request(check_session_name(session_name))
     seconds = STS_DEADLINE if deadline is None else deadline
-    key = (id(sts), params, request["RoleSessionName"])
+    # A caller whose deadline passed leaves its call running; the next caller with the same
+    # request (client, options, session name) waits for it instead of starting another.
+    key = ("AssumeRole", id(sts), params, request["RoleSessionName"])
     try:
-        result: TemporaryCredentials = _within_deadline(
-            key, lambda: _assume_role(sts, params, request, source), seconds
+        result = run_within(
+            seconds,
+            lambda: _assume_role(sts, params, request, source),
+            name="ecs-xrole-assume-role",
+            key=key,
         )
     except TimeoutError:
         raise AssumeRoleError(
@@ -410,14 +374,3 @@ def _denied(message: str, params: AssumeRoleParams, caller_arn: str | None) -> A
         identity_policy=allow,
         trust_policy=trust,
     )
-
-
-def _after_fork_in_child() -> None:
-    global _in_flight_lock
-    # The calls running in the parent have no thread here.
-    _in_flight_lock = threading.Lock()
-    _in_flight.clear()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)

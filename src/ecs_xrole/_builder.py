@@ -24,6 +24,7 @@ from botocore.credentials import CredentialResolver
 from botocore.hooks import HierarchicalEmitter
 from botocore.loaders import Loader
 
+from ._fork import on_fork_in_child
 from ._front import Unfreezable, freeze
 from ._version import __version__
 from .errors import InvalidInputError
@@ -200,5 +201,4 @@ def _after_fork_in_child() -> None:
     _lock = threading.Lock()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+on_fork_in_child(_after_fork_in_child)

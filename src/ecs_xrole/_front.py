@@ -18,6 +18,7 @@ from collections.abc import Hashable, Mapping
 from typing import Generic, TypeVar
 
 from ._endpoint import FULL_URI, RELATIVE_URI, TOKEN, TOKEN_FILE
+from ._fork import on_fork_in_child
 
 #: The variables whose values are part of every front key, in :func:`environment`'s order.
 ENVIRONMENT: tuple[str, ...] = (
@@ -142,5 +143,4 @@ def _after_fork_in_child() -> None:
         cache._after_fork()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+on_fork_in_child(_after_fork_in_child)

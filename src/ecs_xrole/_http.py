@@ -8,7 +8,6 @@ child. See docs/security.md, "Wall-clock deadlines".
 
 from __future__ import annotations
 
-import os
 import random
 import socket
 import threading
@@ -21,6 +20,8 @@ from typing import Any
 import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from ._fork import on_fork_in_child
 
 # A generator of our own: the jitter must not draw from (or be steered by a seed of) the
 # application's global random state.
@@ -207,7 +208,7 @@ def _forget_pool_after_fork() -> None:
     _jitter.seed()  # forked workers must not all draw the same jitter
 
 
-os.register_at_fork(after_in_child=_forget_pool_after_fork)
+on_fork_in_child(_forget_pool_after_fork)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 
 from ._endpoint import SHOWN_ID_CHARS
+from ._fork import on_fork_in_child
 
 #: The packages whose every module logger gets a filter (each may log a request, a response,
 #: a URL or an exception: boto3.resources.action logs whole responses).
@@ -333,5 +334,4 @@ def _after_fork_in_child() -> None:
     _known.lock = threading.Lock()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+on_fork_in_child(_after_fork_in_child)

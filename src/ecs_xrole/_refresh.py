@@ -12,7 +12,6 @@ called from any thread. See docs/design.md, "How credentials are refreshed" and 
 from __future__ import annotations
 
 import logging
-import os
 import random
 import threading
 import time
@@ -23,6 +22,7 @@ from datetime import datetime, timezone
 
 from botocore.credentials import ReadOnlyCredentials, RefreshableCredentials
 
+from . import _observe
 from ._credentials import TemporaryCredentials
 from ._redaction import remember_for
 from ._scheduler import Scheduler, default_scheduler
@@ -363,12 +363,12 @@ class RefreshingCredentials(RefreshableCredentials):
         try:
             credentials = self._fetch()
         except BaseException as exc:
-            if _observers:
-                _observed(self, time.perf_counter() - started, exc)
+            if _observe.observers:
+                _observe.observed(self, time.perf_counter() - started, exc)
             raise
         took = time.perf_counter() - started
-        if _observers:
-            _observed(self, took, None)
+        if _observe.observers:
+            _observe.observed(self, took, None)
         now = self._clock()
         snap = _snapshot(credentials, now, self._rng)
         if snap.expires_at <= now:
@@ -558,50 +558,3 @@ class RefreshingCredentials(RefreshableCredentials):
         # forked workers must not all draw the same jitter (random reseeds only its global).
         self._lock = threading.Lock()
         self._rng.seed()
-
-
-#: Called after every fetch attempt of every :class:`RefreshingCredentials` (on the thread that
-#: made it, holding that object's lock): ``(credentials, seconds, error or None)``. Empty unless
-#: ``serve --metrics`` / ``exec --metrics`` run (:mod:`ecs_xrole._serving.metrics`).
-FetchObserver = Callable[[RefreshingCredentials, float, "BaseException | None"], None]
-_observers: tuple[FetchObserver, ...] = ()
-_observers_lock = threading.Lock()
-
-
-def observe_fetches(observer: FetchObserver) -> Callable[[], None]:
-    """Call ``observer`` after every fetch attempt (success or failure) of every refreshing
-    credentials object in this process; return the function that stops it.
-
-    The seam through which :mod:`ecs_xrole._serving.metrics` times AssumeRole: nothing is patched,
-    and with no observer a fetch pays one truthiness test. ``observer`` must be quick and must not
-    raise (an exception is logged at DEBUG and dropped) nor call back into the object.
-    """
-    global _observers
-    with _observers_lock:
-        _observers = (*_observers, observer)
-
-    def stop() -> None:
-        global _observers
-        with _observers_lock:
-            _observers = tuple(o for o in _observers if o is not observer)
-
-    return stop
-
-
-def _observed(
-    credentials: RefreshingCredentials, seconds: float, error: BaseException | None
-) -> None:
-    for observer in _observers:
-        try:
-            observer(credentials, seconds, error)
-        except Exception:  # an observer never breaks a refresh
-            logger.debug("a fetch observer failed", exc_info=False)
-
-
-def _renew_observers_lock() -> None:
-    global _observers_lock
-    _observers_lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_renew_observers_lock)

@@ -14,12 +14,12 @@ import collections
 import heapq
 import itertools
 import logging
-import os
 import threading
 import time
 import weakref
 from typing import TYPE_CHECKING
 
+from ._fork import on_fork_in_child
 from ._status import _ALL, Clock
 
 if TYPE_CHECKING:
@@ -281,6 +281,5 @@ def _stop_at_exit() -> None:
         _default.stop(timeout=1.0)
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+on_fork_in_child(_after_fork_in_child)
 atexit.register(_stop_at_exit)

@@ -25,6 +25,7 @@ from botocore.credentials import CredentialProvider, CredentialResolver
 from botocore.hooks import HierarchicalEmitter
 from cachetools import LRUCache
 
+from . import _environ
 from ._assume import AssumeRoleParams, assume_role, sts_config
 from ._builder import ClientOptions as _ClientOptions
 from ._builder import config_key as _config_key
@@ -32,6 +33,7 @@ from ._builder import new_session
 from ._credentials import TemporaryCredentials
 from ._endpoint import Endpoint, detect_endpoint, shown_url
 from ._fetch import fetch_credentials
+from ._fork import on_fork_in_child
 from ._front import FrontCache, environment, options_key
 from ._metadata import clear_cache as clear_metadata_cache
 from ._metadata import default_session_name, task_region
@@ -91,13 +93,12 @@ def resolve_region(region_name: str | None = None) -> str | None:
 
     Raises :class:`~ecs_xrole.errors.InvalidInputError` for a malformed region.
     """
-    if region_name is not None:
-        return check_region(region_name)
-    for variable in ("AWS_REGION", "AWS_DEFAULT_REGION"):
-        value = os.environ.get(variable)
-        if value:
-            return check_region(value, name=variable)
-    return task_region()
+    found = _environ.resolve_region(region_name, task_region=task_region)
+    if found is None:
+        return None
+    region, origin = found
+    # _metadata checked the task ARN's region already; the others are checked here.
+    return region if origin == _environ.TASK_METADATA else check_region(region, name=origin)
 
 
 def get_task_role_credentials(*, endpoint: Endpoint | None = None) -> RefreshingCredentials:
@@ -458,5 +459,4 @@ def _after_fork_in_child() -> None:
     _lock = threading.Lock()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+on_fork_in_child(_after_fork_in_child)

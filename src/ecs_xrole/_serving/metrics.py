@@ -4,7 +4,7 @@ Requests answered, refreshes, AssumeRole durations, the task role's fetches and 
 until each role's credentials expire, in the Prometheus text format 0.0.4; no label or value
 is ever a secret. A writer of our own rather than prometheus-client (a dependency the core
 does not take, 10 ms to import, a global registry). Counts come through seams
-(:meth:`Metrics.answered`, :func:`ecs_xrole._refresh.observe_fetches`, the live credentials'
+(:meth:`Metrics.answered`, :func:`ecs_xrole._observe.observe_fetches`, the live credentials'
 status): nothing is patched or counted twice. Imported only with ``--metrics``. See
 docs/design.md, "The credentials server".
 """
@@ -16,7 +16,8 @@ import math
 import threading
 from collections.abc import Callable
 
-from .._refresh import RefreshingCredentials, observe_fetches
+from .._observe import observe_fetches
+from .._refresh import RefreshingCredentials
 from .._status import credentials_status
 from .health import HEALTH_PATH
 

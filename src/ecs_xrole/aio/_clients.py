@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import threading
 from collections.abc import AsyncIterator, Hashable
 from typing import Any, cast
@@ -22,6 +21,7 @@ from aiobotocore.config import AioConfig
 
 from .. import _session as sync_session
 from .._builder import ClientOptions, config_key
+from .._fork import on_fork_in_child
 from .._front import environment, freeze, options_key
 from ..options import AssumeOptions
 from ._credentials import off_loop
@@ -267,5 +267,4 @@ def _after_fork_in_child() -> None:
     _loops.clear()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+on_fork_in_child(_after_fork_in_child)

@@ -11,7 +11,6 @@ async session, client or credentials are built. See docs/design.md, "asyncio".
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 import weakref
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from typing import Any, TypeVar
 from aiobotocore.credentials import AioRefreshableCredentials
 from botocore.credentials import ReadOnlyCredentials
 
+from .._fork import on_fork_in_child
 from .._refresh import RefreshingCredentials
 
 T = TypeVar("T")
@@ -172,5 +172,4 @@ def _after_fork_in_child() -> None:
         adapter._job = None
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+on_fork_in_child(_after_fork_in_child)

@@ -19,7 +19,7 @@ import sys
 # runs.
 from .._version import __version__
 from ..errors import ConfigFileBusyError, ConfigFileError, Error, InvalidInputError
-from ._common import EXIT_FAILED, EXIT_USAGE, _opt_in
+from ._common import EXIT_FAILED, EXIT_USAGE, _add_verbose, _opt_in
 from .credential_process import _add_credential_process
 from .whoami import _add_whoami
 from .write_config import _add_write_config, _parse_write_config_fast, _run_write_config
@@ -74,9 +74,7 @@ def build_parser(*, plugged: bool = True) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument(
-        "-v", "--verbose", action="count", default=0, help="log more to stderr (-vv for debug)"
-    )
+    _add_verbose(parser, top_level=True)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_write_config(subparsers)
     _add_whoami(subparsers)

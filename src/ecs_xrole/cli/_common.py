@@ -32,12 +32,20 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 
-def _add_verbose(parser: argparse.ArgumentParser) -> None:
-    """Accept -v after the subcommand too (SUPPRESS keeps a -v given before it)."""
+def _add_verbose(parser: argparse.ArgumentParser, *, top_level: bool = False) -> None:
+    """The one -v/--verbose, counted: -v logs INFO to stderr, -vv and more DEBUG (cli.main).
+
+    The top-level parser holds the count (default 0); every subcommand accepts -v after its
+    name too, with ``SUPPRESS`` as default so that it keeps a -v given before the name.
+    """
     import argparse
 
     parser.add_argument(
-        "-v", "--verbose", action="count", default=argparse.SUPPRESS, help="log more to stderr"
+        "-v",
+        "--verbose",
+        action="count",
+        default=0 if top_level else argparse.SUPPRESS,
+        help="log more to stderr (-vv for debug)" if top_level else "log more to stderr",
     )
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ..errors import Error
+from ._common import _add_verbose
 
 if TYPE_CHECKING:
     from ..testing._stack import LocalStack
@@ -400,10 +401,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         ),
         epilog="exit codes: 0 every step passed, 1 a step failed or moto is missing",
     )
-    # -v after the subcommand too, as the built-in subcommands accept (SUPPRESS keeps a -v
-    # given before it).
-    parser.add_argument(
-        "-v", "--verbose", action="count", default=argparse.SUPPRESS, help="log more to stderr"
-    )
+    _add_verbose(parser)
     parser.set_defaults(func=run)
     return parser

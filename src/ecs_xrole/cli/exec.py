@@ -22,9 +22,11 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._endpoint import COMPETING_VARIABLES, FULL_URI, RELATIVE_URI, TOKEN, TOKEN_FILE
+from .._environ import REGION_VARIABLES, region_from_environment
 from .._option_table import CLI_OPTIONS
 from .._validate import parse_role_arn
 from ..errors import EndpointError, Error, InvalidInputError
+from ._common import _add_verbose
 from ._common import role_kwargs as assume_kwargs
 
 if TYPE_CHECKING:
@@ -108,9 +110,7 @@ def add_assume_options(
 
     helps = {"duration_seconds": "900-3600 (1800 or more advised)", "region_name": region_help}
     _add_role_options(parser, required=False, helps=helps)
-    parser.add_argument(
-        "-v", "--verbose", action="count", default=argparse.SUPPRESS, help="log more to stderr"
-    )
+    _add_verbose(parser)
 
 
 def profile_kwargs(profile: Profile) -> dict[str, Any]:
@@ -304,8 +304,9 @@ def child_environment(
     env[TOKEN_FILE] = token_file
     if token is not None:
         env[TOKEN] = token  # the file's value: every SDK that reads both prefers the file
-    if region is not None and not (env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")):
-        env["AWS_REGION"] = env["AWS_DEFAULT_REGION"] = region
+    if region is not None and region_from_environment(env) is None:
+        for variable in REGION_VARIABLES:
+            env[variable] = region
     return env, removed
 
 

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 from .._endpoint import FULL_URI
 from .._serving.health import HEALTH_PATH
 from ..errors import InvalidInputError
+from ._common import _add_verbose
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -95,9 +96,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=str(DEFAULT_TIMEOUT),
         help=f"the whole probe's deadline (default {DEFAULT_TIMEOUT:g}; at most {_MAX_TIMEOUT:g})",
     )
-    parser.add_argument(
-        "-v", "--verbose", action="count", default=argparse.SUPPRESS, help="log more to stderr"
-    )
+    _add_verbose(parser)
     parser.set_defaults(func=_run_health)
     return parser
 

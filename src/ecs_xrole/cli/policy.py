@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
 from .. import _policy as policy
+from .._environ import resolve_region
 from .._validate import check_profile_name, check_region, parse_role_arn
 from ..errors import InvalidInputError
+from ._common import _add_verbose
 
 #: The names ``--only`` accepts, in printing order, and the key each has under ``--json``.
 DOCUMENTS = {
@@ -137,7 +138,8 @@ def _headings(args: argparse.Namespace) -> dict[str, str]:
 
 def _default_region() -> str:
     """The region for the task definition when --region is not given: the AWS CLI's."""
-    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    found = resolve_region(None)  # no task metadata: policy runs where the roles are made
+    return found[0] if found is not None else "us-east-1"
 
 
 def run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
@@ -249,10 +251,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         action="store_true",
         help='print one JSON object {"identity_policy", "trust_policy", "task_definition"}',
     )
-    # -v after the subcommand too, as the built-in subcommands accept (SUPPRESS keeps a -v
-    # given before it).
-    parser.add_argument(
-        "-v", "--verbose", action="count", default=argparse.SUPPRESS, help="log more to stderr"
-    )
+    _add_verbose(parser)
     parser.set_defaults(func=run)
     return parser

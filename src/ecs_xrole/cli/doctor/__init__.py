@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from ..._option_table import PROFILE_OPTIONS
 from ..._validate import check_profile_name, parse_role_arn
 from ...errors import Error, InvalidInputError
-from .._common import _add_role_options, role_kwargs
+from .._common import _add_role_options, _add_verbose, role_kwargs
 from .context import DOCTOR_SESSION_NAME, Check, CheckResult, DoctorContext, _fail
 from .endpoint import (
     _not_used_reason,
@@ -289,10 +289,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="bound for each network step (default: %(default)s)",
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    # -v after the subcommand too, as the built-in subcommands accept (SUPPRESS keeps a -v
-    # given before it).
-    parser.add_argument(
-        "-v", "--verbose", action="count", default=argparse.SUPPRESS, help="log more to stderr"
-    )
+    _add_verbose(parser)
     parser.set_defaults(func=run)
     return parser

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from ..._environ import resolve_region
 from ...errors import Error
 
 if TYPE_CHECKING:
@@ -23,26 +23,26 @@ def _resolve_region(
     then (with ``use_metadata``, one HTTP call) the ECS task metadata."""
     if ctx.region is not None:
         return ctx.region, ctx.region_from
-    candidates = [
+    # What doctor takes as the explicit region: --region, else the judged profile's (its
+    # credential_process line's --region or its region key), ahead of the environment.
+    explicit = [
         (ctx.region_name, "--region"),
         (ctx.setting("region"), ctx.settings_from.get("region", "--region")),
-        (os.environ.get("AWS_REGION"), "AWS_REGION"),
-        (os.environ.get("AWS_DEFAULT_REGION"), "AWS_DEFAULT_REGION"),
     ]
-    for value, origin in candidates:
+    for value, origin in explicit:
         if value:
             return value, origin
-    if not use_metadata:
-        return None, None
+    found = resolve_region(None, task_region=_task_region if use_metadata else None)
+    return found if found is not None else (None, None)
+
+
+def _task_region() -> str | None:
     try:
         from ..._metadata import task_region
 
-        region = task_region()
+        return task_region()
     except Exception:  # metadata absent or unreachable: not a region source then
-        region = None
-    if region:
-        return region, "the ECS task metadata (the task ARN)"
-    return None, None
+        return None
 
 
 #: Clock skew above this fails: SigV4 signatures are refused five minutes out.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+from ..._deadline import run_within
 from ..._option_table import PROFILE_OPTIONS, decode_process_line
 from ..._validate import (
     check_external_id,
@@ -15,7 +16,6 @@ from ..._validate import check_region as valid_region
 from ...errors import Error
 from .context import CheckResult, DoctorContext, _fail
 from .endpoint import _sts_problem
-from .role import _within
 
 if TYPE_CHECKING:
     pass
@@ -220,9 +220,11 @@ def check_profile_credentials(ctx: DoctorContext) -> CheckResult:
         client: Any = session.create_client("sts", config=config)
         return dict(client.get_caller_identity())
 
+    # The chain may run a credential_process or call an endpoint that never answers: doctor
+    # must still report.
     deadline = max(3 * ctx.timeout, 5.0)
     try:
-        reply = _within(deadline, work)
+        reply = run_within(deadline, work, name="ecs-xrole-doctor-profile")
     except TimeoutError:
         return CheckResult(
             name,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ... import _policy as policy
@@ -212,29 +211,3 @@ def check_destination_identity(ctx: DoctorContext) -> CheckResult:
             "check the role ARN and AWS_ENDPOINT_URL_STS: the answer came from another account",
         )
     return CheckResult(name, True, f"{response['Arn']} (account {account})")
-
-
-def _within(seconds: float, work: Callable[[], Any]) -> Any:
-    """Run ``work`` on a daemon thread and wait at most ``seconds`` of wall-clock time for it.
-
-    A profile's chain may run a credential_process or call an endpoint that never answers:
-    doctor must still report. Raises what ``work`` raised, or :class:`TimeoutError`.
-    """
-    import threading
-
-    box: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            box["value"] = work()
-        except BaseException as exc:  # handed to the caller's thread
-            box["error"] = exc
-
-    thread = threading.Thread(target=run, name="ecs-xrole-doctor-profile", daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        raise TimeoutError(f"no answer within {seconds:g} s")
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
