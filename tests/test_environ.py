@@ -97,3 +97,12 @@ def test_doctor_puts_the_profile_s_region_ahead_of_the_environment(
     monkeypatch.delenv("AWS_REGION")
     monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
     assert _resolve_region(ctx) == (None, None)  # the metadata only with use_metadata
+
+
+def test_the_one_naming_rule_of_the_profile_variables() -> None:
+    from ecs_xrole._environ import ENV_PREFIX, profile_env_name
+
+    assert ENV_PREFIX == "ECS_XROLE_"
+    assert profile_env_name("cross-account") == "CROSS_ACCOUNT"
+    assert profile_env_name("billing.prod-2") == "BILLING_PROD_2"
+    assert profile_env_name("é") == "_"  # only ASCII letters and digits are kept

@@ -2,7 +2,9 @@
 
 The region order: an explicit region, then ``AWS_REGION`` (what ECS sets; the JS SDK reads
 only it), then ``AWS_DEFAULT_REGION`` (the only one botocore reads), then the task's region
-from the task metadata endpoint. Standard library only: the light paths import it.
+from the task metadata endpoint. The naming of ecs-xrole's own variables:
+``ECS_XROLE_<NAME>_<SUFFIX>`` for profile ``NAME``. Standard library only: the light paths
+import it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,16 @@ import os
 TYPE_CHECKING = False  # as typing's, without importing typing (write-config must start fast)
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
+
+
+#: What every variable of ecs-xrole's own starts with.
+ENV_PREFIX = "ECS_XROLE_"
+
+
+def profile_env_name(profile: str) -> str:
+    """The ``<NAME>`` of ``ECS_XROLE_<NAME>_*`` for ``profile``: upper case, and every
+    character but an ASCII letter or digit as ``_`` (``my-profile``: ``MY_PROFILE``)."""
+    return "".join(ch if ch.isascii() and ch.isalnum() else "_" for ch in profile.upper())
 
 
 #: The variables that name a region, in the order they are read.

@@ -14,6 +14,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from ._environ import ENV_PREFIX, profile_env_name
 from ._validate import (
     RoleArn,
     check_external_id,
@@ -149,11 +150,6 @@ def _dns_suffix(partition: str) -> str:
     return "amazonaws.com.cn" if partition == "aws-cn" else "amazonaws.com"
 
 
-def _env_key(profile: str) -> str:
-    """The ``<NAME>`` of ``ECS_XROLE_<NAME>_*`` for a profile (as ``write-config`` reads it)."""
-    return "".join(ch if ch.isascii() and ch.isalnum() else "_" for ch in profile.upper())
-
-
 def profile_names(roles: Sequence[str | RoleArn]) -> list[str]:
     """Default profile names: ``cross-account`` for one role; for several, each role's name
     (``<name>-<account>`` where two roles share a name)."""
@@ -217,7 +213,7 @@ def task_definition(
         )
     for name in names:
         check_profile_name(name, name="profile")
-    if len({_env_key(name) for name in names}) != len(names):
+    if len({profile_env_name(name) for name in names}) != len(names):
         raise InvalidInputError(
             "profile",
             names,
@@ -242,7 +238,7 @@ def task_definition(
     else:
         environment.append({"name": "ECS_XROLE_PROFILES", "value": " ".join(names)})
         for name, target in zip(names, targets, strict=True):
-            prefix = f"ECS_XROLE_{_env_key(name)}_"
+            prefix = f"{ENV_PREFIX}{profile_env_name(name)}_"
             environment.append({"name": f"{prefix}ROLE_ARN", "value": target.arn})
             environment += [{"name": prefix + k, "value": v} for k, v in extra.items()]
     return {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .._config.model import DEFAULT_PROFILE, Profile, default_command
+from .._environ import ENV_PREFIX, profile_env_name
 from .._option_table import CLI_OPTIONS, ENV_OPTIONS, PROFILE_OPTIONS
 from .._validate import check_profile_name, parse_role_arn
 from ..errors import InvalidInputError
@@ -12,8 +13,6 @@ TYPE_CHECKING = False  # as typing's, without importing typing
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import Any
-
-_ENV_PREFIX = "ECS_XROLE_"
 
 
 def _group_events(events: Sequence[tuple[str, str, Any]]) -> list[dict[str, tuple[str, Any]]]:
@@ -99,10 +98,6 @@ def _profile_from(
     )
 
 
-def _env_name(profile: str) -> str:
-    return "".join(ch if ch.isascii() and ch.isalnum() else "_" for ch in profile.upper())
-
-
 def _env_flag(name: str, value: str) -> bool:
     lowered = value.strip().lower()
     if lowered in _TRUE:
@@ -120,7 +115,7 @@ def profiles_from_env(
     Returns ``[]`` when neither ``ECS_XROLE_ROLE_ARN`` nor ``ECS_XROLE_PROFILES`` is set.
     Raises :class:`InvalidInputError` naming the variable at fault. Pure: no I/O.
     """
-    env = {key: value for key, value in environ.items() if key.startswith(_ENV_PREFIX) and value}
+    env = {key: value for key, value in environ.items() if key.startswith(ENV_PREFIX) and value}
     cmd = command or default_command()
     profiles: list[Profile] = []
     used: set[str] = set()
@@ -150,34 +145,34 @@ def profiles_from_env(
             )
         return _profile_from(values, name_default=name, command=cmd)
 
-    used.update({f"{_ENV_PREFIX}PROFILE", f"{_ENV_PREFIX}PROFILES", _SOURCE_PROFILE})
-    if f"{_ENV_PREFIX}ROLE_ARN" in env:
+    used.update({f"{ENV_PREFIX}PROFILE", f"{ENV_PREFIX}PROFILES", _SOURCE_PROFILE})
+    if f"{ENV_PREFIX}ROLE_ARN" in env:
         name = check_profile_name(
-            env.get(f"{_ENV_PREFIX}PROFILE", DEFAULT_PROFILE), name=f"{_ENV_PREFIX}PROFILE"
+            env.get(f"{ENV_PREFIX}PROFILE", DEFAULT_PROFILE), name=f"{ENV_PREFIX}PROFILE"
         )
-        profiles.append(read(_ENV_PREFIX, name))
-    listed = env.get(f"{_ENV_PREFIX}PROFILES", "").replace(",", " ").split()
+        profiles.append(read(ENV_PREFIX, name))
+    listed = env.get(f"{ENV_PREFIX}PROFILES", "").replace(",", " ").split()
     keys: dict[str, str] = {}
     for name in listed:
-        check_profile_name(name, name=f"{_ENV_PREFIX}PROFILES")
-        key = _env_name(name)
+        check_profile_name(name, name=f"{ENV_PREFIX}PROFILES")
+        key = profile_env_name(name)
         if key in keys and keys[key] != name:
             raise InvalidInputError(
-                f"{_ENV_PREFIX}PROFILES",
-                env[f"{_ENV_PREFIX}PROFILES"],
-                f"profiles {keys[key]!r} and {name!r} both use variables {_ENV_PREFIX}{key}_*",
+                f"{ENV_PREFIX}PROFILES",
+                env[f"{ENV_PREFIX}PROFILES"],
+                f"profiles {keys[key]!r} and {name!r} both use variables {ENV_PREFIX}{key}_*",
                 fix="rename one of them",
             )
         keys[key] = name
-        profiles.append(read(f"{_ENV_PREFIX}{key}_", name))
+        profiles.append(read(f"{ENV_PREFIX}{key}_", name))
     if not profiles:
         stray = sorted(key for key in env if key != _SOURCE_PROFILE)
         if stray:
             raise InvalidInputError(
                 stray[0],
                 env[stray[0]],
-                f"it is set but neither {_ENV_PREFIX}ROLE_ARN nor {_ENV_PREFIX}PROFILES is",
-                fix=f"set {_ENV_PREFIX}ROLE_ARN (or {_ENV_PREFIX}PROFILES), or remove it",
+                f"it is set but neither {ENV_PREFIX}ROLE_ARN nor {ENV_PREFIX}PROFILES is",
+                fix=f"set {ENV_PREFIX}ROLE_ARN (or {ENV_PREFIX}PROFILES), or remove it",
             )
         return []
     unknown = sorted(key for key in env if key not in used)
@@ -186,7 +181,7 @@ def profiles_from_env(
             unknown[0],
             env[unknown[0]],
             "ecs-xrole does not know this variable (a typo, or a profile missing from "
-            f"{_ENV_PREFIX}PROFILES?)",
+            f"{ENV_PREFIX}PROFILES?)",
             fix="correct its name, or add the profile to ECS_XROLE_PROFILES",
         )
     return profiles
