@@ -65,6 +65,18 @@ def shared_dir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+@pytest.fixture
+def only_live_credentials() -> None:
+    """For a test that reads every credentials object of the process (credentials_status(),
+    a health endpoint, the metrics' task-role counts): collect the whole heap first, frozen
+    part included. An object that was still reachable when :func:`_isolated` froze the heap
+    and became garbage later is otherwise never collected, and would show up as a live
+    credentials object of another test. Costs one full collection (about 0.3 s)."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
 _REFRESHER_THREAD_PREFIX = "ecs-xrole-refresh"
 
 

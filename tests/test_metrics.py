@@ -135,7 +135,7 @@ class Served:
 
 
 @pytest.fixture
-def served(ecs_xrole_env: LocalStack) -> Iterator[Served]:
+def served(ecs_xrole_env: LocalStack, only_live_credentials: None) -> Iterator[Served]:
     """The destination role on an endpoint with metrics, as ``serve --metrics`` sets it up."""
     metrics = Metrics()
     metrics.observe_fetches()  # before the role loads: its first AssumeRole is timed

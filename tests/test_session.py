@@ -386,6 +386,7 @@ def test_the_health_how_to_logging_snippet_shows_each_assume_role(
     assert any(m.startswith(f"role {env.aws.destination_role_arn}: loaded") for m in infos)
 
 
+@pytest.mark.usefixtures("only_live_credentials")
 def test_the_health_how_to_fastapi_snippet_answers_ok_then_failing(env: Any) -> None:
     try:
         import fastapi  # noqa: F401
@@ -430,6 +431,7 @@ def test_the_health_how_to_fastapi_snippet_answers_ok_then_failing(env: Any) -> 
         assert secret not in failing.text
 
 
+@pytest.mark.usefixtures("only_live_credentials")
 def test_the_health_how_to_flask_snippet_answers_ok_degraded_ok(env: Any) -> None:
     namespace: dict[str, Any] = {"__name__": __name__}  # Flask(__name__) finds its module
     exec(_health_how_to_blocks()[2], namespace)  # noqa: S102 - the documented code

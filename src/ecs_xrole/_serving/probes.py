@@ -36,6 +36,8 @@ class _TokenlessPaths:
 
     if TYPE_CHECKING:
 
+        def _counted(self, shown: tuple[str, str], status: int) -> None: ...
+
         def _log(self, pending: _Pending, shown: tuple[str, str], status: int) -> None: ...
 
     def _probe(
@@ -62,6 +64,7 @@ class _TokenlessPaths:
         except Exception:  # never a traceback: say that it failed, and answer so
             log.warning("credentials endpoint: the health status could not be made")
             raise _Refusal(500, "the health status could not be made") from None
+        self._counted(shown, status)
         _answer_and_close(pending.conn, status, body, {}, wait=False)
         self._log(pending, shown, status)
 
@@ -82,6 +85,7 @@ class _TokenlessPaths:
         assert self._metrics is not None
         try:
             body = self._metrics.render()
+            self._counted(shown, 200)  # after the text: a scrape shows in the next one
             _answer_and_close(
                 pending.conn, 200, body, {}, wait=True, content_type=self._metrics.content_type
             )

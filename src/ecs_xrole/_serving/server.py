@@ -475,12 +475,17 @@ class CredentialsServer(_TokenlessPaths):
             "code": HTTPStatus(refusal.status).phrase.replace(" ", ""),
             "message": refusal.reason,
         }
+        self._counted(shown, refusal.status)
         _answer_and_close(pending.conn, refusal.status, body, refusal.headers, wait=False)
         self._log(pending, shown, refusal.status)
 
-    def _log(self, pending: _Pending, shown: tuple[str, str], status: int) -> None:
-        if self._metrics is not None:  # every answer is logged once: counted here, once
+    def _counted(self, shown: tuple[str, str], status: int) -> None:
+        """Count an answer for the metrics, once, just before it is sent: whoever has the
+        answer in hand (and scrapes next) finds it counted."""
+        if self._metrics is not None:
             self._metrics.answered(shown[1], status)
+
+    def _log(self, pending: _Pending, shown: tuple[str, str], status: int) -> None:
         log.debug(
             "%s %s -> %d from %s in %.1f ms",
             shown[0],
@@ -506,6 +511,7 @@ class CredentialsServer(_TokenlessPaths):
                 status, body, extra = 200, credentials_body(credentials, route.role_arn), {}
                 with self._lock:
                     self._served += 1
+            self._counted(shown, status)
             _answer_and_close(pending.conn, status, body, extra, wait=True)
             self._log(pending, shown, status)
         except Exception:  # never a traceback with request data in it
