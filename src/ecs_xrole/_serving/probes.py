@@ -51,14 +51,7 @@ class _TokenlessPaths:
         rate budget; answered here, in the reading loop, by one non-blocking send (the health
         callable never waits). Raises :class:`_Refusal`."""
         assert self._health is not None
-        wait = self._probes.take()
-        if wait:
-            raise _Refusal(429, "too many requests", {"Retry-After": str(max(1, math.ceil(wait)))})
-        if method != "GET":
-            raise _Refusal(405, "only GET is allowed", {"Allow": "GET"})
-        for name, value in headers:
-            if name == "transfer-encoding" or (name == "content-length" and value != "0"):
-                raise _Refusal(400, "a GET request carries no body")
+        self._admit(self._probes, method, headers)
         try:
             status, body = self._health()
         except Exception:  # never a traceback: say that it failed, and answer so
@@ -68,10 +61,11 @@ class _TokenlessPaths:
         _answer_and_close(pending.conn, status, body, {}, wait=False)
         self._log(pending, shown, status)
 
-    def _scrape_allowed(self, method: str, headers: list[tuple[str, str]]) -> None:
-        """GET /metrics: the scrapes' own budget, GET only, no body (raises :class:`_Refusal`)."""
-        assert self._scrapes is not None
-        wait = self._scrapes.take()
+    @staticmethod
+    def _admit(budget: RateLimiter, method: str, headers: list[tuple[str, str]]) -> None:
+        """What a path without the token admits (``/healthz``, ``/metrics``): a request within
+        its own rate ``budget``, GET only, no body. Raises :class:`_Refusal` (429, 405, 400)."""
+        wait = budget.take()
         if wait:
             raise _Refusal(429, "too many requests", {"Retry-After": str(max(1, math.ceil(wait)))})
         if method != "GET":

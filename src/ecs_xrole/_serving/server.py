@@ -440,7 +440,8 @@ class CredentialsServer(_TokenlessPaths):
                 return
             work: tuple[Callable[..., None], tuple[object, ...]]
             if path == self._metrics_path:  # no token: a rate budget of its own
-                self._scrape_allowed(method, headers)
+                assert self._scrapes is not None
+                self._admit(self._scrapes, method, headers)
                 work = (self._answer_scrape, (pending, shown))
             else:
                 route = self._authorised_route(method, path, headers)
