@@ -376,6 +376,11 @@ def test_nothing_on_stderr_and_no_token_in_repr(
     assert out == ""
     assert err == ""
     assert TOKEN not in repr(server)
+    # Nor the credentials ID: whoever has the path can fetch the task role's credentials.
+    credentials_id = server.url.rsplit("/", 1)[1]
+    assert len(credentials_id) > 8
+    assert credentials_id not in repr(server)
+    assert credentials_id[:4] + "..." in repr(server)
 
 
 def test_ipv6_url_is_bracketed() -> None:

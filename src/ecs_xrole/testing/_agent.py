@@ -174,7 +174,9 @@ class EndpointServer:
         self.stop()
 
     def __repr__(self) -> str:
-        where = self.url if self._port is not None else "not started"
+        from .._endpoint import shown_url  # the credentials ID cut, as everywhere else
+
+        where = shown_url(self.url) if self._port is not None else "not started"
         return f"EndpointServer({where}, shape={self.shape!r}, running={self.running})"
 
     # -- addresses ----------------------------------------------------------------------------
