@@ -36,6 +36,7 @@ from ecs_xrole.cli.exec import source_for
 from ecs_xrole.cli.health import env_file_url, health_url, summarize
 from ecs_xrole.errors import Error
 from ecs_xrole.testing import fake_credentials
+from http_probe import raw, request
 
 if TYPE_CHECKING:
     from ecs_xrole.testing import LocalStack
@@ -137,24 +138,10 @@ def server(held: Held) -> Iterator[CredentialsServer]:
 # -- raw HTTP --------------------------------------------------------------------------------
 
 
-def raw(port: int, data: bytes, *, timeout: float = 5.0) -> tuple[int, dict[str, str], bytes]:
-    """Send ``data`` as is; return the status, headers and body of the answer."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as conn:
-        conn.sendall(data)
-        reply = b""
-        while chunk := conn.recv(65536):
-            reply += chunk
-    head, _, body = reply.partition(b"\r\n\r\n")
-    lines = head.decode("ascii").split("\r\n")
-    headers = dict(line.split(": ", 1) for line in lines[1:])
-    return int(lines[0].split(" ")[1]), headers, body
-
-
 def get(
     port: int, path: str = HEALTH_PATH, token: str | None = None, method: str = "GET"
 ) -> tuple[int, dict[str, str], bytes]:
-    auth = f"Authorization: {token}\r\n" if token is not None else ""
-    return raw(port, f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}\r\n".encode())
+    return request(port, path, token=token, method=method)
 
 
 def probe(port: int, secrets: list[str]) -> tuple[int, dict[str, Any]]:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
+import http_probe
 from ecs_xrole._credentials import TemporaryCredentials
 from ecs_xrole._endpoint import Endpoint
 from ecs_xrole._fetch import fetch_credentials
@@ -43,23 +44,13 @@ def server(creds: TemporaryCredentials) -> Iterator[CredentialsServer]:
 def raw(
     server: CredentialsServer, data: bytes, *, timeout: float = 5.0
 ) -> tuple[int, dict[str, str], bytes]:
-    """Send ``data`` as is; return the status, headers and body of the answer."""
-    with socket.create_connection(("127.0.0.1", server.port), timeout=timeout) as conn:
-        conn.sendall(data)
-        reply = b""
-        while chunk := conn.recv(65536):
-            reply += chunk
-    head, _, body = reply.partition(b"\r\n\r\n")
-    lines = head.decode("ascii").split("\r\n")
-    headers = dict(line.split(": ", 1) for line in lines[1:])
-    return int(lines[0].split(" ")[1]), headers, body
+    return http_probe.raw(server.port, data, timeout=timeout)
 
 
 def get(
     server: CredentialsServer, path: str = PATH, token: str | None = TOKEN, method: str = "GET"
 ) -> tuple[int, dict[str, str], bytes]:
-    auth = f"Authorization: {token}\r\n" if token is not None else ""
-    return raw(server, f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}\r\n".encode())
+    return http_probe.request(server.port, path, token=token, method=method)
 
 
 def secrets_of(creds: TemporaryCredentials) -> list[str]:
