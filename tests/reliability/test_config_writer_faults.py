@@ -10,6 +10,7 @@ write leaves the file as it was.
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import random
 import shutil
@@ -64,6 +65,9 @@ def fork_writers(
         if pid == 0:  # the child: never returns into pytest
             code = 1
             try:
+                # A writer still running after 6 s (reap gives up at 8) prints where it is:
+                # a hang under load shows its stack instead of only its pid.
+                faulthandler.dump_traceback_later(6.0)
                 os.close(gate_write)
                 os.read(gate_read, 1)
                 target = via[i % len(via)] if via else path
