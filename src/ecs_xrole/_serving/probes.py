@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 from typing import TYPE_CHECKING
 
 from .wire import RateLimiter, _answer_and_close, _Refusal
@@ -30,9 +29,6 @@ class _TokenlessPaths:
     _probes: RateLimiter
     _metrics: Metrics | None
     _scrapes: RateLimiter | None
-    _lock: threading.Lock
-    _workers: set[threading.Thread]
-    _slots: threading.BoundedSemaphore
 
     if TYPE_CHECKING:
 
@@ -77,17 +73,9 @@ class _TokenlessPaths:
     def _answer_scrape(self, pending: _Pending, shown: tuple[str, str]) -> None:
         """A worker: the metrics' text (no I/O while making it), then close."""
         assert self._metrics is not None
-        try:
-            body = self._metrics.render()
-            self._counted(shown, 200)  # after the text: a scrape shows in the next one
-            _answer_and_close(
-                pending.conn, 200, body, {}, wait=True, content_type=self._metrics.content_type
-            )
-            self._log(pending, shown, 200)
-        except Exception:  # never a traceback with request data in it
-            log.debug("credentials endpoint: a request failed (%s)", pending.peer[0])
-            pending.conn.close()
-        finally:
-            with self._lock:
-                self._workers.discard(threading.current_thread())
-            self._slots.release()
+        body = self._metrics.render()
+        self._counted(shown, 200)  # after the text: a scrape shows in the next one
+        _answer_and_close(
+            pending.conn, 200, body, {}, wait=True, content_type=self._metrics.content_type
+        )
+        self._log(pending, shown, 200)

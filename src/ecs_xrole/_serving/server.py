@@ -455,7 +455,7 @@ class CredentialsServer(_TokenlessPaths):
             )
             return
         worker = threading.Thread(
-            target=work[0], args=work[1], name="ecs-xrole-server-worker", daemon=True
+            target=self._work, args=(pending, *work), name="ecs-xrole-server-worker", daemon=True
         )
         with self._lock:
             self._workers.add(worker)
@@ -498,30 +498,37 @@ class CredentialsServer(_TokenlessPaths):
 
     # -- workers: one authorised request each ---------------------------------------------------
 
-    def _answer(self, pending: _Pending, route: _Route, path: str, shown: tuple[str, str]) -> None:
+    def _work(
+        self, pending: _Pending, answer: Callable[..., None], args: tuple[object, ...]
+    ) -> None:
+        """A worker thread: ``answer(*args)`` makes and sends one answer; whatever happens,
+        no traceback with request data in it, and the worker's slot is freed."""
         try:
-            try:
-                credentials = route.source()
-            except Error as exc:
-                log.warning("credentials endpoint: %s: cannot serve credentials: %s", path, exc)
-                self._count_refusal(503)
-                status = 503
-                body = {"code": "CredentialsUnavailable", "message": str(exc)}
-                extra = {"Retry-After": "1"}
-            else:
-                status, body, extra = 200, credentials_body(credentials, route.role_arn), {}
-                with self._lock:
-                    self._served += 1
-            self._counted(shown, status)
-            _answer_and_close(pending.conn, status, body, extra, wait=True)
-            self._log(pending, shown, status)
-        except Exception:  # never a traceback with request data in it
+            answer(*args)
+        except Exception:
             log.debug("credentials endpoint: a request failed (%s)", pending.peer[0])
             pending.conn.close()
         finally:
             with self._lock:
                 self._workers.discard(threading.current_thread())
             self._slots.release()
+
+    def _answer(self, pending: _Pending, route: _Route, path: str, shown: tuple[str, str]) -> None:
+        try:
+            credentials = route.source()
+        except Error as exc:
+            log.warning("credentials endpoint: %s: cannot serve credentials: %s", path, exc)
+            self._count_refusal(503)
+            status = 503
+            body = {"code": "CredentialsUnavailable", "message": str(exc)}
+            extra = {"Retry-After": "1"}
+        else:
+            status, body, extra = 200, credentials_body(credentials, route.role_arn), {}
+            with self._lock:
+                self._served += 1
+        self._counted(shown, status)
+        _answer_and_close(pending.conn, status, body, extra, wait=True)
+        self._log(pending, shown, status)
 
     def _authorised_route(self, method: str, path: str, headers: list[tuple[str, str]]) -> _Route:
         given = [value for name, value in headers if name == "authorization"]
