@@ -377,11 +377,15 @@ def test_the_health_how_to_logging_snippet_shows_each_assume_role(
 ) -> None:
     logger = logging.getLogger("ecs_xrole")
     level = logger.level
+    root_handlers = list(logging.getLogger().handlers)
     try:
         exec(_health_how_to_blocks()[0], {})  # noqa: S102 - the documented code
         ecs_xrole.get_credentials(env.aws.destination_role_arn)
     finally:
         logger.setLevel(level)
+        # basicConfig's stderr handler would stay on the root logger for the worker's later
+        # tests (and their forked children, which can block on its stream's lock).
+        logging.getLogger().handlers[:] = root_handlers
     infos = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
     assert any(m.startswith(f"role {env.aws.destination_role_arn}: loaded") for m in infos)
 

@@ -11,6 +11,7 @@ write leaves the file as it was.
 from __future__ import annotations
 
 import faulthandler
+import logging
 import os
 import random
 import shutil
@@ -68,6 +69,11 @@ def fork_writers(
                 # A writer still running after 6 s (reap gives up at 8) prints where it is:
                 # a hang under load shows its stack instead of only its pid.
                 faulthandler.dump_traceback_later(6.0)
+                # A child of a threaded process (this pytest worker) must not write through
+                # the handlers it inherited: a stream's lock held by another thread at the
+                # fork stays held here, and the writer's INFO record then never returns (seen:
+                # stuck in StreamHandler.flush). Real writers are processes of their own.
+                logging.disable(logging.CRITICAL)
                 os.close(gate_write)
                 os.read(gate_read, 1)
                 target = via[i % len(via)] if via else path
